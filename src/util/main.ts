@@ -1,0 +1,23 @@
+// The edge of every command: run the body, flush buffered output, turn a
+// FatalExit into the process exit status. Nothing below cli/ calls exit.
+import { FatalExit, setProgName } from './msg.js';
+import { flushOut } from './output.js';
+
+export async function runMain(defaultName: string, body: (argv: string[]) => void | number | Promise<void | number>): Promise<void> {
+  const invoked = process.env.POSTFIX_TS_ARGV0 || defaultName;
+  setProgName(invoked);
+  let status = 0;
+  try {
+    const r = await body(process.argv.slice(2));
+    if (typeof r === 'number') status = r;
+  } catch (e) {
+    flushOut();
+    if (e instanceof FatalExit) {
+      process.exitCode = e.status;
+      return;
+    }
+    throw e;
+  }
+  flushOut();
+  process.exitCode = status;
+}
