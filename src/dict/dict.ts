@@ -80,3 +80,37 @@ export interface Dict {
   sync?(): MaybePromise<void>;
   close(): MaybePromise<void>;
 }
+
+/**
+ * A stand-in for a table that could not be opened (Postfix's dict_surrogate):
+ * every access reports a configuration error, so a daemon answers 451 and
+ * logs why instead of dying. Commands that need the table print `openError`
+ * as a fatal message.
+ */
+export interface SurrogateDict extends Dict {
+  readonly openError: string;
+}
+
+export function surrogateDict(type: string, name: string, dictFlags: number, reason: string): SurrogateDict {
+  const failure = { status: 'error', error: 'config', reason } as const;
+  return {
+    type,
+    name,
+    flags: dictFlags,
+    openError: reason,
+    lookup: () => failure,
+    update: () => failure,
+    delete: () => failure,
+    sequence: () => {
+      throw new Error(reason);
+    },
+    close: () => undefined,
+  };
+}
+
+export function isSurrogate(d: Dict): d is SurrogateDict {
+  return typeof (d as SurrogateDict).openError === 'string';
+}
+
+/** What every table type module (src/dict/<type>.ts) exports for the registry. */
+export type DictOpener = (name: string, openFlags: number, dictFlags: number) => MaybePromise<Dict>;
