@@ -1,0 +1,113 @@
+// Mirrors Postfix's global/mail_conf.c and mail_params.c for programs other
+// than postconf: find the config directory, read main.cf, apply -o
+// overrides, and hand out parameter values with $name expanded recursively
+// and built-in defaults filled in from the registry.
+import { join } from 'node:path';
+import { loadNameValues, readConfigFile } from './maincf.js';
+import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_PARSE_ERROR } from './expand.js';
+import { getParam } from './registry.js';
+import { msgWarn } from '../util/msg.js';
+
+/** Where Postfix looks when neither -c nor MAIL_CONFIG says otherwise. */
+export const DEF_CONFIG_DIR = '/etc/postfix';
+export const CONF_ENV_PATH = 'MAIL_CONFIG';
+
+/** The directory chosen by -c DIR, else $MAIL_CONFIG, else the built-in default. */
+export function resolveConfigDir(explicit?: string): string {
+  if (explicit !== undefined) return explicit;
+  const env = process.env[CONF_ENV_PATH];
+  return env !== undefined && env !== '' ? env : DEF_CONFIG_DIR;
+}
+
+export class ConfigError extends Error {}
+
+export class Config {
+  private readonly cache = new Map<string, string>();
+
+  private constructor(
+    readonly configDir: string,
+    private readonly params: Map<string, string>,
+  ) {}
+
+  /**
+   * Reads DIR/main.cf. A missing file or a malformed entry is a ConfigError
+   * carrying Postfix's fatal text ("open /x/main.cf: No such file or directory").
+   */
+  static load(configDir?: string, overrides: Array<[string, string]> = []): Config {
+    const dir = resolveConfigDir(configDir);
+    const path = join(dir, 'main.cf');
+    const file = readConfigFile(path);
+    if ('error' in file) throw new ConfigError(`open ${path}: ${file.error}`);
+    const params = new Map<string, string>();
+    loadNameValues(file.text, path, params, {
+      warn: msgWarn,
+      fatal: (msg) => {
+        throw new ConfigError(msg);
+      },
+    });
+    if (configDir !== undefined || process.env[CONF_ENV_PATH]) params.set('config_directory', dir);
+    for (const [name, value] of overrides) params.set(name, value);
+    return new Config(dir, params);
+  }
+
+  /** A configuration from explicit settings only (tests, built-in defaults). */
+  static fromEntries(configDir: string, entries: Iterable<[string, string]>): Config {
+    return new Config(configDir, new Map(entries));
+  }
+
+  /** The value as written in main.cf or -o, else the built-in default text; unexpanded. */
+  raw(name: string): string | undefined {
+    const v = this.params.get(name);
+    if (v !== undefined) return v;
+    return getParam(name)?.defaultValue();
+  }
+
+  /** True when main.cf or -o sets the parameter. */
+  isSet(name: string): boolean {
+    return this.params.has(name);
+  }
+
+  /** The value with every $name expanded; '' for a name nobody defines. */
+  get(name: string): string {
+    const hit = this.cache.get(name);
+    if (hit !== undefined) return hit;
+    const raw = this.raw(name);
+    if (raw === undefined) return '';
+    const def = getParam(name);
+    const value = def && def.flags & 1 /* raw: never expanded */ ? raw : this.expand(raw, name);
+    this.cache.set(name, value);
+    return value;
+  }
+
+  /** Expands $name references in text against this configuration. */
+  expand(text: string, context = 'text'): string {
+    const r = macExpand(text, (n) => this.raw(n), MAC_EXP_FLAG_RECURSE, msgWarn);
+    if (r.status & MAC_PARSE_ERROR) throw new ConfigError(`dictionary mail_dict: macro processing error in ${context}`);
+    return r.result;
+  }
+
+  getBool(name: string): boolean {
+    return this.get(name).toLowerCase() === 'yes';
+  }
+
+  getInt(name: string): number {
+    const v = this.get(name);
+    if (!/^[-+]?[0-9]+$/.test(v.trim())) throw new ConfigError(`bad numerical configuration: ${name} = ${v}`);
+    return parseInt(v, 10);
+  }
+
+  /** A time value in seconds; a bare number takes the parameter's default unit. */
+  getTime(name: string, defaultUnit = 's'): number {
+    const v = this.get(name).trim();
+    const m = /^([0-9]+)([smhdw]?)$/.exec(v);
+    if (!m) throw new ConfigError(`invalid ${name} parameter value: ${v}`);
+    const unit = m[2] || defaultUnit;
+    const mult = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit as 's'] ?? 1;
+    return Number(m[1]) * mult;
+  }
+
+  /** A list parameter split on commas and whitespace, as most Postfix lists are. */
+  getList(name: string): string[] {
+    return this.get(name).split(/[\s,]+/).filter((w) => w.length > 0);
+  }
+}
