@@ -1,0 +1,168 @@
+// The built-in parameter registry: Postfix's postconf/postconf_builtin.c, which
+// knows every main.cf parameter of 3.7.11 with its type, bounds and default.
+// The rows live in params.ts as plain strings; a row becomes a ParamDef only
+// when someone asks for it, because `postconf -n` imports this module and
+// must start about as fast as a bare `node`.
+import { PARAM_DESC, PARAM_ROWS } from './params.js';
+import { computedDefault, isComputed } from './computed.js';
+
+export type ParamType = 'str' | 'int' | 'long' | 'bool' | 'time' | 'size' | 'raw' | 'nint' | 'nbool';
+
+// Same bit values as PCF_PARAM_FLAG_* in src/cli/postconf/context.ts (and
+// Postfix's postconf.h); repeated here because config/ must not import cli/.
+export const PARAM_FLAG_RAW = 1 << 0;
+export const PARAM_FLAG_BUILTIN = 1 << 1;
+export const PARAM_FLAG_READONLY = 1 << 5;
+
+export interface ParamDef {
+  name: string;
+  type: ParamType;
+  /** PCF_PARAM_FLAG_BUILTIN, plus RAW (never $-expanded) and READONLY where they apply. */
+  flags: number;
+  /** The default as `postconf -d` prints it; host-computed ones are worked out on first use. */
+  defaultValue(): string;
+  /** One line of plain English. */
+  desc: string;
+  /** Time parameters: the unit a bare number is taken in (s, m, h, d or w). */
+  timeUnit?: string;
+  /** Lower bound from the daemon's table (0: none); for str it bounds the length. */
+  min?: number;
+  /** Upper bound from the daemon's table (0: none). */
+  max?: number;
+  /** True when the default is computed on this host (myhostname, mynetworks, ...). */
+  computed: boolean;
+}
+
+/**
+ * Names that Postfix still accepts in main.cf for backwards compatibility but
+ * that have no built-in meaning of their own (postconf_builtin.c's legacy
+ * table). They are not part of `postconf -d`; set in main.cf they are shown
+ * by `postconf -n` like user-defined names instead of drawing an "unused
+ * parameter" warning.
+ */
+export const LEGACY_PARAMS: readonly string[] = [
+  'virtual_maps',
+  'fallback_relay',
+  'authorized_verp_clients',
+  'smtpd_client_connection_limit_exceptions',
+  'postscreen_dnsbl_ttl',
+  'postscreen_blacklist_action',
+  'postscreen_dnsbl_whitelist_threshold',
+  'postscreen_whitelist_interfaces',
+  'lmtp_per_record_deadline',
+  'smtp_per_record_deadline',
+  'smtpd_per_record_deadline',
+  'tlsproxy_client_level',
+  'tlsproxy_client_policy',
+];
+
+class Param implements ParamDef {
+  readonly name: string;
+  readonly type: ParamType;
+  readonly flags: number;
+  readonly timeUnit?: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly computed: boolean;
+  private readonly dflt: string;
+  private readonly index: number;
+
+  constructor(index: number) {
+    const f = PARAM_ROWS[index].split('\t');
+    this.index = index;
+    this.name = f[0];
+    this.type = f[1] as ParamType;
+    this.flags = Number(f[2]);
+    if (f[3]) this.timeUnit = f[3];
+    if (f[4] !== '') this.min = Number(f[4]);
+    if (f[5] !== '') this.max = Number(f[5]);
+    // The default is the rest of the row: it may itself contain tabs only in
+    // theory, so rejoin instead of trusting the field count.
+    this.dflt = f.slice(6).join('\t');
+    this.computed = isComputed(this.name);
+  }
+
+  defaultValue(): string {
+    return this.computed ? computedDefault(this.name) : this.dflt;
+  }
+
+  get desc(): string {
+    const row = PARAM_DESC[this.index];
+    return row.slice(row.indexOf('\t') + 1);
+  }
+}
+
+const cache: Array<Param | undefined> = new Array(PARAM_ROWS.length);
+let all: ParamDef[] | undefined;
+
+function at(index: number): Param {
+  return (cache[index] ??= new Param(index));
+}
+
+function rowName(index: number): string {
+  const row = PARAM_ROWS[index];
+  return row.slice(0, row.indexOf('\t'));
+}
+
+/** Index of name in the sorted rows, or -1. Plain < on ASCII names is strcmp order. */
+function indexOf(name: string): number {
+  let lo = 0;
+  let hi = PARAM_ROWS.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const n = rowName(mid);
+    if (n === name) return mid;
+    if (n < name) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The built-in parameter called name, or undefined. */
+export function getParam(name: string): ParamDef | undefined {
+  const i = indexOf(name);
+  return i < 0 ? undefined : at(i);
+}
+
+/** True when name is a built-in parameter; cheaper than getParam when no details are needed. */
+export function isBuiltinParam(name: string): boolean {
+  return indexOf(name) >= 0;
+}
+
+/** Every built-in parameter, sorted by name in byte order (as `postconf -d` lists them). */
+export function allParams(): ParamDef[] {
+  if (!all) {
+    all = [];
+    for (let i = 0; i < PARAM_ROWS.length; i++) all.push(at(i));
+  }
+  return all.slice();
+}
+
+/** Every built-in parameter name, sorted in byte order. */
+export function paramNames(): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < PARAM_ROWS.length; i++) out.push(rowName(i));
+  return out;
+}
+
+/** The unit a bare number means for a time parameter (e.g. 'd' for maximal_queue_lifetime). */
+export function timeUnit(name: string): string | undefined {
+  return getParam(name)?.timeUnit;
+}
+
+/** The bounds a daemon enforces on a numeric parameter (0: no bound), or undefined. */
+export function paramBounds(name: string): { min: number; max: number } | undefined {
+  const p = getParam(name);
+  if (!p || p.min === undefined || p.max === undefined) return undefined;
+  return { min: p.min, max: p.max };
+}
+
+/** True for parameters whose value is used as written, without $name expansion. */
+export function isRawParam(name: string): boolean {
+  return ((getParam(name)?.flags ?? 0) & PARAM_FLAG_RAW) !== 0;
+}
+
+/** True for parameters that main.cf cannot set (process_id, process_name, service_name). */
+export function isReadonlyParam(name: string): boolean {
+  return ((getParam(name)?.flags ?? 0) & PARAM_FLAG_READONLY) !== 0;
+}
