@@ -1,0 +1,262 @@
+// Recorded command cases: the fixture format shared by every command's tests.
+// A suite directory holds input files plus cases.json (an array of Case). Each
+// case is run in a fresh temporary copy of the inputs; "@DIR@" stands for that
+// copy in args/env/stdin and, substituted back, in the recorded outputs.
+// Used by test/cli/*.fixtures.test.ts (our bin/), test/conformance/*.suite.ts
+// (real /usr/sbin/) and the recorder (test/lib/record.ts).
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A stream or output file whose lines are compared as a sorted list. */
+export type SortKey = 'stdout' | 'stderr' | string;
+
+export interface Case {
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  stdin?: string;
+  stdout: string;
+  stderr: string;
+  status: number;
+  /** Files (relative to @DIR@) whose content after the run is checked; null = must not exist. */
+  files?: Record<string, string | null>;
+  /** Streams ("stdout", "stderr") or file names compared as sorted line lists (hash order). */
+  sort?: SortKey[];
+  note?: string;
+  /** True when this project's truthful output differs from Postfix's (not replayed against Postfix). */
+  project?: boolean;
+}
+
+export interface CaseResult {
+  stdout: string;
+  stderr: string;
+  status: number;
+  files?: Record<string, string | null>;
+}
+
+export interface RunOptions {
+  /** Path of the executable for a command name. */
+  binary(cmd: string): string;
+  /** The suite directory whose input files are copied for the run. */
+  suiteDir: string;
+  timeoutMs?: number;
+  /** Keep the temporary directory (for debugging). */
+  keep?: boolean;
+  /** Return every file present after the run in result.files (the recorder uses this). */
+  captureAll?: boolean;
+  /** Extra environment for this run (the recorder sets NORANDOMIZE=1 for a stable hash order). */
+  env?: Record<string, string>;
+}
+
+export const DIR_TOKEN = '@DIR@';
+
+/** Files in a suite directory that are not inputs. */
+const NOT_INPUTS = new Set(['cases.json', 'commands.txt', 'stdin']);
+
+/** Repository root, found relative to this compiled file (dist/test/lib/cases.js). */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (dir !== path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bin'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error('repository root not found');
+}
+
+/** The project's launchers: <root>/bin/<cmd>. */
+export function oursBinary(root = repoRoot()): (cmd: string) => string {
+  return (cmd) => path.join(root, 'bin', cmd);
+}
+
+/** The real Postfix programs: /usr/sbin/<cmd>. */
+export function realBinary(cmd: string): string {
+  return path.join('/usr/sbin', cmd);
+}
+
+/** Suite directories (those holding cases.json) directly under root, sorted. */
+export function listSuites(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(path.join(root, e.name, 'cases.json')))
+    .map((e) => path.join(root, e.name))
+    .sort();
+}
+
+export function loadCases(suiteDir: string): Case[] {
+  return JSON.parse(fs.readFileSync(path.join(suiteDir, 'cases.json'), 'utf8')) as Case[];
+}
+
+/** A short label for a case: the command line with @DIR@ kept. */
+export function caseLabel(c: Case, index?: number): string {
+  const env = c.env ? Object.entries(c.env).map(([k, v]) => `${k}=${v} `).join('') : '';
+  const words = c.args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  const prefix = index === undefined ? '' : `#${index + 1} `;
+  return `${prefix}${env}${c.cmd} ${words.join(' ')}`.trimEnd();
+}
+
+/** Copy the suite's input files (recursively) into dest. */
+export function copyInputs(suiteDir: string, dest: string): void {
+  for (const e of fs.readdirSync(suiteDir, { withFileTypes: true })) {
+    if (NOT_INPUTS.has(e.name)) continue;
+    const from = path.join(suiteDir, e.name);
+    const to = path.join(dest, e.name);
+    if (e.isDirectory()) {
+      fs.mkdirSync(to);
+      copyInputs(from, to);
+    } else if (e.isFile()) {
+      fs.copyFileSync(from, to);
+    }
+  }
+}
+
+/** Relative paths of all regular files under dir, sorted. */
+export function listFiles(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...listFiles(dir, rel));
+    else if (e.isFile()) out.push(rel);
+  }
+  return out.sort();
+}
+
+/** A fresh temp directory of constant path length (folding under -f may see it). */
+export function makeTempDir(): string {
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pfcase-')));
+}
+
+function sub(text: string, dir: string): string {
+  return text.split(DIR_TOKEN).join(dir);
+}
+
+function unsub(text: string, dir: string): string {
+  return text.split(dir).join(DIR_TOKEN);
+}
+
+/** Run one case in a fresh copy of the suite's inputs; outputs carry @DIR@ again. */
+export function runCase(c: Case, opts: RunOptions): CaseResult {
+  const dir = makeTempDir();
+  try {
+    copyInputs(opts.suiteDir, dir);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+      TZ: 'UTC',
+      LANG: 'C',
+    };
+    if (process.env.HOME) env.HOME = process.env.HOME;
+    Object.assign(env, opts.env ?? {});
+    for (const [k, v] of Object.entries(c.env ?? {})) env[k] = sub(v, dir);
+    // argv[0] is the bare name, as when a user types "postconf": Postfix prefixes
+    // its messages with argv[0] verbatim.
+    const r = spawnSync(opts.binary(c.cmd), c.args.map((a) => sub(a, dir)), {
+      argv0: c.cmd,
+      cwd: dir,
+      env,
+      input: c.stdin === undefined ? '' : sub(c.stdin, dir),
+      timeout: opts.timeoutMs ?? 30000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    let stderr = decode(r.stderr);
+    if (r.error) stderr += `[harness: ${r.error.message}]\n`;
+    if (r.signal) stderr += `[harness: killed by ${r.signal}]\n`;
+    const result: CaseResult = {
+      stdout: unsub(decode(r.stdout), dir),
+      stderr: unsub(stderr, dir),
+      status: r.status ?? -1,
+    };
+    const names = opts.captureAll ? listFiles(dir) : Object.keys(c.files ?? {});
+    if (c.files || opts.captureAll) {
+      result.files = {};
+      for (const name of names) result.files[name] = readResultFile(dir, name);
+    }
+    return result;
+  } finally {
+    if (!opts.keep) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Content of a file in the run directory, @DIR@ substituted back; null if absent. */
+export function readResultFile(dir: string, name: string): string | null {
+  const p = path.join(dir, name);
+  if (!fs.existsSync(p)) return null;
+  return unsub(decode(fs.readFileSync(p)), dir);
+}
+
+// Postfix writes bytes: keep them as UTF-8 text when valid, else one char per byte (latin1).
+function decode(buf: Buffer | null | undefined): string {
+  if (!buf) return '';
+  const utf8 = buf.toString('utf8');
+  return Buffer.from(utf8, 'utf8').equals(buf) ? utf8 : buf.toString('latin1');
+}
+
+function sortedLines(text: string): string {
+  const lines = text.split('\n');
+  const last = lines.pop();
+  lines.sort();
+  if (last !== undefined && last !== '') lines.push(last);
+  return lines.join('\n') + (last === '' ? '\n' : '');
+}
+
+/** First differing line of two texts, shown unified-diff style with a little context. */
+export function diffText(label: string, expected: string, actual: string): string | null {
+  if (expected === actual) return null;
+  const e = expected.split('\n');
+  const a = actual.split('\n');
+  let i = 0;
+  while (i < e.length && i < a.length && e[i] === a[i]) i++;
+  const from = Math.max(0, i - 2);
+  const out = [`--- expected ${label}`, `+++ actual ${label}`, `@@ line ${i + 1} @@`];
+  for (let k = from; k < i; k++) out.push(' ' + e[k]);
+  for (let k = i; k < Math.min(e.length, i + 3); k++) out.push('-' + JSON.stringify(e[k]).slice(1, -1));
+  for (let k = i; k < Math.min(a.length, i + 3); k++) out.push('+' + JSON.stringify(a[k]).slice(1, -1));
+  if (e.length > i + 3 || a.length > i + 3) out.push(`(${e.length} expected lines, ${a.length} actual lines)`);
+  return out.join('\n');
+}
+
+/** null when actual matches expected, else a readable description of the differences. */
+export function compareCase(expected: Case, actual: CaseResult): string | null {
+  const sort = new Set(expected.sort ?? []);
+  const norm = (key: string, text: string) => (sort.has(key) ? sortedLines(text) : text);
+  const diffs: string[] = [];
+  if (expected.status !== actual.status) diffs.push(`status: expected ${expected.status}, actual ${actual.status}`);
+  for (const key of ['stdout', 'stderr'] as const) {
+    const d = diffText(sort.has(key) ? `${key} (sorted)` : key, norm(key, expected[key]), norm(key, actual[key]));
+    if (d) diffs.push(d);
+  }
+  for (const [name, want] of Object.entries(expected.files ?? {})) {
+    const got = actual.files?.[name] ?? null;
+    if (want === null || got === null) {
+      if (want !== got) diffs.push(`file ${name}: expected ${want === null ? 'absent' : 'present'}, actual ${got === null ? 'absent' : 'present'}`);
+      continue;
+    }
+    const d = diffText(`file ${name}${sort.has(name) ? ' (sorted)' : ''}`, norm(name, want), norm(name, got));
+    if (d) diffs.push(d);
+  }
+  return diffs.length ? diffs.join('\n') : null;
+}
+
+export interface SuiteReport {
+  identical: number;
+  total: number;
+  failures: string[];
+}
+
+/** Replay every case of every suite under root; project-specific cases are skipped when skipProject. */
+export function replaySuites(root: string, binary: (cmd: string) => string, skipProject: boolean): SuiteReport {
+  const report: SuiteReport = { identical: 0, total: 0, failures: [] };
+  for (const suiteDir of listSuites(root)) {
+    loadCases(suiteDir).forEach((c, i) => {
+      if (skipProject && c.project) return;
+      report.total++;
+      const diff = compareCase(c, runCase(c, { binary, suiteDir }));
+      if (diff === null) report.identical++;
+      else report.failures.push(`${path.basename(suiteDir)} ${caseLabel(c, i)}\n${diff}`);
+    });
+  }
+  return report;
+}
