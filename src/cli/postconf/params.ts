@@ -3,7 +3,7 @@
 // which names are known in this run and as what, where each value comes
 // from, $name expansion the way `postconf -x` does it, and the "unused" and
 // "undefined" warnings.
-import { getParam, paramNames, LEGACY_PARAMS } from '../../config/registry.js';
+import { allParams, getParam, LEGACY_PARAMS } from '../../config/registry.js';
 import { computedDefault, isComputed, type ConfigView } from '../../config/computed.js';
 import { serviceParams } from '../../config/service-params.js';
 import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_EXP_FLAG_SCAN, MAC_PARSE_ERROR } from '../../config/expand.js';
@@ -58,8 +58,8 @@ export class ParamState {
   /** Built-in, legacy and ad-hoc names (pcf_register_builtin_parameters). */
   registerBuiltin(procname: string, pid: number): void {
     const view = this.configView();
-    for (const name of paramNames()) {
-      const def = getParam(name)!;
+    for (const def of allParams()) {
+      const name = def.name;
       const flags = PCF_PARAM_FLAG_BUILTIN | (def.flags & (PCF_PARAM_FLAG_RAW | PCF_PARAM_FLAG_READONLY));
       const defaultValue = isComputed(name) ? memo(() => computedDefault(name, view)) : () => def.defaultValue();
       this.table.set(name, { flags, defaultValue });
@@ -207,11 +207,23 @@ export class ParamState {
     }
   }
 
+  /**
+   * Defaults name other parameters (often obsolete ones kept for
+   * compatibility); a main.cf setting of such a name is in use. Only names
+   * outside the table can change anything, so a default is parsed in full
+   * only when it mentions one. Host-computed defaults hold no $name.
+   */
   private scanDefaults(): void {
     for (const [name, node] of [...this.table]) {
-      if (node.flags & PCF_PARAM_FLAG_RAW) continue;
-      if (this.main.has(name)) continue;
-      this.scanValue(node.defaultValue(), undefined);
+      if (node.flags & PCF_PARAM_FLAG_RAW || this.main.has(name) || isComputed(name)) continue;
+      const value = node.defaultValue();
+      if (!value.includes('$')) continue;
+      for (const m of value.matchAll(/\$[{(]?\s*([A-Za-z0-9_]+)/g)) {
+        if (!this.table.has(m[1]!)) {
+          this.scanValue(value, undefined);
+          break;
+        }
+      }
     }
   }
 
