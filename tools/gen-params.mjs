@@ -11,7 +11,8 @@
 //   - the descriptions already in src/config/params.ts, which are written by
 //     hand and carried over; names without one are reported.
 //
-// Usage: node tools/gen-params.mjs [--mirror DIR] [--postconf PATH]
+// Usage: node tools/gen-params.mjs [--mirror DIR] [--postconf PATH] [--desc FILE]
+// where FILE holds "name|description" lines that replace or add descriptions.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +52,13 @@ function main() {
   const raw = postconfDefaults(conf, '-d');
   const expanded = postconfDefaults(conf, '-dx');
   const descs = existingDescriptions();
+  const extra = opt('--desc');
+  if (extra) {
+    for (const line of readFileSync(extra, 'utf8').split('\n')) {
+      const bar = line.indexOf('|');
+      if (bar > 0) descs.set(line.slice(0, bar), line.slice(bar + 1).trim());
+    }
+  }
 
   const rows = [];
   const descRows = [];
@@ -67,6 +75,7 @@ function main() {
     const dflt = COMPUTED.has(name) ? '' : raw.get(name);
     rows.push([name, TYPE[t.kind], flags, unit, t.min, t.max, dflt].join('\t'));
     const d = descs.get(name);
+    if (d && /[\t\n]/.test(d)) throw new Error(`${name}: description must be one line`);
     if (!d) process.stderr.write(`gen-params: no description for ${name}\n`);
     descRows.push(`${name}\t${d ?? ''}`);
   }

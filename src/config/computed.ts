@@ -5,7 +5,6 @@
 // Nothing here runs at import time: each value is worked out when asked for.
 import { hostname, networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
 import { getProgName, msgFatal } from '../util/msg.js';
 
 /**
@@ -206,15 +205,14 @@ function isLoopback(a: IfAddr): boolean {
 /** An address literal (IPv6 optionally in brackets), or a name from /etc/hosts. */
 function resolveHost(host: string, families: Array<4 | 6>): Array<{ family: 4 | 6; addr: number[] }> {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const candidates: string[] = [];
-  if (isIPv4(bare) || isIPv6(bare.replace(/%.*$/, ''))) candidates.push(bare);
-  else candidates.push(...hostsFileLookup(bare));
+  const literal = parseAddr(bare, 4) || parseAddr(bare, 6);
+  const candidates = literal ? [bare] : hostsFileLookup(bare);
   const out: Array<{ family: 4 | 6; addr: number[] }> = [];
   for (const c of candidates) {
-    const family = isIPv4(c) ? 4 : 6;
-    if (!families.includes(family)) continue;
-    const addr = parseAddr(c, family);
-    if (addr) out.push({ family, addr });
+    const v4 = parseAddr(c, 4);
+    const family = v4 ? 4 : 6;
+    const addr = v4 ?? parseAddr(c, 6);
+    if (addr && families.includes(family)) out.push({ family, addr });
   }
   return out;
 }
@@ -287,24 +285,34 @@ function ipv6Network(a: IfAddr, style: string): string {
   return `[${formatAddr(6, net)}]/${bits}`;
 }
 
-/** Address text to bytes; a zone suffix (%eth0) is ignored. */
+/** Address text to bytes (undefined when it is not one); a zone suffix (%eth0) is ignored. */
 function parseAddr(text: string, family: 4 | 6): number[] | undefined {
   if (family === 4) {
-    if (!isIPv4(text)) return undefined;
-    return text.split('.').map(Number);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) return undefined;
+    const b = text.split('.').map(Number);
+    return b.every((x) => x < 256) ? b : undefined;
   }
-  let s = text.replace(/%.*$/, '');
-  if (!isIPv6(s)) return undefined;
   // A dotted IPv4 tail stands for the last two 16-bit groups.
-  s = s.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a, b, c, d) =>
-    `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
-  const [head, rest] = s.includes('::') ? s.split('::') : [s, undefined];
-  const h = head ? head.split(':') : [];
-  const r = rest ? rest.split(':') : [];
-  const fill = rest === undefined ? [] : new Array(8 - h.length - r.length).fill('0');
-  const words = [...h, ...fill, ...r].map((w) => parseInt(w, 16));
-  if (words.length !== 8) return undefined;
-  return words.flatMap((w) => [w >> 8, w & 255]);
+  let s = text.replace(/%.*$/, '');
+  const tail = /(?:^|:)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s);
+  if (tail) {
+    const v4 = parseAddr(tail[1], 4);
+    if (!v4) return undefined;
+    s = s.slice(0, -tail[1].length) + `${((v4[0] << 8) | v4[1]).toString(16)}:${((v4[2] << 8) | v4[3]).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (h: string) => (h === '' ? [] : h.split(':'));
+  const h = groups(halves[0]);
+  const r = halves.length === 2 ? groups(halves[1]) : [];
+  const missing = 8 - h.length - r.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  const words = [...h, ...new Array<string>(missing).fill('0'), ...r];
+  if (!words.every((w) => /^[0-9a-fA-F]{1,4}$/.test(w))) return undefined;
+  return words.flatMap((w) => {
+    const n = parseInt(w, 16);
+    return [n >> 8, n & 255];
+  });
 }
 
 /** Bytes to text the way the C library's inet_ntop writes them. */
