@@ -1,0 +1,65 @@
+// The README's first command: writes a private configuration under
+// ./run/etc (queue, data and log under the checkout, loopback only, a high
+// port, the current user as mail_owner) and shows it with `postconf -n`.
+// Nothing outside the checkout is read or written.
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const run = join(root, 'run');
+const etc = join(run, 'etc');
+const port = process.env.SMTP_PORT ?? '10025';
+
+function mainCf(): string {
+  const user = userInfo();
+  const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim() || String(user.gid);
+  return [
+    '# Quick-start configuration written by `npm run quickstart`.',
+    '# Everything lives under the checkout; only 127.0.0.1 is used.',
+    'compatibility_level = 3.6',
+    'myhostname = localhost.localdomain',
+    'mydestination = $myhostname, localhost',
+    'inet_interfaces = 127.0.0.1',
+    'inet_protocols = ipv4',
+    'mynetworks = 127.0.0.0/8',
+    `queue_directory = ${join(run, 'spool')}`,
+    `data_directory = ${join(run, 'data')}`,
+    `maillog_file = ${join(run, 'maillog')}`,
+    `home_mailbox = Maildir/`,
+    `mail_owner = ${user.username}`,
+    `setgid_group = ${group}`,
+    'alias_maps =',
+    'alias_database =',
+    '',
+  ].join('\n');
+}
+
+function masterCf(): string {
+  return [
+    '# Quick-start services: SMTP on a high loopback port, plus the internal ones.',
+    `127.0.0.1:${port} inet n       -       n       -       -       smtpd`,
+    'pickup    unix  n       -       n       60      1       pickup',
+    'cleanup   unix  n       -       n       -       0       cleanup',
+    'qmgr      unix  n       -       n       300     1       qmgr',
+    'rewrite   unix  -       -       n       -       -       trivial-rewrite',
+    'bounce    unix  -       -       n       -       0       bounce',
+    'defer     unix  -       -       n       -       0       bounce',
+    'smtp      unix  -       -       n       -       -       smtp',
+    'local     unix  -       n       n       -       -       local',
+    'virtual   unix  -       n       n       -       -       virtual',
+    'error     unix  -       -       n       -       -       error',
+    'discard   unix  -       -       n       -       -       discard',
+    '',
+  ].join('\n');
+}
+
+mkdirSync(etc, { recursive: true });
+for (const d of ['spool', 'data']) mkdirSync(join(run, d), { recursive: true });
+if (!existsSync(join(etc, 'main.cf'))) writeFileSync(join(etc, 'main.cf'), mainCf());
+if (!existsSync(join(etc, 'master.cf'))) writeFileSync(join(etc, 'master.cf'), masterCf());
+console.log(`Configuration in ${etc}. Its settings (bin/postconf -c ${etc} -n):`);
+const r = spawnSync(join(root, 'bin/postconf'), ['-c', etc, '-n'], { stdio: 'inherit' });
+process.exitCode = r.status ?? 1;
