@@ -229,3 +229,9 @@ test('mynetworks styles and errors (checked against real postconf on the recordi
   assert.equal(ok({ inet_interfaces: '192.0.2.2 ::1 fd00::2 127.0.0.1', mynetworks_style: 'host' }), '127.0.0.1/32 192.0.2.2/32 [::1]/128 [fd00::2]/128');
   assert.equal(ok({ inet_interfaces: 'fe80::fc:ff:fe00:1%eth0' }), '[fe80::]/64');
 });
+
+test('man/man5/postconf.5 documents every parameter', () => {
+  const page = readFileSync(join(process.cwd(), 'man/man5/postconf.5'), 'utf8');
+  const documented = new Set([...page.matchAll(/^\.B (\S+)$/gm)].map((m) => m[1].replace(/\\-/g, '-')));
+  for (const p of allParams()) assert.ok(documented.has(p.name), p.name);
+});
