@@ -1,8 +1,8 @@
 // The built-in parameter registry: Postfix's postconf/postconf_builtin.c, which
 // knows every main.cf parameter of 3.7.11 with its type, bounds and default.
-// The rows live in params.ts as plain strings; a row becomes a ParamDef only
-// when someone asks for it, because `postconf -n` imports this module and
-// must start about as fast as a bare `node`.
+// The rows live in params.ts as two long strings, split on first use; a row
+// becomes a ParamDef only when someone asks for it, because `postconf -n`
+// imports this module and must start about as fast as a bare `node`.
 import { PARAM_DESC, PARAM_ROWS } from './params.js';
 import { computedDefault, isComputed } from './computed.js';
 
@@ -68,7 +68,7 @@ class Param implements ParamDef {
   private readonly index: number;
 
   constructor(index: number) {
-    const f = PARAM_ROWS[index].split('\t');
+    const f = rows()[index].split('\t');
     this.index = index;
     this.name = f[0];
     this.type = f[1] as ParamType;
@@ -87,27 +87,39 @@ class Param implements ParamDef {
   }
 
   get desc(): string {
-    const row = PARAM_DESC[this.index];
+    descRows ??= PARAM_DESC.split('\n');
+    const row = descRows[this.index];
     return row.slice(row.indexOf('\t') + 1);
   }
 }
 
-const cache: Array<Param | undefined> = new Array(PARAM_ROWS.length);
+let rowList: string[] | undefined;
+let descRows: string[] | undefined;
+let cache: Array<Param | undefined> = [];
 let all: ParamDef[] | undefined;
 
+function rows(): string[] {
+  if (!rowList) {
+    rowList = PARAM_ROWS.split('\n');
+    cache = new Array(rowList.length);
+  }
+  return rowList;
+}
+
 function at(index: number): Param {
+  rows();
   return (cache[index] ??= new Param(index));
 }
 
 function rowName(index: number): string {
-  const row = PARAM_ROWS[index];
+  const row = rows()[index];
   return row.slice(0, row.indexOf('\t'));
 }
 
 /** Index of name in the sorted rows, or -1. Plain < on ASCII names is strcmp order. */
 function indexOf(name: string): number {
   let lo = 0;
-  let hi = PARAM_ROWS.length - 1;
+  let hi = rows().length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const n = rowName(mid);
@@ -133,7 +145,7 @@ export function isBuiltinParam(name: string): boolean {
 export function allParams(): ParamDef[] {
   if (!all) {
     all = [];
-    for (let i = 0; i < PARAM_ROWS.length; i++) all.push(at(i));
+    for (let i = 0; i < rows().length; i++) all.push(at(i));
   }
   return all.slice();
 }
@@ -141,7 +153,7 @@ export function allParams(): ParamDef[] {
 /** Every built-in parameter name, sorted in byte order. */
 export function paramNames(): string[] {
   const out: string[] = [];
-  for (let i = 0; i < PARAM_ROWS.length; i++) out.push(rowName(i));
+  for (let i = 0; i < rows().length; i++) out.push(rowName(i));
   return out;
 }
 
