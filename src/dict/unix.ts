@@ -1,0 +1,85 @@
+// Mirrors Postfix's util/dict_unix.c: unix:passwd.byname and
+// unix:group.byname. Node has no getpwnam()/getgrnam(), so the files
+// /etc/passwd and /etc/group are read directly (re-read on each lookup, so
+// edits show at once); accounts that only NSS modules such as LDAP know are
+// not seen. Results are formatted as Postfix prints them:
+//   name:passwd:uid:gid:gecos:dir:shell      and      name:passwd:gid:member,member
+import { readFileSync } from 'node:fs';
+import { msgWarn } from '../util/msg.js';
+import { errnoText } from '../util/errno.js';
+import {
+  type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, lookupError, surrogateDict,
+  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX,
+} from './dict.js';
+import { asciiLower } from './pattern-common.js';
+
+interface Database {
+  file: string;
+  what: string;
+  /** Formats a matching entry's fields, or null when the line is unusable. */
+  format(fields: string[]): string | null;
+}
+
+/** Numeric field as %ld prints what getpwnam() parsed. */
+function num(text: string | undefined): string | null {
+  return text !== undefined && /^[0-9]+$/.test(text) ? String(Number(text)) : null;
+}
+
+const DATABASES: Record<string, Database> = {
+  'passwd.byname': {
+    file: '/etc/passwd',
+    what: 'password',
+    format: (f) => {
+      const uid = num(f[2]);
+      const gid = num(f[3]);
+      if (f.length < 7 || uid === null || gid === null) return null;
+      return `${f[0]}:${f[1]}:${uid}:${gid}:${f[4]}:${f[5]}:${f[6]}`;
+    },
+  },
+  'group.byname': {
+    file: '/etc/group',
+    what: 'group',
+    format: (f) => {
+      const gid = num(f[2]);
+      if (f.length < 4 || gid === null) return null;
+      const members = f[3]!.split(',').filter((m) => m.length > 0);
+      return `${f[0]}:${f[1]}:${gid}:${members.join(',')}`;
+    },
+  },
+};
+
+class UnixDict implements Dict {
+  readonly type = 'unix';
+  private sanityChecked = false;
+  constructor(readonly name: string, public flags: number, private readonly db: Database) {}
+
+  lookup(key: string): LookupResult {
+    const k = this.flags & DICT_FLAG_FOLD_FIX ? asciiLower(key) : key;
+    let text: string;
+    try {
+      text = readFileSync(this.db.file, 'utf8');
+    } catch (e) {
+      if (this.sanityChecked) return NOT_FOUND;
+      this.sanityChecked = true;
+      msgWarn(`cannot access UNIX ${this.db.what} database: ${errnoText(e as NodeJS.ErrnoException)}`);
+      return lookupError('retry');
+    }
+    this.sanityChecked = true;
+    for (const line of text.split('\n')) {
+      const fields = line.split(':');
+      if (fields[0] !== k || k.length === 0) continue;
+      const value = this.db.format(fields);
+      if (value !== null) return found(value);
+    }
+    return NOT_FOUND;
+  }
+
+  close(): void {}
+}
+
+export const open: DictOpener = (name, openFlags, dictFlags) => {
+  if (openFlags !== O_RDONLY) return surrogateDict('unix', name, dictFlags, `unix:${name} map requires O_RDONLY access mode`);
+  const db = Object.prototype.hasOwnProperty.call(DATABASES, name) ? DATABASES[name] : undefined;
+  if (!db) return surrogateDict('unix', name, dictFlags, `unknown table: unix:${name}`);
+  return new UnixDict(name, dictFlags | DICT_FLAG_FIXED, db);
+};
