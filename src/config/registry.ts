@@ -56,34 +56,55 @@ export const LEGACY_PARAMS: readonly string[] = [
   'tlsproxy_client_policy',
 ];
 
+// Only name, type and flags are cut out eagerly (postconf walks all 831 rows
+// for those); the rest of a row is split the first time it is needed.
 class Param implements ParamDef {
   readonly name: string;
   readonly type: ParamType;
   readonly flags: number;
-  readonly timeUnit?: string;
-  readonly min?: number;
-  readonly max?: number;
-  readonly computed: boolean;
-  private readonly dflt: string;
+  private readonly row: string;
   private readonly index: number;
+  private fields: string[] | undefined;
 
   constructor(index: number) {
-    const f = rows()[index].split('\t');
+    const row = rows()[index];
+    const t1 = row.indexOf('\t');
+    const t2 = row.indexOf('\t', t1 + 1);
+    const t3 = row.indexOf('\t', t2 + 1);
+    this.name = row.slice(0, t1);
+    this.type = row.slice(t1 + 1, t2) as ParamType;
+    this.flags = Number(row.slice(t2 + 1, t3));
+    this.row = row;
     this.index = index;
-    this.name = f[0];
-    this.type = f[1] as ParamType;
-    this.flags = Number(f[2]);
-    if (f[3]) this.timeUnit = f[3];
-    if (f[4] !== '') this.min = Number(f[4]);
-    if (f[5] !== '') this.max = Number(f[5]);
-    // The default is the rest of the row: it may itself contain tabs only in
-    // theory, so rejoin instead of trusting the field count.
-    this.dflt = f.slice(6).join('\t');
-    this.computed = isComputed(this.name);
+    this.fields = undefined;
+  }
+
+  private field(i: number): string {
+    this.fields ??= this.row.split('\t');
+    // The default is the rest of the row, should it ever contain a tab.
+    return i === 6 ? this.fields.slice(6).join('\t') : this.fields[i];
+  }
+
+  get computed(): boolean {
+    return isComputed(this.name);
+  }
+
+  get timeUnit(): string | undefined {
+    return this.field(3) || undefined;
+  }
+
+  get min(): number | undefined {
+    const v = this.field(4);
+    return v === '' ? undefined : Number(v);
+  }
+
+  get max(): number | undefined {
+    const v = this.field(5);
+    return v === '' ? undefined : Number(v);
   }
 
   defaultValue(): string {
-    return this.computed ? computedDefault(this.name) : this.dflt;
+    return this.computed ? computedDefault(this.name) : this.field(6);
   }
 
   get desc(): string {
