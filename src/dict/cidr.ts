@@ -57,8 +57,8 @@ function parsePattern(text: string): Parsed {
   let error: string | null = null;
   let shift = 0;
   let net: Uint8Array | null = null;
-  if (!/^[0-9]*$/.test(len)) error = 'bad mask value';
-  else if ((shift = len === '' ? 0 : parseInt(len, 10)) > bits) error = 'bad mask length';
+  if (!/^[0-9]+$/.test(len)) error = 'bad mask value';
+  else if ((shift = parseInt(len, 10)) > bits) error = 'bad mask length';
   else if (!(net = parseAddress(addr))) error = 'bad network value';
   if (error !== null || !net) return { ok: false, why: `${error} in "${addr}/${len}"` };
   const mask = maskAddress(new Uint8Array(bits / 8).fill(0xff), shift);
