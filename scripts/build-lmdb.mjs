@@ -1,0 +1,75 @@
+// Builds lmdb-js from source with LMDB_DATA_V1=true (run by `npm ci` as the
+// project's postinstall). The prebuilt lmdb-js binary writes LMDB's newer
+// data format, which Postfix's liblmdb 0.9 rejects ("MDB_INVALID"), and it
+// crashes on Postfix's files; the v1 build reads and writes Postfix's
+// format. Needs a C++ compiler and Node's headers (nodedir); prints why and
+// fails the install when it cannot build. Skips the work when a v1 build is
+// already in place.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+/** The lmdb package directory (its package.json is not exported, so walk up from its main file). */
+function findLmdbDir() {
+  let dir;
+  try {
+    dir = dirname(require.resolve('lmdb'));
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && JSON.parse(readFileSync(pj, 'utf8')).name === 'lmdb') return dir;
+  }
+  return undefined;
+}
+const lmdbDir = findLmdbDir();
+if (!lmdbDir) {
+  console.log('build-lmdb: lmdb is not installed; nothing to build');
+  process.exit(0);
+}
+const version = JSON.parse(readFileSync(join(lmdbDir, 'package.json'), 'utf8')).version;
+const marker = join(lmdbDir, 'build', 'Release', 'postfix-ts-data-v1');
+const binary = join(lmdbDir, 'build', 'Release', 'lmdb.node');
+if (existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8') === `${version} ${process.versions.modules}\n`) {
+  process.exit(0);
+}
+
+/** node-gyp as npm ships it: npm tells lifecycle scripts where, else look beside npm. */
+function findNodeGyp() {
+  const candidates = [];
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
+  const execDir = dirname(process.execPath);
+  candidates.push(join(execDir, '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  candidates.push('/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  candidates.push('/usr/share/nodejs/node-gyp/bin/node-gyp.js');
+  try {
+    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    /* not a dependency */
+  }
+  return candidates.find((p) => existsSync(p));
+}
+
+const gyp = findNodeGyp();
+if (!gyp) {
+  console.error('build-lmdb: cannot find node-gyp (it comes with npm); lmdb: tables cannot be updated in place');
+  process.exit(1);
+}
+const args = [gyp, 'rebuild'];
+const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node.h') ? '/usr' : undefined);
+if (nodedir) args.push(`--nodedir=${nodedir}`);
+console.log(`build-lmdb: building lmdb ${version} with LMDB_DATA_V1=true (about a minute)`);
+const r = spawnSync(process.execPath, args, {
+  cwd: lmdbDir,
+  stdio: ['ignore', 'ignore', 'inherit'],
+  env: { ...process.env, LMDB_DATA_V1: 'true', JOBS: process.env.JOBS || 'max' },
+});
+if (r.status !== 0 || !existsSync(binary)) {
+  console.error(`build-lmdb: node-gyp failed (status ${r.status}); see the messages above`);
+  process.exit(1);
+}
+writeFileSync(marker, `${version} ${process.versions.modules}\n`);
+console.log('build-lmdb: done');

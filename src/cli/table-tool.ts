@@ -1,0 +1,286 @@
+// What postmap.c and postalias.c share: reading main.cf after the options,
+// opening tables for queries (lazily, one map at a time, as Postfix does),
+// the -q/-q -/-d/-d -/-s loops with their exact output and exit statuses,
+// the bulk-build type check, permissions of new tables, and the progress
+// line shown on a terminal. Reads stdin and main.cf; tables via the registry.
+import { fstatSync, readFileSync } from 'node:fs';
+import { Config, ConfigError } from '../config/config.js';
+import {
+  DICT_FLAG_SRC_RHS_IS_FILE, O_CREAT, O_RDONLY, O_RDWR, isSurrogate, type Dict, type LookupResult,
+} from '../dict/dict.js';
+import { dictOpen3, isDictType, isMkmapType, parseDictSpec } from '../dict/registry.js';
+import { bytesToText, printable, setUtf8Enable } from '../dict/utf8.js';
+import { msgFatal, msgWarn } from '../util/msg.js';
+import { out, flushOut } from '../util/output.js';
+
+export interface ToolConfig {
+  config: Config;
+  dbType: string;
+  mapSize: number;
+}
+
+/** mail_conf_read(): main.cf from -c DIR or $MAIL_CONFIG; sets the UTF-8 switch. */
+export function readToolConfig(configDir: string | undefined): ToolConfig {
+  let config: Config;
+  try {
+    config = Config.load(configDir);
+  } catch (e) {
+    if (e instanceof ConfigError) msgFatal(e.message);
+    throw e;
+  }
+  setUtf8Enable(config.getBool('smtputf8_enable'));
+  const mapSize = Number(config.get('lmdb_map_size')) || 16777216;
+  return { config, dbType: config.get('default_database_type') || 'hash', mapSize };
+}
+
+/** "type:name" from an argument, the default type when there is no colon (split_at). */
+export function mapArg(arg: string, dbType: string): { type: string; name: string } {
+  const colon = arg.indexOf(':');
+  if (colon < 0) return { type: dbType, name: arg };
+  return { type: arg.slice(0, colon), name: arg.slice(colon + 1) };
+}
+
+/** dict_open3 for a command: a table that cannot be opened is fatal, with its reason. */
+export async function openOrDie(type: string, name: string, openFlags: number, dictFlags: number): Promise<Dict> {
+  if (type === '' || name === '') {
+    const p = parseDictSpec(`${type}:${name}`);
+    if ('error' in p) msgFatal(p.error);
+  }
+  const d = await dictOpen3(type, name, openFlags, dictFlags);
+  if (isSurrogate(d)) msgFatal(d.openError);
+  return d;
+}
+
+/** The lines of standard input, as vstring_get_nonl reads them (a last line without newline counts). */
+export function stdinLines(): string[] {
+  let data: Buffer;
+  try {
+    data = readFileSync(0);
+  } catch {
+    return [];
+  }
+  if (data.length === 0) return [];
+  const lines: string[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    let nl = data.indexOf(10, pos);
+    if (nl < 0) nl = data.length;
+    lines.push(bytesToText(data.subarray(pos, nl)));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
+async function lookup(d: Dict, key: string): Promise<LookupResult> {
+  return d.lookup(key);
+}
+
+/** A lookup result as postmap prints it; undefined when not found; fatal on a table error. */
+function resultValue(d: Dict, r: LookupResult, key: string, dictFlags: number, label: { type: string; name: string }): string | undefined {
+  if (r.status === 'error') {
+    msgFatal(r.error === 'config' ? `table ${d.type}:${d.name}: query error` : `table ${d.type}:${d.name}: query error: ${r.reason ?? 'Resource temporarily unavailable'}`);
+  }
+  if (r.status !== 'found') return undefined;
+  let value = r.value;
+  if (dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
+    const decoded = decodeBase64Value(value);
+    if (decoded === undefined) {
+      msgWarn(`table ${d.type}:${d.name}: key ${printable(key)}: malformed BASE64 value: ${printable(value.slice(0, 30))}`);
+      msgFatal(`table ${d.type}:${d.name}: query error`);
+    }
+    value = decoded;
+  }
+  if (value === '') {
+    msgWarn(`table ${label.type}:${label.name}: key ${printable(key)}: empty string result is not allowed`);
+    msgWarn(`table ${label.type}:${label.name} should return NO RESULT in case of NOT FOUND`);
+  }
+  return value;
+}
+
+/** Postfix's base64_decode: strict alphabet and padding; undefined when malformed. */
+export function decodeBase64Value(v: string): string | undefined {
+  if (v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) return undefined;
+  return bytesToText(Buffer.from(v, 'base64'));
+}
+
+/** postmap -q key: the first map that has the key answers; exit 0 when found. */
+export async function queryOne(maps: string[], key: string, dbType: string, dictFlags: number): Promise<number> {
+  for (const arg of maps) {
+    const { type, name } = mapArg(arg, dbType);
+    const d = await openOrDie(type, name, O_RDONLY, dictFlags);
+    const value = resultValue(d, await lookup(d, key), key, dictFlags, { type, name });
+    if (value !== undefined) {
+      out(`${value}\n`);
+      flushOut();
+      await d.close();
+      return 0;
+    }
+    await d.close();
+  }
+  return 1;
+}
+
+/** postmap -q - (and postalias): keys from stdin, maps opened when first needed. */
+export async function queryStdin(maps: string[], dbType: string, dictFlags: number, format: (k: string, v: string) => string): Promise<number> {
+  const dicts: Array<Dict | undefined> = new Array(maps.length);
+  let foundAny = false;
+  for (const key of stdinLines()) {
+    for (let n = 0; n < maps.length; n++) {
+      let d = dicts[n];
+      if (!d) {
+        const { type, name } = mapArg(maps[n]!, dbType);
+        d = dicts[n] = await openOrDie(type, name, O_RDONLY, dictFlags);
+      }
+      let r = d.lookup(key);
+      if (r instanceof Promise) r = await r;
+      const value = resultValue(d, r, key, dictFlags, d);
+      if (value !== undefined) {
+        out(format(key, value));
+        foundAny = true;
+        break;
+      }
+    }
+  }
+  for (const d of dicts) if (d) await d.close();
+  return foundAny ? 0 : 1;
+}
+
+function deleteOpenFlags(type: string): number {
+  return type === 'proxy' ? O_RDWR | O_CREAT : O_RDWR;
+}
+
+async function deleteKey(d: Dict, key: string): Promise<boolean> {
+  if (!d.delete) msgFatal(`table ${d.type}:${d.name}: delete error: Operation not supported`);
+  const r = await d.delete(key);
+  if (r.status === 'error') msgFatal(`table ${d.type}:${d.name}: delete error: ${r.reason ?? 'Input/output error'}`);
+  return r.status === 'ok';
+}
+
+/** postmap -d key: delete from every map; exit 0 when any had it. */
+export async function deleteOne(maps: string[], key: string, dbType: string, dictFlags: number): Promise<number> {
+  let any = false;
+  for (const arg of maps) {
+    const { type, name } = mapArg(arg, dbType);
+    const d = await openOrDie(type, name, deleteOpenFlags(type), dictFlags);
+    if (await deleteKey(d, key)) any = true;
+    await d.close();
+  }
+  return any ? 0 : 1;
+}
+
+/** postmap -d -: keys from stdin; all maps are opened first. */
+export async function deleteStdin(maps: string[], dbType: string, dictFlags: number): Promise<number> {
+  const dicts: Dict[] = [];
+  for (const arg of maps) {
+    const { type, name } = mapArg(arg, dbType);
+    dicts.push(await openOrDie(type, name, deleteOpenFlags(type), dictFlags));
+  }
+  let any = false;
+  const run = async () => {
+    for (const key of stdinLines()) {
+      for (const d of dicts) if (await deleteKey(d, key)) any = true;
+    }
+  };
+  await run();
+  for (const d of dicts) await d.close();
+  return any ? 0 : 1;
+}
+
+/** postmap -s: dumps the first map only, as Postfix does. */
+export async function sequenceMap(arg: string, dbType: string, dictFlags: number, format: (k: string, v: string) => string): Promise<void> {
+  const { type, name } = mapArg(arg, dbType);
+  if (type === 'proxy') msgFatal("can't sequence maps via the proxy service");
+  const d = await openOrDie(type, name, O_RDONLY, dictFlags);
+  if (!d.sequence) msgFatal(`table ${d.type}:${d.name}: sequence error: Operation not supported`);
+  let entries: Iterable<[string, string]>;
+  try {
+    entries = await d.sequence();
+    for (const [k0, v0] of entries) {
+      const k = k0;
+      let v = v0;
+      if (k === '') msgWarn(`table ${type}:${name}: empty lookup key value is not allowed`);
+      else if (v === '') {
+        msgWarn(`table ${type}:${name}: key ${printable(k)}: empty string result is not allowed`);
+        msgWarn(`table ${type}:${name} should return NO RESULT in case of NOT FOUND`);
+      }
+      if (dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
+        const decoded = decodeBase64Value(v);
+        if (decoded === undefined) {
+          msgWarn(`table ${d.type}:${d.name}: key ${printable(k)}: malformed BASE64 value: ${printable(v.slice(0, 30))}`);
+          continue;
+        }
+        v = decoded;
+      }
+      out(format(k, v));
+    }
+  } catch (e) {
+    if (e instanceof Error && e.name !== 'FatalExit' && !(e as { status?: number }).status) {
+      flushOut();
+      msgWarn(`${d.type}:${d.name}: ${e.message}`);
+      msgFatal(`table ${d.type}:${d.name}: sequence error: Input/output error`);
+    }
+    throw e;
+  }
+  flushOut();
+  await d.close();
+}
+
+/** Every table type real Postfix 3.7.11 on Debian knows (postconf -m), for its bulk-mode messages. */
+const POSTFIX_KNOWN_TYPES = new Set(['internal', 'memcache', 'nis', 'randmap']);
+
+/** mkmap_open's type check, with Debian's dynamicmaps wording. */
+export function checkMkmapType(type: string): void {
+  if (isMkmapType(type)) return;
+  if (isDictType(type) || POSTFIX_KNOWN_TYPES.has(type)) {
+    msgFatal(`unsupported dictionary type: ${type} does not support bulk-mode creation.`);
+  }
+  msgFatal(`unsupported dictionary type: ${type}. Is the postfix-${type} package installed?`);
+}
+
+/**
+ * Mode and owner for a new table: postmap copies the source file's group
+ * and other read bits into its umask (unless -p), and run as root it
+ * builds the table as the source file's owner (unless -o).
+ */
+export function newTablePermissions(sourceFd: number, savePerm: boolean, asOwner: boolean): { mode: number; uid?: number; gid?: number } {
+  const st = fstatSync(sourceFd);
+  let umask = 0o022;
+  if (savePerm && st.isFile()) umask |= ~st.mode & 0o077;
+  const perm: { mode: number; uid?: number; gid?: number } = { mode: 0o644 & ~umask };
+  if (asOwner && process.getuid?.() === 0 && st.isFile()) {
+    perm.uid = st.uid;
+    perm.gid = st.gid;
+  }
+  return perm;
+}
+
+/** A "N lines read" line on a terminal, redrawn at most a few times a second; silent in a pipe. */
+export class Progress {
+  private readonly tty = process.stderr.isTTY === true;
+  private readonly started = Date.now();
+  private lastDraw = 0;
+  private drawn = false;
+
+  constructor(private readonly label: string) {}
+
+  tick(lines: number): void {
+    if (!this.tty) return;
+    const now = Date.now();
+    if (now - this.started < 700 || now - this.lastDraw < 200) return;
+    this.lastDraw = now;
+    const secs = (now - this.started) / 1000;
+    process.stderr.write(`\r${this.label}: ${lines} lines read, ${Math.round(lines / secs)} lines/s\x1b[K`);
+    this.drawn = true;
+  }
+
+  note(text: string): void {
+    if (!this.tty || Date.now() - this.started < 700) return;
+    process.stderr.write(`\r${this.label}: ${text}\x1b[K`);
+    this.drawn = true;
+  }
+
+  done(): void {
+    if (this.drawn) process.stderr.write('\r\x1b[K');
+    this.drawn = false;
+  }
+}

@@ -1,0 +1,214 @@
+// The (key, value, line) records of a bulk table build, kept as byte ranges
+// in a few large buffers instead of a million small strings: postmap's
+// 1,000,000-line build must beat Postfix's C, and JavaScript strings and
+// Maps cost too much at that scale. Also the stable byte-order sort that
+// LMDB's B-tree needs (MSD radix, then insertion sort in small buckets).
+// Pure memory; no I/O.
+
+/** Where a value's bytes live: the source file's buffer or the value arena. */
+export const VAL_SOURCE = 0;
+export const VAL_ARENA = 1;
+
+function grow<T extends Uint32Array | Uint8Array>(a: T, need: number, make: (n: number) => T): T {
+  if (need <= a.length) return a;
+  let n = a.length * 2;
+  while (n < need) n *= 2;
+  const b = make(n);
+  b.set(a);
+  return b;
+}
+
+export class EntryList {
+  count = 0;
+  keyArena = Buffer.allocUnsafe(1 << 16);
+  keyUsed = 0;
+  valArena = Buffer.allocUnsafe(1 << 12);
+  valUsed = 0;
+  keyOff = new Uint32Array(1024);
+  keyLen = new Uint32Array(1024);
+  valWhere = new Uint8Array(1024);
+  valOff = new Uint32Array(1024);
+  valLen = new Uint32Array(1024);
+  /** 1 when a NUL byte follows the value in the table (Postfix's TRY1NULL). */
+  valNul = new Uint8Array(1024);
+  line = new Uint32Array(1024);
+
+  /** @param source the buffer that VAL_SOURCE offsets point into (postmap's source file). */
+  constructor(public source: Buffer = Buffer.alloc(0)) {}
+
+  private reserve(): number {
+    const i = this.count;
+    if (i === this.keyOff.length) {
+      const n = i + 1;
+      this.keyOff = grow(this.keyOff, n, (m) => new Uint32Array(m));
+      this.keyLen = grow(this.keyLen, n, (m) => new Uint32Array(m));
+      this.valWhere = grow(this.valWhere, n, (m) => new Uint8Array(m));
+      this.valOff = grow(this.valOff, n, (m) => new Uint32Array(m));
+      this.valLen = grow(this.valLen, n, (m) => new Uint32Array(m));
+      this.valNul = grow(this.valNul, n, (m) => new Uint8Array(m));
+      this.line = grow(this.line, n, (m) => new Uint32Array(m));
+    }
+    return i;
+  }
+
+  /** Room for `len` more key bytes; returns the offset to write them at. */
+  keySpace(len: number): number {
+    if (this.keyUsed + len > this.keyArena.length) {
+      let n = this.keyArena.length * 2;
+      while (n < this.keyUsed + len) n *= 2;
+      const b = Buffer.allocUnsafe(n);
+      this.keyArena.copy(b, 0, 0, this.keyUsed);
+      this.keyArena = b;
+    }
+    return this.keyUsed;
+  }
+
+  private valSpace(len: number): number {
+    if (this.valUsed + len > this.valArena.length) {
+      let n = this.valArena.length * 2;
+      while (n < this.valUsed + len) n *= 2;
+      const b = Buffer.allocUnsafe(n);
+      this.valArena.copy(b, 0, 0, this.valUsed);
+      this.valArena = b;
+    }
+    return this.valUsed;
+  }
+
+  /** Adds a record whose key was written at keyArena[keyUsed..+keyLen] via keySpace(). */
+  addRaw(keyLen: number, where: number, valOff: number, valLen: number, nul: number, line: number): void {
+    const i = this.reserve();
+    this.keyOff[i] = this.keyUsed;
+    this.keyLen[i] = keyLen;
+    this.keyUsed += keyLen;
+    this.valWhere[i] = where;
+    this.valOff[i] = valOff;
+    this.valLen[i] = valLen;
+    this.valNul[i] = nul;
+    this.line[i] = line;
+    this.count = i + 1;
+  }
+
+  /** Adds a record from byte buffers (postalias, -F, texts built in code); key bytes are final. */
+  add(key: Uint8Array, value: Uint8Array, nul: number, line: number): void {
+    const k = this.keySpace(key.length);
+    this.keyArena.set(key, k);
+    const v = this.valSpace(value.length);
+    this.valArena.set(value, v);
+    this.valUsed += value.length;
+    this.addRaw(key.length, VAL_ARENA, v, value.length, nul, line);
+  }
+
+  key(i: number): Buffer {
+    return this.keyArena.subarray(this.keyOff[i]!, this.keyOff[i]! + this.keyLen[i]!);
+  }
+
+  value(i: number): Buffer {
+    const buf = this.valWhere[i] === VAL_SOURCE ? this.source : this.valArena;
+    return buf.subarray(this.valOff[i]!, this.valOff[i]! + this.valLen[i]!);
+  }
+
+  valueBuffer(i: number): Buffer {
+    return this.valWhere[i] === VAL_SOURCE ? this.source : this.valArena;
+  }
+
+  /** Forgets records from index n on (a fatal error stops the build at a line). */
+  truncate(n: number): void {
+    if (n < this.count) this.count = n;
+  }
+
+  keysEqual(a: number, b: number): boolean {
+    const la = this.keyLen[a]!;
+    if (la !== this.keyLen[b]) return false;
+    const k = this.keyArena;
+    const oa = this.keyOff[a]!;
+    const ob = this.keyOff[b]!;
+    for (let j = 0; j < la; j++) if (k[oa + j] !== k[ob + j]) return false;
+    return true;
+  }
+}
+
+const SMALL = 24;
+
+/** Indices 0..count-1 ordered by key bytes (memcmp, shorter first), ties in input order. */
+export function sortedOrder(e: EntryList): Uint32Array {
+  const n = e.count;
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  if (n < 2) return idx;
+  const tmp = new Uint32Array(n);
+  const counts = new Int32Array(257);
+  const starts = new Int32Array(257);
+  const ko = e.keyOff;
+  const kl = e.keyLen;
+  const ka = e.keyArena;
+  // Explicit stack of (lo, hi, depth) buckets still to sort.
+  const stack: number[] = [0, n, 0];
+  while (stack.length > 0) {
+    const depth = stack.pop()!;
+    const hi = stack.pop()!;
+    const lo = stack.pop()!;
+    if (hi - lo <= SMALL) {
+      insertionSort(idx, lo, hi, depth, ko, kl, ka);
+      continue;
+    }
+    counts.fill(0);
+    for (let i = lo; i < hi; i++) {
+      const k = idx[i]!;
+      counts[depth < kl[k]! ? ka[ko[k]! + depth]! + 1 : 0]!++;
+    }
+    // A bucket holding everything just moves the depth on.
+    let single = -1;
+    for (let b = 0; b < 257; b++) {
+      if (counts[b] === hi - lo) single = b;
+    }
+    if (single > 0) {
+      stack.push(lo, hi, depth + 1);
+      continue;
+    }
+    if (single === 0) continue; // all keys end here: equal, already in input order
+    let pos = lo;
+    for (let b = 0; b < 257; b++) {
+      starts[b] = pos;
+      pos += counts[b]!;
+    }
+    for (let i = lo; i < hi; i++) {
+      const k = idx[i]!;
+      const b = depth < kl[k]! ? ka[ko[k]! + depth]! + 1 : 0;
+      tmp[starts[b]!++] = k;
+    }
+    idx.set(tmp.subarray(lo, hi), lo);
+    let start = lo;
+    for (let b = 0; b < 257; b++) {
+      const end = start + counts[b]!;
+      if (b > 0 && end - start > 1) stack.push(start, end, depth + 1);
+      start = end;
+    }
+  }
+  return idx;
+}
+
+function compareFrom(a: number, b: number, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer): number {
+  const la = kl[a]!;
+  const lb = kl[b]!;
+  const m = la < lb ? la : lb;
+  const oa = ko[a]!;
+  const ob = ko[b]!;
+  for (let j = depth; j < m; j++) {
+    const d = ka[oa + j]! - ka[ob + j]!;
+    if (d !== 0) return d;
+  }
+  if (la !== lb) return la - lb;
+  return a - b;
+}
+
+function insertionSort(idx: Uint32Array, lo: number, hi: number, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer): void {
+  for (let i = lo + 1; i < hi; i++) {
+    const v = idx[i]!;
+    let j = i - 1;
+    while (j >= lo && compareFrom(idx[j]!, v, depth, ko, kl, ka) > 0) {
+      idx[j + 1] = idx[j]!;
+      j--;
+    }
+    idx[j + 1] = v;
+  }
+}

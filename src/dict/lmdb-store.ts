@@ -1,0 +1,266 @@
+// Mirrors Postfix's util/dict_lmdb.c and dict_db.c: hash:, btree: and lmdb:
+// tables, all three stored as LMDB 0.9 files (FILE.db, FILE.lmdb). Keys are
+// lowercased unless -f; NUL-terminated keys and values are tried as Postfix
+// does (TRY1NULL/TRY0NULL). Read-only opens use the TypeScript reader; opens
+// for update (postmap -i/-d, daemon caches) use lmdb-js, loaded only then.
+// Touches FILE.db / FILE.lmdb (and lmdb-js's FILE.lmdb-lock when updating).
+import { existsSync, statSync } from 'node:fs';
+import {
+  DICT_FLAG_DUP_IGNORE, DICT_FLAG_DUP_REPLACE, DICT_FLAG_DUP_WARN, DICT_FLAG_FIXED,
+  DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_MULTI_WRITER, DICT_FLAG_TRY0NULL, DICT_FLAG_TRY1NULL,
+  O_CREAT, O_RDWR, NOT_FOUND, found, lookupError, surrogateDict,
+  type Dict, type LookupResult, type UpdateResult,
+} from './dict.js';
+import { CorruptTable, LmdbReader, type OpenFailure } from './lmdb-reader.js';
+import { LMDB_MAX_KEY, LMDBJS_MAX_KEY } from './lmdb-format.js';
+import { bytesToText, lowercaseAscii, textToBytes } from './utf8.js';
+import { errnoText } from '../util/errno.js';
+import { getProgName, msgFatal, msgWarn } from '../util/msg.js';
+
+export type StoreKind = 'hash' | 'btree' | 'lmdb';
+
+export const STORE_SUFFIX: Readonly<Record<StoreKind, string>> = { hash: '.db', btree: '.db', lmdb: '.lmdb' };
+
+/** Largest key a table of this kind accepts (Postfix's liblmdb for lmdb:, lmdb-js otherwise). */
+export function maxKeyBytes(kind: StoreKind): number {
+  return kind === 'lmdb' ? LMDB_MAX_KEY : LMDBJS_MAX_KEY;
+}
+
+/** How duplicate and size errors are worded for this kind: dict_db names the file, dict_lmdb the table. */
+export function storeLabel(kind: StoreKind, name: string): string {
+  return kind === 'lmdb' ? `lmdb:${name}` : `${name}${STORE_SUFFIX[kind]}`;
+}
+
+/** The advice that ends every "this file is not a usable table" message. */
+export function rebuildHint(kind: StoreKind, name: string): string {
+  const tool = /^(postalias|newaliases|sendmail)$/.test(getProgName()) ? 'postalias' : 'postmap';
+  return `rebuild it with "${tool} ${kind}:${name}"`;
+}
+
+/** The text of a failed open, as Postfix words it, plus the rebuild advice for foreign files. */
+export function openFailureText(kind: StoreKind, name: string, path: string, f: OpenFailure): string {
+  if (f.error === 'errno') return `open database ${path}: ${errnoText(f.err)}`;
+  const lead = f.what === 'not an LMDB file' ? 'MDB_INVALID: File is not an LMDB file'
+    : f.what.startsWith('Berkeley DB') ? `${f.what}, which this Postfix does not read (its ${kind}: tables are LMDB files)` : f.what;
+  return `open database ${path}: ${lead}; ${rebuildHint(kind, name)}`;
+}
+
+/** Postfix's flag defaults for an opened table: fixed keys, and both NUL styles when none was chosen. */
+function effectiveFlags(dictFlags: number): number {
+  let flags = dictFlags | DICT_FLAG_FIXED | DICT_FLAG_MULTI_WRITER;
+  if ((flags & (DICT_FLAG_TRY0NULL | DICT_FLAG_TRY1NULL)) === 0) flags |= DICT_FLAG_TRY0NULL | DICT_FLAG_TRY1NULL;
+  return flags;
+}
+
+/** The C-string view of a stored value: up to the first NUL. */
+function cstring(b: Buffer): string {
+  const z = b.indexOf(0);
+  return bytesToText(z < 0 ? b : b.subarray(0, z));
+}
+
+function withNul(b: Buffer): Buffer {
+  const r = Buffer.allocUnsafe(b.length + 1);
+  b.copy(r);
+  r[b.length] = 0;
+  return r;
+}
+
+/** Opens a table for the registry's type modules hash.ts, btree.ts and lmdb.ts. */
+export async function openStore(kind: StoreKind, name: string, openFlags: number, dictFlags: number): Promise<Dict> {
+  const path = name + STORE_SUFFIX[kind];
+  if (openFlags & O_RDWR) return openWritable(kind, name, path, openFlags, dictFlags);
+  const r = LmdbReader.open(path);
+  if (!(r instanceof LmdbReader)) return surrogateDict(kind, name, dictFlags, openFailureText(kind, name, path, r));
+  warnIfOlder(path, name, dictFlags);
+  return new ReadOnlyStore(kind, name, r, effectiveFlags(dictFlags));
+}
+
+/** "database X is older than source file Y", when the source changed more than 100 s after the table. */
+function warnIfOlder(path: string, source: string, dictFlags: number): void {
+  if (!(dictFlags & DICT_FLAG_LOCK)) return;
+  try {
+    const db = statSync(path);
+    const src = statSync(source);
+    if (Math.floor(src.mtimeMs / 1000) > Math.floor(db.mtimeMs / 1000) && src.mtimeMs < Date.now() - 100_000) {
+      msgWarn(`database ${path} is older than source file ${source}`);
+    }
+  } catch {
+    /* no source file: nothing to compare */
+  }
+}
+
+/** The TRY1NULL/TRY0NULL probing shared by lookups and deletes: which key forms to try, in order. */
+function keyForms(flags: number, key: Buffer): Array<{ bytes: Buffer; nul: boolean }> {
+  const forms: Array<{ bytes: Buffer; nul: boolean }> = [];
+  if (flags & DICT_FLAG_TRY1NULL) forms.push({ bytes: withNul(key), nul: true });
+  if (flags & DICT_FLAG_TRY0NULL) forms.push({ bytes: key, nul: false });
+  return forms;
+}
+
+function foldKey(flags: number, key: string): Buffer {
+  return textToBytes(flags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(key) : key);
+}
+
+/** Read-only table on the TypeScript reader; follows a rebuild on the next lookup. */
+class ReadOnlyStore implements Dict {
+  constructor(readonly type: StoreKind, readonly name: string, private reader: LmdbReader, public flags: number) {}
+
+  private damaged(e: unknown): LookupResult {
+    if (!(e instanceof CorruptTable)) throw e;
+    const why = `${this.reader.path}: damaged table (${e.message}); ${rebuildHint(this.type, this.name)}`;
+    msgWarn(why);
+    return lookupError('config', why);
+  }
+
+  lookup(key: string): LookupResult {
+    const bad = this.reader.refresh();
+    if (bad) return this.damaged(new CorruptTable(bad));
+    const k = foldKey(this.flags, key);
+    try {
+      for (const form of keyForms(this.flags, k)) {
+        const v = this.reader.get(form.bytes);
+        if (v !== undefined) {
+          this.flags &= form.nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
+          return found(cstring(v));
+        }
+      }
+    } catch (e) {
+      return this.damaged(e);
+    }
+    return NOT_FOUND;
+  }
+
+  sequence(): Iterable<[string, string]> {
+    const bad = this.reader.refresh(true);
+    if (bad) throw new CorruptTable(bad);
+    const reader = this.reader;
+    return (function* () {
+      for (const [k, v] of reader.scan()) yield [cstring(k), v.length > 0 ? cstring(v) : ''] as [string, string];
+    })();
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+}
+
+// ---- Updates through lmdb-js ------------------------------------------------
+
+interface LmdbJsStore {
+  getBinary(key: Buffer): Buffer | undefined;
+  putSync(key: Buffer, value: Buffer, opts?: { noOverwrite?: boolean }): boolean;
+  removeSync(key: Buffer): boolean;
+  transactionSync<T>(fn: () => T): T;
+  getRange(opts?: object): Iterable<{ key: Buffer; value: Buffer }>;
+  close(): Promise<void>;
+}
+
+interface LmdbJsModule {
+  open(opts: object): LmdbJsStore;
+  version?: { major: number; minor: number; patch: number };
+}
+
+let lmdbJs: Promise<LmdbJsModule> | undefined;
+
+/** Loads lmdb-js once; refuses a binary that writes a format Postfix cannot read. */
+async function loadLmdbJs(): Promise<LmdbJsModule> {
+  lmdbJs ??= import('lmdb') as unknown as Promise<LmdbJsModule>;
+  const mod = await lmdbJs;
+  if (mod.version && mod.version.patch >= 90) {
+    msgFatal('the lmdb module was built for LMDB data format 2, which Postfix cannot read; run "npm rebuild" (scripts/build-lmdb.mjs builds it with LMDB_DATA_V1=true)');
+  }
+  return mod;
+}
+
+async function openWritable(kind: StoreKind, name: string, path: string, openFlags: number, dictFlags: number): Promise<Dict> {
+  if (!existsSync(path)) {
+    if (!(openFlags & O_CREAT)) {
+      const err = Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      return surrogateDict(kind, name, dictFlags, openFailureText(kind, name, path, { error: 'errno', err }));
+    }
+  } else {
+    // Never hand a foreign or damaged file to native code.
+    const probe = LmdbReader.open(path);
+    if (!(probe instanceof LmdbReader)) {
+      if (probe.error === 'errno' || probe.what !== 'empty file') {
+        return surrogateDict(kind, name, dictFlags, openFailureText(kind, name, path, probe));
+      }
+    } else probe.close();
+  }
+  const mod = await loadLmdbJs();
+  let db: LmdbJsStore;
+  try {
+    db = mod.open({ path, noSubdir: true, keyEncoding: 'binary', encoding: 'binary', cache: false, compression: false });
+  } catch (e) {
+    return surrogateDict(kind, name, dictFlags, `open database ${path}: ${(e as Error).message}`);
+  }
+  return new WritableStore(kind, name, db, effectiveFlags(dictFlags));
+}
+
+/** A table open for update; one lmdb-js transaction per call unless inside transaction(). */
+export class WritableStore implements Dict {
+  constructor(readonly type: StoreKind, readonly name: string, private db: LmdbJsStore, public flags: number) {}
+
+  /** Runs fn in one write transaction (postmap -i applies all of stdin at once). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transactionSync(fn);
+  }
+
+  lookup(key: string): LookupResult {
+    const k = foldKey(this.flags, key);
+    for (const form of keyForms(this.flags, k)) {
+      const v = this.db.getBinary(form.bytes);
+      if (v !== undefined) {
+        this.flags &= form.nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
+        return found(cstring(v));
+      }
+    }
+    return NOT_FOUND;
+  }
+
+  update(key: string, value: string): UpdateResult {
+    const folded = this.flags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(key) : key;
+    let k = textToBytes(folded);
+    let v = textToBytes(value);
+    if ((this.flags & DICT_FLAG_TRY1NULL) && (this.flags & DICT_FLAG_TRY0NULL)) this.flags &= ~DICT_FLAG_TRY0NULL;
+    if (this.flags & DICT_FLAG_TRY1NULL) {
+      k = withNul(k);
+      v = withNul(v);
+    }
+    if (k.length > maxKeyBytes(this.type) || k.length === 0) {
+      msgFatal(`error updating ${this.type}:${this.name}: MDB_BAD_VALSIZE: Unsupported size of key/DB name/data, or wrong DUPFIXED size`);
+    }
+    const replace = (this.flags & DICT_FLAG_DUP_REPLACE) !== 0;
+    const ok = this.db.putSync(k, v, replace ? undefined : { noOverwrite: true });
+    if (ok) return { status: 'ok' };
+    if (this.flags & DICT_FLAG_DUP_IGNORE) return { status: 'duplicate' };
+    const text = `${storeLabel(this.type, this.name)}: duplicate entry: "${folded}"`;
+    if (this.flags & DICT_FLAG_DUP_WARN) {
+      msgWarn(text);
+      return { status: 'duplicate' };
+    }
+    msgFatal(text);
+  }
+
+  delete(key: string): UpdateResult {
+    const k = foldKey(this.flags, key);
+    for (const form of keyForms(this.flags, k)) {
+      if (this.db.removeSync(form.bytes)) {
+        this.flags &= form.nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
+        return { status: 'ok' };
+      }
+    }
+    return { status: 'notfound' };
+  }
+
+  sequence(): Iterable<[string, string]> {
+    const range = this.db.getRange({});
+    return (function* () {
+      for (const { key, value } of range) yield [cstring(key), value.length > 0 ? cstring(value) : ''] as [string, string];
+    })();
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

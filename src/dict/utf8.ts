@@ -1,0 +1,209 @@
+// Mirrors Postfix's util/dict_utf8.c, casefold.c, valid_utf8_string.c and
+// printable.c: the UTF-8 layer that dict_open puts in front of a table when
+// smtputf8_enable is on, and the byte/text conversions every table needs.
+// Tables store bytes; the Dict interface speaks JavaScript strings. Bytes
+// that are not UTF-8 survive the trip as lone surrogates U+DC80..U+DCFF
+// (Python's "surrogateescape"), so nothing a file holds is ever lost.
+import { isAscii, isUtf8 } from 'node:buffer';
+import {
+  DICT_FLAG_FIXED, DICT_FLAG_FOLD_ANY, DICT_FLAG_FOLD_FIX, DICT_FLAG_FOLD_MUL,
+  DICT_FLAG_UTF8_ACTIVE, DICT_FLAG_UTF8_REQUEST, NOT_FOUND, lookupError,
+  type Dict, type LookupResult, type UpdateResult,
+} from './dict.js';
+import { msgWarn } from '../util/msg.js';
+
+let utf8Enable = false;
+
+/** Postfix's util_utf8_enable: set from smtputf8_enable once main.cf is read. */
+export function setUtf8Enable(on: boolean): void {
+  utf8Enable = on;
+}
+
+export function utf8Enabled(): boolean {
+  return utf8Enable;
+}
+
+/** DICT_NEED_UTF8_ACTIVATION: the layer applies when enabled and the caller asked for it. */
+export function needUtf8Activation(dictFlags: number): boolean {
+  return utf8Enable && (dictFlags & DICT_FLAG_UTF8_REQUEST) !== 0;
+}
+
+/** Bytes to text; invalid UTF-8 bytes become U+DC80+byte so that textToBytes gives them back. */
+export function bytesToText(buf: Uint8Array): string {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  if (isUtf8(b)) return b.toString('utf8');
+  let outText = '';
+  let i = 0;
+  while (i < b.length) {
+    const n = utf8SeqLen(b, i);
+    if (n > 0) {
+      outText += b.toString('utf8', i, i + n);
+      i += n;
+    } else {
+      outText += String.fromCharCode(0xdc00 + b[i]!);
+      i++;
+    }
+  }
+  return outText;
+}
+
+/** Text to bytes, the inverse of bytesToText. */
+export function textToBytes(s: string): Buffer {
+  if (s.isWellFormed()) return Buffer.from(s, 'utf8');
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc80 && c <= 0xdcff && !(i > 0 && isHighSurrogate(s.charCodeAt(i - 1)))) {
+      parts.push(Buffer.from(s.slice(start, i), 'utf8'), Buffer.from([c - 0xdc00]));
+      start = i + 1;
+    }
+  }
+  parts.push(Buffer.from(s.slice(start), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}
+
+/** Length of the valid UTF-8 sequence at b[i] (valid_utf8_string's rules), or 0. */
+function utf8SeqLen(b: Uint8Array, i: number): number {
+  const c0 = b[i]!;
+  const end = b.length;
+  const tail = (k: number) => i + k < end && (b[i + k]! & 0xc0) === 0x80;
+  if (c0 <= 0x7f) return 1;
+  if (c0 <= 0xdf) return c0 >= 0xc2 && tail(1) ? 2 : 0;
+  if (c0 <= 0xef) {
+    if (i + 2 >= end) return 0;
+    const c1 = b[i + 1]!;
+    if (c1 < (c0 === 0xe0 ? 0xa0 : 0x80) || c1 > (c0 === 0xed ? 0x9f : 0xbf)) return 0;
+    return tail(2) ? 3 : 0;
+  }
+  if (c0 <= 0xf4) {
+    if (i + 3 >= end) return 0;
+    const c1 = b[i + 1]!;
+    if (c1 < (c0 === 0xf0 ? 0x90 : 0x80) || c1 > (c0 === 0xf4 ? 0x8f : 0xbf)) return 0;
+    return tail(2) && tail(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+/** valid_utf8_string() on a byte range. */
+export function validUtf8(b: Uint8Array, start = 0, end = b.length): boolean {
+  const sub = b.subarray(start, end);
+  return isAscii(sub) || isUtf8(sub);
+}
+
+/** True when text holds only well-formed Unicode (no escaped non-UTF-8 bytes). */
+export function validUtf8Text(s: string): boolean {
+  return s.isWellFormed();
+}
+
+/** Postfix's lowercase(): ASCII letters only. */
+export function lowercaseAscii(s: string): string {
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
+}
+
+/**
+ * Unicode case folding as ICU's ucasemap_utf8FoldCase(U_FOLD_CASE_DEFAULT)
+ * does it for Postfix. JavaScript has no fold(), so each character goes
+ * through lower(upper(lower(c))), which gives the full folding (ß -> ss,
+ * ſ -> s, ς -> σ, ligatures) except for the few characters handled below.
+ */
+export function casefold(s: string): string {
+  if (/^[\x00-\x7f]*$/.test(s)) return lowercaseAscii(s);
+  let r = '';
+  for (const ch of s) r += foldChar(ch);
+  return r;
+}
+
+function foldChar(ch: string): string {
+  const cp = ch.codePointAt(0)!;
+  if (cp < 0x80) return cp >= 0x41 && cp <= 0x5a ? String.fromCharCode(cp + 32) : ch;
+  if (cp === 0x131) return ch; // dotless i has no folding
+  if (cp >= 0xd800 && cp <= 0xdfff) return ch; // escaped raw byte
+  // Cherokee folds to its uppercase letters.
+  if ((cp >= 0xab70 && cp <= 0xabbf) || (cp >= 0x13f8 && cp <= 0x13fd)) return ch.toUpperCase();
+  if (cp >= 0x13a0 && cp <= 0x13f5) return ch;
+  return ch.toLowerCase().toUpperCase().toLowerCase();
+}
+
+/** Postfix's printable(): what msg_* shows of untrusted text. */
+export function printable(s: string, replacement = '?'): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x20-\x7e]*$/.test(s)) return s;
+  let r = '';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (cp >= 0x20 && cp <= 0x7e) r += ch;
+    else if (utf8Enable && cp >= 0x80 && !(cp >= 0xd800 && cp <= 0xdfff)) r += ch;
+    else r += replacement;
+  }
+  return r;
+}
+
+/** dict_utf8_check_fold: validate, then casefold when the table's fold flag applies. */
+function checkFold(dict: Dict, key: string): string | undefined {
+  if (!validUtf8Text(key)) return undefined;
+  const fold = dict.flags & DICT_FLAG_FOLD_ANY;
+  const want = dict.flags & DICT_FLAG_FIXED ? DICT_FLAG_FOLD_FIX : DICT_FLAG_FOLD_MUL;
+  return fold & want ? casefold(key) : key;
+}
+
+const BAD_UTF8 = 'malformed UTF-8 or invalid codepoint';
+
+/**
+ * dict_utf8_activate: wraps a table so that keys are checked and casefolded
+ * and results are checked. The inner table still lowercases ASCII, which is
+ * a no-op on folded text, so its flags need no juggling.
+ */
+export function utf8Activate<D extends Dict>(dict: D): D {
+  if (dict.flags & DICT_FLAG_UTF8_ACTIVE) return dict;
+  const inner = { lookup: dict.lookup.bind(dict), update: dict.update?.bind(dict), delete: dict.delete?.bind(dict) };
+  const where = () => `${dict.type}:${dict.name}`;
+  const checkValue = (key: string, r: LookupResult): LookupResult => {
+    if (r.status === 'found' && !validUtf8Text(r.value)) {
+      msgWarn(`${where()}: key "${printable(key)}": non-UTF-8 value "${printable(r.value)}": ${BAD_UTF8}`);
+      return lookupError('config', 'non-UTF-8 value');
+    }
+    return r;
+  };
+  dict.lookup = (key: string) => {
+    const k = checkFold(dict, key);
+    if (k === undefined) {
+      msgWarn(`${where()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+      return NOT_FOUND;
+    }
+    const r = inner.lookup(k);
+    return r instanceof Promise ? r.then((x) => checkValue(key, x)) : checkValue(key, r);
+  };
+  if (inner.update) {
+    const update = inner.update;
+    dict.update = (key: string, value: string): UpdateResult | Promise<UpdateResult> => {
+      const k = checkFold(dict, key);
+      if (k === undefined) {
+        msgWarn(`${where()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+        return { status: 'ok' };
+      }
+      if (!validUtf8Text(value)) {
+        msgWarn(`${where()}: key "${printable(key)}": non-UTF-8 value "${printable(value)}": ${BAD_UTF8}`);
+        return { status: 'ok' };
+      }
+      return update(k, value);
+    };
+  }
+  if (inner.delete) {
+    const del = inner.delete;
+    dict.delete = (key: string): UpdateResult | Promise<UpdateResult> => {
+      const k = checkFold(dict, key);
+      if (k === undefined) {
+        msgWarn(`${where()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+        return { status: 'ok' };
+      }
+      return del(k);
+    };
+  }
+  dict.flags |= DICT_FLAG_UTF8_ACTIVE;
+  return dict;
+}
