@@ -5,19 +5,21 @@
 
 import { test } from 'node:test';
 import * as path from 'node:path';
-import { caseLabel, compareCase, listSuites, loadCases, oursBinary, repoRoot, runCase } from '../lib/cases.js';
+import { caseLabel, compareCase, listSuites, loadCases, oursBinary, repoRoot, runCaseAsync } from '../lib/cases.js';
 
 const root = repoRoot();
 const binary = oursBinary(root);
 
 for (const suiteDir of listSuites(path.join(root, 'fixtures', 'postconf'))) {
-  test(`postconf fixtures: ${path.basename(suiteDir)}`, async (t) => {
+  test(`postconf fixtures: ${path.basename(suiteDir)}`, { concurrency: 2 }, async (t) => {
     const cases = loadCases(suiteDir);
-    for (const [i, c] of cases.entries()) {
-      await t.test(caseLabel(c, i), () => {
-        const diff = compareCase(c, runCase(c, { binary, suiteDir }));
-        if (diff !== null) throw new Error(`${caseLabel(c, i)}\n${diff}`);
-      });
-    }
+    await Promise.all(
+      cases.map((c, i) =>
+        t.test(caseLabel(c, i), async () => {
+          const diff = compareCase(c, await runCaseAsync(c, { binary, suiteDir }));
+          if (diff !== null) throw new Error(`${caseLabel(c, i)}\n${diff}`);
+        }),
+      ),
+    );
   });
 }

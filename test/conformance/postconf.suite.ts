@@ -9,5 +9,5 @@ export const name = 'postconf';
 export const binaries = ['postconf'];
 
 export async function run(): Promise<SuiteReport> {
-  return replaySuites(path.join(repoRoot(), 'fixtures', 'postconf'), realBinary, true);
+  return await replaySuites(path.join(repoRoot(), 'fixtures', 'postconf'), realBinary, true);
 }

@@ -5,7 +5,7 @@
 // Used by test/cli/*.fixtures.test.ts (our bin/), test/conformance/*.suite.ts
 // (real /usr/sbin/) and the recorder (test/lib/record.ts).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -144,46 +144,97 @@ function unsub(text: string, dir: string): string {
   return text.split(dir).join(DIR_TOKEN);
 }
 
+interface Prepared {
+  dir: string;
+  file: string;
+  args: string[];
+  options: { argv0: string; cwd: string; env: Record<string, string> };
+  input: string;
+}
+
+function prepare(c: Case, opts: RunOptions): Prepared {
+  const dir = makeTempDir();
+  copyInputs(opts.suiteDir, dir);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+    TZ: 'UTC',
+    LANG: 'C',
+  };
+  if (process.env.HOME) env.HOME = process.env.HOME;
+  Object.assign(env, opts.env ?? {});
+  for (const [k, v] of Object.entries(c.env ?? {})) env[k] = sub(v, dir);
+  // argv[0] is the bare name, as when a user types "postconf": Postfix prefixes
+  // its messages with argv[0] verbatim.
+  return {
+    dir,
+    file: opts.binary(c.cmd),
+    args: c.args.map((a) => sub(a, dir)),
+    options: { argv0: c.cmd, cwd: dir, env },
+    input: c.stdin === undefined ? '' : sub(c.stdin, dir),
+  };
+}
+
+function collect(c: Case, opts: RunOptions, p: Prepared, out: Buffer, err: Buffer, status: number | null,
+  signal: string | null, error?: Error): CaseResult {
+  let stderr = decode(err);
+  if (error) stderr += `[harness: ${error.message}]\n`;
+  if (signal) stderr += `[harness: killed by ${signal}]\n`;
+  const result: CaseResult = {
+    stdout: unsub(decode(out), p.dir),
+    stderr: unsub(stderr, p.dir),
+    status: status ?? -1,
+  };
+  if (c.files || opts.captureAll) {
+    result.files = {};
+    const names = opts.captureAll ? listFiles(p.dir) : Object.keys(c.files ?? {});
+    for (const name of names) result.files[name] = readResultFile(p.dir, name);
+  }
+  return result;
+}
+
+function cleanup(p: Prepared, opts: RunOptions): void {
+  if (!opts.keep) fs.rmSync(p.dir, { recursive: true, force: true });
+}
+
 /** Run one case in a fresh copy of the suite's inputs; outputs carry @DIR@ again. */
 export function runCase(c: Case, opts: RunOptions): CaseResult {
-  const dir = makeTempDir();
+  const p = prepare(c, opts);
   try {
-    copyInputs(opts.suiteDir, dir);
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
-      TZ: 'UTC',
-      LANG: 'C',
-    };
-    if (process.env.HOME) env.HOME = process.env.HOME;
-    Object.assign(env, opts.env ?? {});
-    for (const [k, v] of Object.entries(c.env ?? {})) env[k] = sub(v, dir);
-    // argv[0] is the bare name, as when a user types "postconf": Postfix prefixes
-    // its messages with argv[0] verbatim.
-    const r = spawnSync(opts.binary(c.cmd), c.args.map((a) => sub(a, dir)), {
-      argv0: c.cmd,
-      cwd: dir,
-      env,
-      input: c.stdin === undefined ? '' : sub(c.stdin, dir),
+    const r = spawnSync(p.file, p.args, {
+      ...p.options,
+      input: p.input,
       timeout: opts.timeoutMs ?? 30000,
       maxBuffer: 64 * 1024 * 1024,
     });
-    let stderr = decode(r.stderr);
-    if (r.error) stderr += `[harness: ${r.error.message}]\n`;
-    if (r.signal) stderr += `[harness: killed by ${r.signal}]\n`;
-    const result: CaseResult = {
-      stdout: unsub(decode(r.stdout), dir),
-      stderr: unsub(stderr, dir),
-      status: r.status ?? -1,
-    };
-    const names = opts.captureAll ? listFiles(dir) : Object.keys(c.files ?? {});
-    if (c.files || opts.captureAll) {
-      result.files = {};
-      for (const name of names) result.files[name] = readResultFile(dir, name);
-    }
-    return result;
+    return collect(c, opts, p, r.stdout, r.stderr, r.status, r.signal, r.error);
   } finally {
-    if (!opts.keep) fs.rmSync(dir, { recursive: true, force: true });
+    cleanup(p, opts);
   }
+}
+
+/** runCase without blocking the event loop, so that cases can run side by side. */
+export function runCaseAsync(c: Case, opts: RunOptions): Promise<CaseResult> {
+  const p = prepare(c, opts);
+  return new Promise<CaseResult>((resolve) => {
+    const child = spawn(p.file, p.args, { ...p.options, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let failure: Error | undefined;
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30000);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdin.on('error', () => {}); // the program may exit without reading stdin
+    child.on('error', (e) => (failure = e));
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      try {
+        resolve(collect(c, opts, p, Buffer.concat(out), Buffer.concat(err), status, signal, failure));
+      } finally {
+        cleanup(p, opts);
+      }
+    });
+    child.stdin.end(p.input);
+  });
 }
 
 /** Content of a file in the run directory, @DIR@ substituted back; null if absent. */
@@ -201,11 +252,9 @@ function decode(buf: Buffer | null | undefined): string {
 }
 
 function sortedLines(text: string): string {
-  const lines = text.split('\n');
-  const last = lines.pop();
-  lines.sort();
-  if (last !== undefined && last !== '') lines.push(last);
-  return lines.join('\n') + (last === '' ? '\n' : '');
+  const trailing = text.endsWith('\n');
+  const lines = (trailing ? text.slice(0, -1) : text).split('\n').sort();
+  return lines.join('\n') + (trailing ? '\n' : '');
 }
 
 /** First differing line of two texts, shown unified-diff style with a little context. */
@@ -252,17 +301,26 @@ export interface SuiteReport {
   failures: string[];
 }
 
-/** Replay every case of every suite under root; project-specific cases are skipped when skipProject. */
-export function replaySuites(root: string, binary: (cmd: string) => string, skipProject: boolean): SuiteReport {
-  const report: SuiteReport = { identical: 0, total: 0, failures: [] };
+/** Replay every case of every suite under root, a few at a time; "project" cases are skipped when skipProject. */
+export async function replaySuites(root: string, binary: (cmd: string) => string, skipProject: boolean,
+  parallel = 4): Promise<SuiteReport> {
+  const jobs: { suiteDir: string; c: Case; i: number }[] = [];
   for (const suiteDir of listSuites(root)) {
     loadCases(suiteDir).forEach((c, i) => {
-      if (skipProject && c.project) return;
-      report.total++;
-      const diff = compareCase(c, runCase(c, { binary, suiteDir }));
-      if (diff === null) report.identical++;
-      else report.failures.push(`${path.basename(suiteDir)} ${caseLabel(c, i)}\n${diff}`);
+      if (!(skipProject && c.project)) jobs.push({ suiteDir, c, i });
     });
   }
-  return report;
+  const diffs: (string | null)[] = new Array(jobs.length).fill(null);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const k = next++;
+      const { suiteDir, c, i } = jobs[k];
+      const diff = compareCase(c, await runCaseAsync(c, { binary, suiteDir }));
+      if (diff !== null) diffs[k] = `${path.basename(suiteDir)} ${caseLabel(c, i)}\n${diff}`;
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  const failures = diffs.filter((d): d is string => d !== null);
+  return { identical: jobs.length - failures.length, total: jobs.length, failures };
 }
