@@ -71,6 +71,9 @@ export class StreamClient {
       sock.once('connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
+        // An idle connection must not keep a command from exiting; a read in
+        // progress keeps the process alive through its own timer.
+        sock.unref();
         resolve(new StreamClient(sock, timeoutMs));
       });
       sock.once('error', (e: NodeJS.ErrnoException) => {
