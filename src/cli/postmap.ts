@@ -303,4 +303,4 @@ async function postmapMain(argv: string[]): Promise<number> {
   return 0;
 }
 
-await runMain('postmap', postmapMain);
+void runMain('postmap', postmapMain);

@@ -6,25 +6,30 @@
 import { DICT_FLAG_PATTERN, surrogateDict, type Dict, type DictOpener } from './dict.js';
 import { needUtf8Activation, utf8Activate } from './utf8.js';
 
-/** Module of each supported type, relative to this file. */
-const TYPE_MODULES: Readonly<Record<string, string>> = {
-  btree: './btree.js',
-  cidr: './cidr.js',
-  environ: './environ.js',
-  fail: './fail.js',
-  hash: './hash.js',
-  inline: './inline.js',
-  lmdb: './lmdb.js',
-  pcre: './pcre.js',
-  pipemap: './pipemap.js',
-  proxy: './proxy.js',
-  regexp: './regexp.js',
-  socketmap: './socketmap.js',
-  static: './static.js',
-  tcp: './tcp.js',
-  texthash: './texthash.js',
-  unionmap: './unionmap.js',
-  unix: './unix.js',
+type TypeModule = { open?: DictOpener };
+
+/**
+ * Loader of each supported type. Literal import() paths, so that the bundler
+ * keeps each type's code apart and evaluates it only when first opened.
+ */
+const TYPE_MODULES: Readonly<Record<string, () => Promise<TypeModule>>> = {
+  btree: () => import('./btree.js'),
+  cidr: () => import('./cidr.js'),
+  environ: () => import('./environ.js'),
+  fail: () => import('./fail.js'),
+  hash: () => import('./hash.js'),
+  inline: () => import('./inline.js'),
+  lmdb: () => import('./lmdb.js'),
+  pcre: () => import('./pcre.js'),
+  pipemap: () => import('./pipemap.js'),
+  proxy: () => import('./proxy.js'),
+  regexp: () => import('./regexp.js'),
+  socketmap: () => import('./socketmap.js'),
+  static: () => import('./static.js'),
+  tcp: () => import('./tcp.js'),
+  texthash: () => import('./texthash.js'),
+  unionmap: () => import('./unionmap.js'),
+  unix: () => import('./unix.js'),
 };
 
 /** Types that postmap/postalias can build in bulk (global/mkmap_open.c). */
@@ -89,7 +94,7 @@ export async function loadOpener(type: string): Promise<DictOpener | undefined> 
   if (cached) return cached;
   if (!isDictType(type)) return undefined;
   try {
-    const mod = (await import(TYPE_MODULES[type]!)) as { open?: DictOpener };
+    const mod = await TYPE_MODULES[type]!();
     if (typeof mod.open !== 'function') return undefined;
     openers.set(type, mod.open);
     return mod.open;

@@ -1,0 +1,101 @@
+// Mirrors Postfix's util/dict_thash.c: texthash:FILE reads a postmap source
+// file into memory when opened, so it needs no postmap run (postmap -s and
+// -q work on it directly). Same parser as postmap, with dict_thash's own
+// wording of the warnings and its handling of duplicate keys.
+// Reads FILE once per open; never writes.
+import { readFileSync } from 'node:fs';
+import {
+  DICT_FLAG_DUP_IGNORE, DICT_FLAG_DUP_REPLACE, DICT_FLAG_DUP_WARN, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX,
+  DICT_FLAG_SRC_RHS_IS_FILE, NOT_FOUND, O_RDONLY, found, surrogateDict,
+  type Dict, type DictOpener, type LookupResult,
+} from './dict.js';
+import { LogicalLineReader, cEnd, cstr, parseKeyValue } from './source.js';
+import { bytesToText, casefold, lowercaseAscii, needUtf8Activation, printable, validUtf8 } from './utf8.js';
+import { errnoText } from '../util/errno.js';
+import { msgWarn } from '../util/msg.js';
+
+class TextHash implements Dict {
+  readonly type = 'texthash';
+  constructor(readonly name: string, public flags: number, private readonly table: Map<string, string>) {}
+
+  lookup(key: string): LookupResult {
+    const k = this.flags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(key) : key;
+    const v = this.table.get(k);
+    return v === undefined ? NOT_FOUND : found(v);
+  }
+
+  sequence(): Iterable<[string, string]> {
+    return this.table.entries();
+  }
+
+  close(): void {
+    /* nothing to release */
+  }
+}
+
+/** dict_file_to_b64 for -F: the named files' contents, joined by newlines, base64-encoded. */
+function filesToBase64(list: string): { b64: string } | { error: string } {
+  const names = list.split(/[, \t\r\n]+/).filter((s) => s !== '');
+  if (names.length === 0) return { error: `empty pathname list: >>${list}<<'` };
+  const parts: Buffer[] = [];
+  for (let i = 0; i < names.length; i++) {
+    try {
+      parts.push(readFileSync(names[i]!));
+    } catch (e) {
+      return { error: `open ${names[i]}: ${errnoText(e as NodeJS.ErrnoException)}` };
+    }
+    if (i + 1 < names.length) parts.push(Buffer.from('\n'));
+  }
+  return { b64: Buffer.concat(parts).toString('base64') };
+}
+
+export const open: DictOpener = (path, openFlags, dictFlags) => {
+  if (openFlags !== O_RDONLY) {
+    return surrogateDict('texthash', path, dictFlags, `texthash:${path} map requires O_RDONLY access mode`);
+  }
+  let src: Buffer;
+  try {
+    src = readFileSync(path);
+  } catch (e) {
+    return surrogateDict('texthash', path, dictFlags, `open database ${path}: ${errnoText(e as NodeJS.ErrnoException)}`);
+  }
+  const utf8 = needUtf8Activation(dictFlags);
+  const fold = (k: string) => (utf8 && dictFlags & DICT_FLAG_FOLD_FIX ? casefold(k) : dictFlags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(k) : k);
+  const table = new Map<string, string>();
+  const reader = new LogicalLineReader(src, path, msgWarn);
+  for (let line = reader.next(); line; line = reader.next()) {
+    const { buf, start, lineno } = line;
+    if (utf8 && !validUtf8(buf, start, line.end)) {
+      msgWarn(`${path}, line ${lineno}: non-UTF-8 input "${cstr(buf.subarray(start, line.end))}" -- ignoring this line`);
+      continue;
+    }
+    const end = cEnd(buf, start, line.end);
+    const p = parseKeyValue(buf, start, end);
+    if (!p.ok) {
+      if (p.why === 'unbalanced') msgWarn(`${path}, line ${lineno}: unbalanced '"' in '${cstr(buf.subarray(start, end))}' -- ignoring this line`);
+      else msgWarn(`${path}, line ${lineno}: expected format: key whitespace value -- ignoring this line`);
+      continue;
+    }
+    if (p.aliasLike) msgWarn(`${path}, line ${lineno}: record is in "key: value" format; is this an alias file?`);
+    const key = bytesToText(buf.subarray(p.keyStart, p.keyEnd));
+    let value = bytesToText(buf.subarray(p.valStart, p.valEnd));
+    if (dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
+      const f = filesToBase64(value);
+      if ('error' in f) {
+        msgWarn(`${path}, line ${lineno}: ${f.error}: skipping this entry`);
+        continue;
+      }
+      value = f.b64;
+    }
+    const k = fold(key);
+    if (table.has(k)) {
+      if (dictFlags & DICT_FLAG_DUP_IGNORE) continue;
+      if (dictFlags & DICT_FLAG_DUP_REPLACE) table.set(k, value);
+      else if (dictFlags & DICT_FLAG_DUP_WARN) msgWarn(`${path}, line ${lineno}: duplicate entry: "${printable(key)}"`);
+      else return surrogateDict('texthash', path, dictFlags, `${path}, line ${lineno}: duplicate entry: "${printable(key)}"`);
+      continue;
+    }
+    table.set(k, value);
+  }
+  return new TextHash(path, dictFlags | DICT_FLAG_FIXED, table);
+};
