@@ -19,9 +19,10 @@ const ADDR_FORM_NAMES: ReadonlyArray<[string, number]> = [
   ['internal-first', MA_FORM_INTERNAL_FIRST],
 ];
 
-/** mail_addr_form_from_string: the form's code, or -1 for an unknown name (exact case). */
+/** mail_addr_form_from_string: the form's code, or -1 for an unknown name (any ASCII case). */
 export function mailAddrFormFromString(name: string): number {
-  return ADDR_FORM_NAMES.find(([n]) => n === name)?.[1] ?? -1;
+  const lower = name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return ADDR_FORM_NAMES.find(([n]) => n === lower)?.[1] ?? -1;
 }
 
 /** mail_addr_form_to_string: the form's name, or undefined for an unknown code. */

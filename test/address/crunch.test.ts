@@ -51,11 +51,13 @@ function runScript(script: string): string {
   return out;
 }
 
-test('mail_addr_crunch.in gives mail_addr_crunch.ref', () => {
-  const script = readFileSync(fixtures + 'mail_addr_crunch.in', 'latin1');
-  const expected = readFileSync(fixtures + 'mail_addr_crunch.ref', 'latin1');
-  assert.equal(runScript(script), expected);
-});
+for (const name of ['mail_addr_crunch', 'mail_addr_crunch_extra']) {
+  test(`${name}.in gives ${name}.ref`, () => {
+    const script = readFileSync(fixtures + `${name}.in`, 'latin1');
+    const expected = readFileSync(fixtures + `${name}.ref`, 'latin1');
+    assert.equal(runScript(script), expected);
+  });
+}
 
 test('the null address crunches to one empty address', () => {
   assert.deepEqual(mailAddrCrunchExtToInt('<>', null), ['']);
@@ -85,6 +87,7 @@ test('a canonicalizer sees the external form', () => {
 
 test('address form names', () => {
   assert.equal(mailAddrFormFromString('internal'), MA_FORM_INTERNAL);
-  assert.equal(mailAddrFormFromString('Internal'), -1);
+  assert.equal(mailAddrFormFromString('Internal'), MA_FORM_INTERNAL);
+  assert.equal(mailAddrFormFromString('bogus'), -1);
   assert.equal(mailAddrFormToString(MA_FORM_EXTERNAL), 'external');
 });

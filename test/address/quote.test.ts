@@ -67,11 +67,13 @@ function drive(input: string): string {
   return out;
 }
 
-test('quote_822_local.in gives quote_822_local.ref', () => {
-  const input = readFileSync(fixtures + 'quote_822_local.in', 'latin1');
-  const expected = readFileSync(fixtures + 'quote_822_local.ref', 'latin1');
-  assert.equal(drive(input), expected);
-});
+for (const name of ['quote_822_local', 'quote_822_local_extra']) {
+  test(`${name}.in gives ${name}.ref`, () => {
+    const input = readFileSync(fixtures + `${name}.in`, 'latin1');
+    const expected = readFileSync(fixtures + `${name}.ref`, 'latin1');
+    assert.equal(drive(input), expected);
+  });
+}
 
 test('dot-strings stay bare; anything else is quoted', () => {
   assert.equal(quote822Local('foo.bar@example.com'), 'foo.bar@example.com');

@@ -25,11 +25,13 @@ function drive(input: string): string {
   return out;
 }
 
-test('smtpd_token.in gives smtpd_token.ref', () => {
-  const input = readFileSync(fixtures + 'smtpd_token.in', 'latin1');
-  const expected = readFileSync(fixtures + 'smtpd_token.ref', 'latin1');
-  assert.equal(drive(input), expected);
-});
+for (const name of ['smtpd_token', 'smtpd_token_extra']) {
+  test(`${name}.in gives ${name}.ref`, () => {
+    const input = readFileSync(fixtures + `${name}.in`, 'latin1');
+    const expected = readFileSync(fixtures + `${name}.ref`, 'latin1');
+    assert.equal(drive(input), expected);
+  });
+}
 
 test('words: to:/from: split only as the whole word, quotes and brackets nest', () => {
   const words = (s: string) => smtpdToken(s).map((t) => t.strval);

@@ -34,7 +34,7 @@ function drive(input: string): string {
   return out;
 }
 
-for (const name of ['tok822_parse', 'tok822_limit']) {
+for (const name of ['tok822_parse', 'tok822_limit', 'tok822_extra']) {
   test(`${name}.in gives ${name}.ref`, () => {
     const input = readFileSync(fixtures + `${name}.in`, 'latin1');
     const expected = readFileSync(fixtures + `${name}.ref`, 'latin1');
