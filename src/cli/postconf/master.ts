@@ -66,11 +66,14 @@ const tables = new WeakMap<PcfContext, PcfMasterEntry[]>();
 
 const toUtf8 = (s: string): string => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s);
 const toLatin1 = (s: string): string => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
+// Postfix's message layer shows control characters and, in postconf, every
+// non-ASCII byte as "?" (msg_output.c's printable()).
+const printable = (text: string): string => text.replace(/[^\x20-\x7e]/g, '?');
 function warn(text: string): void {
-  msgWarn(toUtf8(text));
+  msgWarn(printable(text));
 }
 function fatal(text: string): never {
-  return msgFatal(toUtf8(text));
+  return msgFatal(printable(text));
 }
 
 function masterPath(ctx: PcfContext): string {
@@ -164,6 +167,28 @@ function fromScopes(ctx: PcfContext, masters: readonly MasterScopeLike[]): PcfMa
   });
   tables.set(ctx, table);
   return table;
+}
+
+/**
+ * Gives each scope its -o settings as Postfix's pcf_register_user_parameters()
+ * does, for the caller's user-parameter scan: entries with the same
+ * service/type share one settings map (Postfix keeps one dictionary per name
+ * space), an entry gets the map only when its name space has settings by the
+ * time it is visited, each gets its own empty validNames, and a "-" option
+ * swallows the next word just as "-o" does.
+ */
+export function assignMasterParams(masters: MasterScopeLike[]): void {
+  const spaces = new Map<string, Map<string, string>>();
+  for (const m of masters) {
+    const settings = masterOptionSettings(m.argv);
+    let space = spaces.get(m.nameSpace);
+    if (settings.length > 0 && !space) spaces.set(m.nameSpace, (space = new Map()));
+    for (const [name, value] of settings) space!.set(name, value);
+    if (space) {
+      m.allParams = space;
+      m.validNames = new Map();
+    }
+  }
 }
 
 /**
@@ -547,8 +572,11 @@ function parseGobbled(text: string, path: string, lineno: number): string[] {
 /** -Fe: a single field, or the whole command with its arguments (pcf_edit_master_field). */
 function editField(argv: string[], field: number, value: string): void {
   if (field === FLD_CMD) {
+    const words = splitQuoted(value);
+    // Postfix 3.7 crashes on an empty command; refuse it instead.
+    if (words.length === 0) fatal(`invalid command field "" in "${value}"`);
     argv.length = FLD_CMD;
-    argv.push(...splitQuoted(value));
+    argv.push(...words);
     normalizeDaemonArgs(argv, warn);
   } else {
     argv[field] = value;
