@@ -2,39 +2,38 @@
 // fixtures/postalias/*) against this project's bin/postmap and bin/postalias:
 // stdout, stderr and exit status must match byte for byte (dumps sorted, the
 // build time in postalias dumps masked). Each suite's setup.txt is run once by
-// our own programs, so queries read tables that our postmap built.
+// our own programs, so queries read tables that our postmap built. One test
+// per suite, one subtest per case.
 
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import * as fs from 'node:fs';
-import { caseLabel, loadCases, oursBinary, runCase } from '../lib/cases.js';
+import { caseLabel, loadCases, oursBinary, runCaseAsync } from '../lib/cases.js';
 import { type MapCase, compareMapCase, mapSuiteDirs, prepareSuite, suiteLabel } from '../conformance/postmap.suite.js';
 
 const ours = oursBinary();
 
 for (const suiteDir of mapSuiteDirs()) {
-  describe(suiteLabel(suiteDir), () => {
+  test(`${suiteLabel(suiteDir)} fixtures`, { concurrency: 2 }, async (t) => {
+    const cases = loadCases(suiteDir) as MapCase[];
     let prepared: string | undefined;
     let setupError: string | undefined;
-
-    before(() => {
-      try {
-        prepared = prepareSuite(suiteDir, ours);
-      } catch (e) {
-        setupError = (e as Error).message;
-      }
-    });
-
-    after(() => {
+    try {
+      prepared = prepareSuite(suiteDir, ours);
+    } catch (e) {
+      setupError = (e as Error).message;
+    }
+    try {
+      await Promise.all(
+        cases.map((c, i) =>
+          t.test(caseLabel(c, i), async () => {
+            if (setupError !== undefined) throw new Error(setupError);
+            const diff = compareMapCase(c, await runCaseAsync(c, { binary: ours, suiteDir: prepared! }));
+            if (diff !== null) throw new Error(`${caseLabel(c, i)}\n${diff}`);
+          }),
+        ),
+      );
+    } finally {
       if (prepared) fs.rmSync(prepared, { recursive: true, force: true });
-    });
-
-    (loadCases(suiteDir) as MapCase[]).forEach((c, i) => {
-      test(caseLabel(c, i), () => {
-        if (setupError !== undefined) assert.fail(setupError);
-        const diff = compareMapCase(c, runCase(c, { binary: ours, suiteDir: prepared! }));
-        if (diff !== null) assert.fail(diff);
-      });
-    });
+    }
   });
 }

@@ -34,11 +34,12 @@ import {
   makeTempDir,
   realBinary,
   repoRoot,
-  runCase,
+  runCaseAsync,
 } from '../lib/cases.js';
 import { parseLine, toCase } from '../lib/record.js';
 
 export const name = 'postmap';
+export const binaries = ['postmap', 'postalias'];
 
 /** A recorded case, plus the masks applied before comparing. */
 export interface MapCase extends Case {
@@ -131,10 +132,12 @@ export interface CaseOutcome {
 }
 
 /**
- * Run every case of one suite with `binary`; one outcome per case. A failed
- * setup makes every case of the suite fail with the setup's message.
+ * Run every case of one suite with `binary`, a few at a time; one outcome per
+ * case, in order. A failed setup makes every case of the suite fail with the
+ * setup's message.
  */
-export function replayMapSuite(suiteDir: string, binary: (cmd: string) => string, skipProject: boolean): CaseOutcome[] {
+export async function replayMapSuite(suiteDir: string, binary: (cmd: string) => string, skipProject: boolean,
+  parallel = 4): Promise<CaseOutcome[]> {
   const cases = (loadCases(suiteDir) as MapCase[])
     .map((c, i) => ({ c, label: `${suiteLabel(suiteDir)} ${caseLabel(c, i)}` }))
     .filter(({ c }) => !(skipProject && c.project));
@@ -145,7 +148,17 @@ export function replayMapSuite(suiteDir: string, binary: (cmd: string) => string
     return cases.map(({ label }) => ({ label, diff: (e as Error).message }));
   }
   try {
-    return cases.map(({ c, label }) => ({ label, diff: compareMapCase(c, runCase(c, { binary, suiteDir: prepared })) }));
+    const outcomes: CaseOutcome[] = new Array(cases.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < cases.length) {
+        const k = next++;
+        const { c, label } = cases[k];
+        outcomes[k] = { label, diff: compareMapCase(c, await runCaseAsync(c, { binary, suiteDir: prepared })) };
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    return outcomes;
   } finally {
     fs.rmSync(prepared, { recursive: true, force: true });
   }
@@ -178,10 +191,17 @@ function sortLines(text: string): string {
   return text.split('\n').sort().join('\n');
 }
 
+/** Lines sorted, a final newline kept: how compareCase sees a sorted stream. */
+function sortedText(text: string): string {
+  const trailing = text.endsWith('\n');
+  return (trailing ? text.slice(0, -1) : text).split('\n').sort().join('\n') + (trailing ? '\n' : '');
+}
+
 /** Record one case against the real programs, in the prepared directory. */
-function recordCase(skel: MapCase, prepared: string, label: string): MapCase {
-  const runs: CaseResult[] = [];
-  for (let k = 0; k < RECORD_RUNS; k++) runs.push(runCase(skel, { binary: realBinary, suiteDir: prepared }));
+async function recordCase(skel: MapCase, prepared: string, label: string): Promise<MapCase> {
+  const runs = await Promise.all(
+    Array.from({ length: RECORD_RUNS }, () => runCaseAsync(skel, { binary: realBinary, suiteDir: prepared })),
+  );
   const first = runs[0];
   const sort = new Set(skel.sort ?? []);
   if (isDump(skel.args)) sort.add('stdout');
@@ -192,14 +212,19 @@ function recordCase(skel: MapCase, prepared: string, label: string): MapCase {
     if (!values.every((v) => sortLines(v) === sortLines(values[0]))) throw new Error(`${label}: ${key} is not reproducible`);
     sort.add(key);
   }
+  const stable = (key: 'stdout' | 'stderr') => {
+    const text = applyMasks(first[key], skel.mask);
+    return sort.has(key) ? sortedText(text) : text;
+  };
   // Key order in cases.json: the invocation first, then what it produced.
   const out: MapCase = {
     cmd: skel.cmd,
     args: skel.args,
     ...(skel.env ? { env: skel.env } : {}),
     ...(skel.stdin !== undefined ? { stdin: skel.stdin } : {}),
-    stdout: first.stdout,
-    stderr: first.stderr,
+    // Stored masked and, when compared sorted, sorted: re-recording leaves cases.json unchanged.
+    stdout: stable('stdout'),
+    stderr: stable('stderr'),
     status: first.status,
   };
   if (skel.files) {
@@ -219,7 +244,7 @@ function recordCase(skel: MapCase, prepared: string, label: string): MapCase {
 }
 
 /** Record a suite's commands.txt into cases.json; hand-set "project" cases are kept. */
-export function recordMapSuite(suiteDir: string): MapCase[] {
+export async function recordMapSuite(suiteDir: string): Promise<MapCase[]> {
   const casesPath = path.join(suiteDir, 'cases.json');
   const previous: MapCase[] = fs.existsSync(casesPath) ? JSON.parse(fs.readFileSync(casesPath, 'utf8')) : [];
   const prepared = prepareSuite(suiteDir, realBinary);
@@ -236,7 +261,7 @@ export function recordMapSuite(suiteDir: string): MapCase[] {
       const kept = skel.project
         ? previous.find((p) => p.project && p.cmd === skel.cmd && JSON.stringify(p.args) === JSON.stringify(skel.args))
         : undefined;
-      cases.push(kept ?? recordCase(skel, prepared, label));
+      cases.push(kept ?? (await recordCase(skel, prepared, label)));
     }
     fs.writeFileSync(casesPath, JSON.stringify(cases, null, 2) + '\n');
     return cases;
@@ -256,7 +281,7 @@ export async function run(): Promise<SuiteReport> {
     return report;
   }
   for (const dir of mapSuiteDirs()) {
-    for (const o of replayMapSuite(dir, realBinary, true)) {
+    for (const o of await replayMapSuite(dir, realBinary, true)) {
       report.total++;
       if (o.diff === null) report.identical++;
       else report.failures.push(`${o.label}\n${o.diff}`);
@@ -279,7 +304,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   });
   for (const dir of dirs.length ? dirs.map((d) => path.resolve(d)) : all) {
     try {
-      process.stdout.write(`${suiteLabel(dir)}: ${recordMapSuite(dir).length} cases\n`);
+      process.stdout.write(`${suiteLabel(dir)}: ${(await recordMapSuite(dir)).length} cases\n`);
     } catch (e) {
       failed = true;
       process.stderr.write(`${suiteLabel(dir)}: ${(e as Error).message}\n`);
