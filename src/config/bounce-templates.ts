@@ -113,6 +113,31 @@ const isSpace = (ch: string | undefined): boolean => ch !== undefined && ' \t\n\
 const isAscii = (text: string): boolean => /^[\x00-\x7f]*$/.test(text);
 
 /**
+ * Postfix reads template files through one reused line buffer, and its
+ * "missing end marker" warning prints whatever that buffer holds at the
+ * marker's old offset. This models the buffer so that the warning reads the
+ * same: each line overwrites the start and ends with a NUL, older bytes stay.
+ */
+class ReusedLineBuffer {
+  private mem: string[] = [];
+
+  write(line: string): void {
+    for (let i = 0; i < line.length; i++) this.mem[i] = line[i]!;
+    this.mem[line.length] = '\0';
+  }
+
+  terminateAt(offset: number): void {
+    this.mem[offset] = '\0';
+  }
+
+  stringAt(offset: number): string {
+    let text = '';
+    for (let i = offset; i < this.mem.length && this.mem[i] !== undefined && this.mem[i] !== '\0'; i++) text += this.mem[i];
+    return text;
+  }
+}
+
+/**
  * Reads a bounce_template_file (bounce_templates_load): "name = value" or
  * "name = <<MARKER" ... "MARKER". Postfix numbers the first line 2, and so do
  * its messages; so do ours. Templates are stored unparsed, as in Postfix.
@@ -121,24 +146,31 @@ export function loadTemplateFile(data: string, path: string, templates: BounceTe
   const lines = data.split('\n');
   const endsWithNewline = lines[lines.length - 1] === '';
   if (endsWithNewline) lines.pop();
+  const buffer = new ReusedLineBuffer();
   let lineno = 1;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
+    buffer.write(line);
     lineno++;
     let p = 0;
     while (isSpace(line[p])) p++;
     if (p === line.length || line[p] === '#') continue;
     const nv = splitNameValue(line);
     if ('error' in nv) throw new TemplateError(`${path}, line ${lineno}: ${nv.error}: "${line}"`);
-    let { name, value } = nv;
+    const { name } = nv;
+    let { value } = nv;
+    buffer.terminateAt(nv.nameEnd);
+    buffer.terminateAt(nv.valueStart + value.length);
     if (value.startsWith('<<')) {
       const marker = value.slice(2).replace(/^[ \t\n\v\f\r]+/, '');
+      const markerOffset = nv.valueStart + value.length - marker.length;
       if (marker === '') throw new TemplateError(`${path}, line ${lineno}: missing end marker after <<`);
       if (!/^[A-Za-z0-9]/.test(marker)) throw new TemplateError(`${path}, line ${lineno}: malformed end marker after <<`);
       let body = '';
       let found = false;
       while (i + 1 < lines.length) {
         const text = lines[++i]!;
+        buffer.write(text);
         lineno++;
         if (text === marker) {
           found = true;
@@ -149,7 +181,10 @@ export function loadTemplateFile(data: string, path: string, templates: BounceTe
         body += text;
       }
       // Postfix checks for end of file, which a marker on an unterminated last line also reaches.
-      if (!found || (i === lines.length - 1 && !endsWithNewline)) warn(`${path}, line ${lineno}: missing "${marker}" end marker`);
+      if (!found || (i === lines.length - 1 && !endsWithNewline)) {
+        if (!found) buffer.write('');
+        warn(`${path}, line ${lineno}: missing "${buffer.stringAt(markerOffset)}" end marker`);
+      }
       value = body;
     }
     const cls = TEMPLATE_CLASSES.find((c) => name === `${c}_template`);
@@ -158,11 +193,13 @@ export function loadTemplateFile(data: string, path: string, templates: BounceTe
   }
 }
 
-function splitNameValue(text: string): { name: string; value: string } | { error: string } {
-  const m = /^[ \t\n\v\f\r]*([^ \t\n\v\f\r=]*)[ \t\n\v\f\r]*(=?)/.exec(text)!;
+/** split_nameval(), with the offsets where Postfix writes its terminating NULs. */
+function splitNameValue(text: string): { name: string; value: string; nameEnd: number; valueStart: number } | { error: string } {
+  const m = /^[ \t\n\v\f\r]*([^ \t\n\v\f\r=]*)[ \t\n\v\f\r]*(=?)[ \t\n\v\f\r]*/.exec(text)!;
   if (m[1] === '') return { error: 'missing attribute name' };
   if (m[2] !== '=') return { error: "missing '=' after attribute name" };
-  return { name: m[1]!, value: text.slice(m[0].length).replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, '') };
+  const nameEnd = text.indexOf(m[1]!) + m[1]!.length;
+  return { name: m[1]!, value: text.slice(m[0].length).replace(/[ \t\n\v\f\r]+$/, ''), nameEnd, valueStart: m[0].length };
 }
 
 /** Length of the header label when line looks like "Label:" (is_header), else 0. */

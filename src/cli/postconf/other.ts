@@ -5,7 +5,9 @@
 // project really implements, in Postfix's format.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Config, ConfigError } from '../../config/config.js';
-import { timeUnit } from '../../config/registry.js';
+import { getParam, isRawParam, timeUnit } from '../../config/registry.js';
+import { computedDefault, isComputed, type ConfigView } from '../../config/computed.js';
+import { macExpand, MAC_EXP_FLAG_RECURSE } from '../../config/expand.js';
 import {
   TemplateError,
   defaultTemplates,
@@ -132,7 +134,11 @@ export function showBounceTemplates(ctx: PcfContext, how: 'expand' | 'dump', arg
     throw e;
   }
   const prefix = `${config.get('syslog_name')}/bounce`;
-  const say = (level: string, text: string) => process.stderr.write(`${prefix}: ${level}: ${text}\n`);
+  const env = templateEnv(config);
+  // Postfix's message layer shows control characters (and non-ASCII text,
+  // unless SMTPUTF8 is on) as "?".
+  const printable = (text: string) => text.replace(/[^\x20-\x7e]/gu, (ch) => (env.smtputf8 && ch >= '\x80' ? ch : '?'.repeat(Buffer.byteLength(ch))));
+  const say = (level: string, text: string) => process.stderr.write(`${prefix}: ${level}: ${printable(text)}\n`);
   const warn = (text: string) => say('warning', text);
   const fail = (text: string): never => {
     say('fatal', text);
@@ -150,7 +156,6 @@ export function showBounceTemplates(ctx: PcfContext, how: 'expand' | 'dump', arg
       }
       loadTemplateFile(data, file, templates, warn);
     }
-    const env = templateEnv(config);
     if (how === 'dump') {
       out(dumpTemplates(templates, env, warn));
       return;
@@ -170,12 +175,27 @@ export function showBounceTemplates(ctx: PcfContext, how: 'expand' | 'dump', arg
   }
 }
 
-/** The bounce daemon's view of main.cf, for $name in templates. */
+/**
+ * The bounce daemon's view of main.cf, for $name in templates. Host-computed
+ * defaults (myhostname, mydomain) are worked out from this main.cf, so that
+ * mydomain follows a myhostname set there, as in Postfix.
+ */
 function templateEnv(config: Config): TemplateEnv {
+  const view: ConfigView = {
+    mainValue: (name) => (config.isSet(name) ? config.get(name) : undefined),
+    expandedDefault: (name) => config.expand(getParam(name)?.defaultValue() ?? ''),
+  };
+  const raw = (name: string): string | undefined =>
+    config.isSet(name) || !isComputed(name) ? config.raw(name) : computedDefault(name, view);
+  const lookup = (name: string): string | undefined => {
+    const value = raw(name);
+    if (value === undefined || isRawParam(name)) return value;
+    return macExpand(value, raw, MAC_EXP_FLAG_RECURSE, msgWarn).result;
+  };
   return {
-    lookup: (name) => (config.raw(name) === undefined ? undefined : config.get(name)),
+    lookup,
     seconds: (name) => config.getTime(name, timeUnit(name) ?? 's'),
-    smtputf8: config.getBool('smtputf8_enable'),
-    standardFrom: config.get('header_from_format').toLowerCase() !== 'obsolete',
+    smtputf8: (lookup('smtputf8_enable') ?? '').toLowerCase() === 'yes',
+    standardFrom: (lookup('header_from_format') ?? '').toLowerCase() !== 'obsolete',
   };
 }
