@@ -134,9 +134,9 @@ export function extractBraced(word: string): { value: string; error?: string } {
   if (word[0] !== '{') return { value: trimSpace(word), error: `no '{' at start of text in "${word}"` };
   const len = balancedLength(word);
   if (len === 0) return { value: trimSpace(word.slice(1)), error: `missing '}' in "${word}"` };
-  const error = len < word.length ? `syntax error after '}' in "${word}"` : undefined;
   // Postfix cuts the text at the closing brace, so trailing junk is dropped.
-  return { value: trimSpace(word.slice(1, len - 1)), error };
+  const value = trimSpace(word.slice(1, len - 1));
+  return len < word.length ? { value, error: `syntax error after '}' in "${word}"` } : { value };
 }
 
 /** name = value with blanks around both trimmed (split_nameval). */
