@@ -8,7 +8,7 @@
 // relocated_maps have the last word. The "verify" personality uses the
 // address_verify_* parameters. One AddressResolver per daemon configuration;
 // it opens its tables once, on first use.
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
 import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_NO_REGSUB, DICT_FLAG_UTF8_REQUEST } from '../dict/dict.js';
 import { validUtf8Text } from '../dict/utf8.js';
 import { TOK822_QSTRING, tok822Alloc, tok822RfindType, tok822Scan, tok822ScanAddr, tok822SubAppend,
@@ -93,6 +93,14 @@ interface Tables {
 const SENDER_MAP_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX | DICT_FLAG_NO_REGSUB | DICT_FLAG_UTF8_REQUEST;
 const RELOCATED_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX | DICT_FLAG_UTF8_REQUEST;
 
+/** trivial-rewrite's string parameters with a minimum length of 1. */
+const NON_EMPTY_PARAMS = [
+  'local_transport', 'virtual_transport', 'relay_transport', 'default_transport', 'empty_address_recipient',
+  'address_verify_local_transport', 'address_verify_virtual_transport', 'address_verify_relay_transport',
+  'address_verify_default_transport', 'empty_address_relayhost_maps_lookup_key',
+  'empty_address_default_transport_maps_lookup_key',
+];
+
 export interface ResolverOptions {
   log?: AddressLog;
   /** Share open tables with other users of the same configuration (smtpd's maps, cleanup's maps). */
@@ -106,7 +114,12 @@ export class AddressResolver {
   private tables: Promise<Tables> | undefined;
   private localhostDefault = false;
 
+  /** Throws ConfigError with trivial-rewrite's fatal text when a required parameter is empty. */
   constructor(readonly config: Config, opts: ResolverOptions = {}) {
+    for (const name of NON_EMPTY_PARAMS) {
+      const value = config.get(name);
+      if (value.length < 1) throw new ConfigError(`bad string length ${value.length} < 1: ${name} = ${value}`);
+    }
     this.log = opts.log ?? opts.cache?.log ?? defaultLog;
     this.cache = opts.cache ?? new TableCache(this.log);
     this.rewriteParams = rewriteParamsFromConfig(config);
