@@ -3,6 +3,7 @@
 // the -q/-q -/-d/-d -/-s loops with their exact output and exit statuses,
 // the bulk-build type check, permissions of new tables, and the progress
 // line shown on a terminal. Reads stdin and main.cf; tables via the registry.
+import { isUtf8 } from 'node:buffer';
 import { fstatSync, readFileSync } from 'node:fs';
 import { Config, ConfigError } from '../config/config.js';
 import {
@@ -60,6 +61,11 @@ export function stdinLines(): string[] {
     return [];
   }
   if (data.length === 0) return [];
+  if (isUtf8(data)) {
+    const lines = data.toString('utf8').split('\n');
+    if (data[data.length - 1] === 10) lines.pop();
+    return lines;
+  }
   const lines: string[] = [];
   let pos = 0;
   while (pos < data.length) {
@@ -124,7 +130,24 @@ export async function queryOne(maps: string[], key: string, dbType: string, dict
 export async function queryStdin(maps: string[], dbType: string, dictFlags: number, format: (k: string, v: string) => string): Promise<number> {
   const dicts: Array<Dict | undefined> = new Array(maps.length);
   let foundAny = false;
-  for (const key of stdinLines()) {
+  const keys = stdinLines();
+  if (maps.length === 1 && keys.length > 1) {
+    const { type, name } = mapArg(maps[0]!, dbType);
+    const d = (dicts[0] = await openOrDie(type, name, O_RDONLY, dictFlags));
+    if (d.lookupBatch) {
+      const results = await d.lookupBatch(keys);
+      for (let i = 0; i < keys.length; i++) {
+        const value = resultValue(d, results[i]!, keys[i]!, dictFlags, d);
+        if (value !== undefined) {
+          out(format(keys[i]!, value));
+          foundAny = true;
+        }
+      }
+      await d.close();
+      return foundAny ? 0 : 1;
+    }
+  }
+  for (const key of keys) {
     for (let n = 0; n < maps.length; n++) {
       let d = dicts[n];
       if (!d) {

@@ -74,6 +74,12 @@ export interface Dict {
   lookup(key: string): MaybePromise<LookupResult>;
   update?(key: string, value: string): MaybePromise<UpdateResult>;
   delete?(key: string): MaybePromise<UpdateResult>;
+  /**
+   * Optional: many lookups at once (postmap -q -), same results as calling
+   * lookup() for each key; indexed tables answer them in key order, which
+   * reads each page once instead of once per key.
+   */
+  lookupBatch?(keys: readonly string[]): MaybePromise<LookupResult[]>;
   /** All entries in the table's own order (postmap -s). */
   sequence?(): MaybePromise<Iterable<[string, string]>>;
   /** Makes pending updates durable (end of postmap bulk load). */

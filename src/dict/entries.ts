@@ -129,62 +129,88 @@ export class EntryList {
 
 const SMALL = 24;
 
-/** Indices 0..count-1 ordered by key bytes (memcmp, shorter first), ties in input order. */
-export function sortedOrder(e: EntryList): Uint32Array {
+/** Length of the prefix that all keys share. */
+function commonPrefix(e: EntryList): number {
   const n = e.count;
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  if (n < 2) return idx;
-  const tmp = new Uint32Array(n);
-  const counts = new Int32Array(257);
-  const starts = new Int32Array(257);
   const ko = e.keyOff;
   const kl = e.keyLen;
   const ka = e.keyArena;
-  // Explicit stack of (lo, hi, depth) buckets still to sort.
-  const stack: number[] = [0, n, 0];
+  let common = n > 0 ? kl[0]! : 0;
+  const a = n > 0 ? ko[0]! : 0;
+  for (let i = 1; i < n && common > 0; i++) {
+    const b = ko[i]!;
+    const m = common < kl[i]! ? common : kl[i]!;
+    let j = 0;
+    while (j < m && ka[a + j] === ka[b + j]) j++;
+    common = j;
+  }
+  return common;
+}
+
+/**
+ * Indices 0..count-1 ordered by key bytes (memcmp, shorter first), ties in
+ * input order. Each round packs the next few key bytes and the position
+ * into one float and sorts the floats natively (TypedArray sort, no
+ * comparator); runs that still tie go another round, deeper into the keys.
+ */
+export function sortedOrder(e: EntryList): Uint32Array {
+  const n = e.count;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (n < 2) return order;
+  const ko = e.keyOff;
+  const kl = e.keyLen;
+  const ka = e.keyArena;
+  const tags = new Float64Array(n);
+  const held = new Uint32Array(n);
+  const stack: number[] = [0, n, commonPrefix(e)];
   while (stack.length > 0) {
     const depth = stack.pop()!;
     const hi = stack.pop()!;
     const lo = stack.pop()!;
-    if (hi - lo <= SMALL) {
-      insertionSort(idx, lo, hi, depth, ko, kl, ka);
+    const m = hi - lo;
+    if (m <= SMALL) {
+      insertionSort(order, lo, hi, depth, ko, kl, ka);
       continue;
     }
-    counts.fill(0);
-    for (let i = lo; i < hi; i++) {
-      const k = idx[i]!;
-      counts[depth < kl[k]! ? ka[ko[k]! + depth]! + 1 : 0]!++;
+    const bits = Math.ceil(Math.log2(m));
+    const width = Math.floor((52 - bits) / 8);
+    const scale = 2 ** bits;
+    for (let j = 0; j < m; j++) {
+      const k = order[lo + j]!;
+      const off = ko[k]! + depth;
+      const left = kl[k]! - depth;
+      let v = 0;
+      for (let b = 0; b < width; b++) v = v * 256 + (b < left ? ka[off + b]! : 0);
+      tags[j] = v * scale + j;
+      held[j] = k;
     }
-    // A bucket holding everything just moves the depth on.
-    let single = -1;
-    for (let b = 0; b < 257; b++) {
-      if (counts[b] === hi - lo) single = b;
-    }
-    if (single > 0) {
-      stack.push(lo, hi, depth + 1);
-      continue;
-    }
-    if (single === 0) continue; // all keys end here: equal, already in input order
-    let pos = lo;
-    for (let b = 0; b < 257; b++) {
-      starts[b] = pos;
-      pos += counts[b]!;
-    }
-    for (let i = lo; i < hi; i++) {
-      const k = idx[i]!;
-      const b = depth < kl[k]! ? ka[ko[k]! + depth]! + 1 : 0;
-      tmp[starts[b]!++] = k;
-    }
-    idx.set(tmp.subarray(lo, hi), lo);
-    let start = lo;
-    for (let b = 0; b < 257; b++) {
-      const end = start + counts[b]!;
-      if (b > 0 && end - start > 1) stack.push(start, end, depth + 1);
-      start = end;
+    const t = tags.subarray(0, m);
+    t.sort();
+    for (let j = 0; j < m; j++) order[lo + j] = held[t[j]! % scale]!;
+    // Runs whose packed bytes tie need the next round (or, when every key
+    // in the run has ended, only an exact check of the lengths).
+    let a = 0;
+    while (a < m) {
+      const va = Math.floor(t[a]! / scale);
+      let b = a + 1;
+      while (b < m && Math.floor(t[b]! / scale) === va) b++;
+      if (b - a > 1) {
+        let longer = false;
+        let lens = false;
+        const l0 = kl[order[lo + a]!]!;
+        for (let j = a; j < b; j++) {
+          const l = kl[order[lo + j]!]!;
+          if (l > depth + width) longer = true;
+          if (l !== l0) lens = true;
+        }
+        if (longer) stack.push(lo + a, lo + b, depth + width);
+        else if (lens) insertionSort(order, lo + a, lo + b, depth, ko, kl, ka);
+      }
+      a = b;
     }
   }
-  return idx;
+  return order;
 }
 
 function compareFrom(a: number, b: number, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer): number {
@@ -212,3 +238,6 @@ function insertionSort(idx: Uint32Array, lo: number, hi: number, depth: number, 
     idx[j + 1] = v;
   }
 }
+
+/** An order good for lookups: the exact order, now that it is cheap. */
+export const localityOrder = sortedOrder;

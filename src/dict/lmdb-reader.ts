@@ -15,9 +15,25 @@ export type OpenFailure = { error: 'errno'; err: NodeJS.ErrnoException } | { err
 /** A damaged page or pointer: the table must be rebuilt. */
 export class CorruptTable extends Error {}
 
+/** Leaf pages kept in memory (in one slab, so that a page read allocates nothing). */
 const LEAF_CACHE_PAGES = 8192;
+/** Pages read at once on a leaf miss: leaves sit in key order, and batch lookups come in key order. */
+const READ_AHEAD_PAGES = 32;
+/** Tables up to this size are read into memory whole; larger ones page by page. */
+const WHOLE_FILE_LIMIT = 4 << 20;
 /** How often a reader with steady traffic re-checks that its file was not replaced. */
 const RECHECK_MS = 5;
+
+function u16(b: Buffer, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+
+/** Where a value was found: bytes [start, end) of buf, valid until the next call. */
+export interface ValueRef {
+  buf: Buffer;
+  start: number;
+  end: number;
+}
 
 export class LmdbReader {
   private fd: number;
@@ -27,9 +43,23 @@ export class LmdbReader {
   private size = 0;
   private meta!: MdbMeta;
   private psize = 4096;
+  /** The main tree's root page (-1: empty), depth and last page, as plain numbers. */
+  private root = -1;
+  private depth = 0;
+  private lastPg = 0;
+  /** The whole file, when it is small enough. */
+  private whole: Buffer | undefined;
   private branchCache = new Map<number, Buffer>();
-  private leafCache = new Map<number, Buffer>();
+  /** Leaf page number -> slot in the slab. */
+  private leafCache = new Map<number, number>();
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
   private lastCheck = 0;
+  /** The leaf the last lookup ended in (-1: none). */
+  private lastLeaf = -1;
+  /** The buffer holding the page most recently loaded by loadPage(). */
+  private pb: Buffer = Buffer.alloc(0);
+  private readonly ref: ValueRef = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
   private constructor(readonly path: string, fd: number) {
     this.fd = fd;
@@ -59,6 +89,11 @@ export class LmdbReader {
     this.dev = st.dev;
     this.mtimeMs = st.mtimeMs;
     this.size = st.size;
+    this.whole = undefined;
+    this.lastLeaf = -1;
+    this.branchCache.clear();
+    this.leafCache.clear();
+    this.slabUsed = 0;
     const head = Buffer.alloc(Math.min(st.size, 8192));
     readSync(this.fd, head, 0, head.length, 0);
     const m0 = readMeta(head, 0);
@@ -74,16 +109,27 @@ export class LmdbReader {
     }
     this.meta = m1 && m1.txnid > m0.txnid ? m1 : m0;
     this.psize = psize;
-    this.branchCache.clear();
-    this.leafCache.clear();
+    this.root = this.meta.main.root === P_INVALID ? -1 : Number(this.meta.main.root);
+    this.depth = this.meta.main.depth;
+    this.lastPg = this.meta.lastPg;
     if (this.meta.main.root !== P_INVALID && (this.meta.lastPg + 1) * psize > st.size) return 'truncated LMDB file';
+    if (st.size <= WHOLE_FILE_LIMIT) {
+      const whole = Buffer.allocUnsafe(st.size);
+      let off = 0;
+      while (off < st.size) {
+        const n = readSync(this.fd, whole, off, st.size - off, off);
+        if (n <= 0) return 'truncated LMDB file';
+        off += n;
+      }
+      this.whole = whole;
+    }
     return undefined;
   }
 
   /**
    * Notices a table rebuilt by rename (new inode) or updated in place
-   * (mtime, size): reopens or rereads the metas. Throttled when lookups
-   * come back to back; force skips the throttle.
+   * (mtime, size): reopens or rereads it. Throttled when lookups come back
+   * to back; force skips the throttle.
    */
   refresh(force = false): string | undefined {
     const now = Date.now();
@@ -114,111 +160,171 @@ export class LmdbReader {
     return this.meta.main.entries;
   }
 
-  private readPage(pgno: number, branch: boolean): Buffer {
-    const cache = branch ? this.branchCache : this.leafCache;
-    const hit = cache.get(pgno);
-    if (hit) return hit;
-    if (pgno < 2 || pgno > this.meta.lastPg) throw new CorruptTable(`page ${pgno} out of range`);
-    const page = Buffer.allocUnsafe(this.psize);
-    const n = readSync(this.fd, page, 0, this.psize, pgno * this.psize);
-    if (n !== this.psize) throw new CorruptTable(`short read of page ${pgno}`);
-    if (Number(page.readBigUInt64LE(0)) !== pgno) throw new CorruptTable(`page ${pgno} has a wrong number`);
-    if (!branch && this.leafCache.size >= LEAF_CACHE_PAGES) this.leafCache.clear();
-    cache.set(pgno, page);
-    return page;
+  /** Makes page pgno current: returns its offset in this.pb. */
+  private loadPage(pgno: number, branch: boolean): number {
+    if (pgno < 2 || pgno > this.lastPg) throw new CorruptTable(`page ${pgno} out of range`);
+    let base = 0;
+    if (this.whole) {
+      this.pb = this.whole;
+      base = pgno * this.psize;
+    } else if (branch) {
+      let page = this.branchCache.get(pgno);
+      if (!page) {
+        page = Buffer.allocUnsafe(this.psize);
+        const n = readSync(this.fd, page, 0, this.psize, pgno * this.psize);
+        if (n !== this.psize) throw new CorruptTable(`short read of page ${pgno}`);
+        this.branchCache.set(pgno, page);
+      }
+      this.pb = page;
+    } else {
+      let slot = this.leafCache.get(pgno);
+      if (slot === undefined) slot = this.readLeaves(pgno);
+      this.pb = this.slab!;
+      base = slot * this.psize;
+    }
+    const b = this.pb;
+    if ((b[base]! | (b[base + 1]! << 8) | (b[base + 2]! << 16)) + b[base + 3]! * 0x1000000 !== pgno % 0x100000000) {
+      throw new CorruptTable(`page ${pgno} has a wrong number`);
+    }
+    return base;
   }
 
-  private numKeys(page: Buffer): number {
-    const lower = page.readUInt16LE(12);
-    const upper = page.readUInt16LE(14);
+  /** Reads leaf pgno and the pages after it into the slab; returns pgno's slot. */
+  private readLeaves(pgno: number): number {
+    const psize = this.psize;
+    this.slab ??= Buffer.allocUnsafe(LEAF_CACHE_PAGES * psize);
+    let count = Math.min(READ_AHEAD_PAGES, this.lastPg + 1 - pgno);
+    if (this.slabUsed + count > LEAF_CACHE_PAGES) {
+      this.leafCache.clear();
+      this.slabUsed = 0;
+    }
+    const first = this.slabUsed;
+    const n = readSync(this.fd, this.slab, first * psize, count * psize, pgno * psize);
+    if (n < psize) throw new CorruptTable(`short read of page ${pgno}`);
+    count = Math.floor(n / psize);
+    for (let i = 0; i < count; i++) {
+      if (!this.leafCache.has(pgno + i)) this.leafCache.set(pgno + i, first + i);
+    }
+    this.slabUsed += count;
+    return this.leafCache.get(pgno)!;
+  }
+
+  private numKeys(base: number): number {
+    const lower = u16(this.pb, base + 12);
+    const upper = u16(this.pb, base + 14);
     if (lower < PAGEHDRSZ || upper > this.psize || lower > upper) throw new CorruptTable('bad page bounds');
     return (lower - PAGEHDRSZ) >> 1;
   }
 
-  private nodeAt(page: Buffer, i: number): number {
-    const off = page.readUInt16LE(PAGEHDRSZ + 2 * i);
+  /** Offset (in this.pb) of node i of the page at base. */
+  private nodeAt(base: number, i: number): number {
+    const b = this.pb;
+    const off = u16(b, base + PAGEHDRSZ + 2 * i);
     if (off < PAGEHDRSZ || off + NODESIZE > this.psize) throw new CorruptTable('bad node offset');
-    const ks = page.readUInt16LE(off + 6);
-    if (off + NODESIZE + ks > this.psize) throw new CorruptTable('bad key size');
-    return off;
+    if (off + NODESIZE + u16(b, base + off + 6) > this.psize) throw new CorruptTable('bad key size');
+    return base + off;
   }
 
-  /** Looks up exact key bytes; undefined when absent. Throws CorruptTable on damage. */
-  get(key: Uint8Array): Buffer | undefined {
-    const root = this.meta.main.root;
-    if (root === P_INVALID) return undefined;
-    let pgno = Number(root);
+  private childPgno(node: number): number {
+    const b = this.pb;
+    return u16(b, node) + u16(b, node + 2) * 0x10000 + u16(b, node + 4) * 0x100000000;
+  }
+
+  /** Looks up key bytes key[0..klen); the value's bytes, or undefined. Throws CorruptTable on damage. */
+  get(key: Uint8Array, klen = key.length, koff = 0): ValueRef | undefined {
+    let pgno = this.root;
+    if (pgno < 0) return undefined;
+    // Keys that fall within the last leaf's key range (lookups in key order) skip the descent.
+    if (this.lastLeaf >= 0) {
+      const base = this.loadPage(this.lastLeaf, false);
+      const n = this.numKeys(base);
+      if (n > 0 && compareKey(this.pb, this.nodeAt(base, 0), key, klen, koff) <= 0
+        && compareKey(this.pb, this.nodeAt(base, n - 1), key, klen, koff) >= 0) {
+        return this.leafFind(base, n, key, klen, koff);
+      }
+    }
     for (let level = 0; ; level++) {
       if (level > 64) throw new CorruptTable('tree too deep');
-      const leaf = level + 1 >= this.meta.main.depth;
-      const page = this.readPage(pgno, !leaf);
-      const flags = page.readUInt16LE(10);
-      const n = this.numKeys(page);
+      const leaf = level + 1 >= this.depth;
+      const base = this.loadPage(pgno, !leaf);
+      const flags = u16(this.pb, base + 10);
+      const n = this.numKeys(base);
       if (flags & P_BRANCH) {
         if (n < 1) throw new CorruptTable('empty branch page');
-        pgno = this.branchChild(page, n, key);
+        pgno = this.branchChild(base, n, key, klen, koff);
         continue;
       }
       if (!(flags & P_LEAF)) throw new CorruptTable('unexpected page type');
-      return this.leafFind(page, n, key);
+      this.lastLeaf = pgno;
+      return this.leafFind(base, n, key, klen, koff);
     }
   }
 
   /** The child whose subtree holds key: the last node whose key is <= key (node 0 counts as -inf). */
-  private branchChild(page: Buffer, n: number, key: Uint8Array): number {
+  private branchChild(base: number, n: number, key: Uint8Array, klen: number, koff: number): number {
     let lo = 1;
     let hi = n - 1;
     let best = 0;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const off = this.nodeAt(page, mid);
-      if (compareKey(page, off, key) <= 0) {
+      if (compareKey(this.pb, this.nodeAt(base, mid), key, klen, koff) <= 0) {
         best = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    const off = this.nodeAt(page, best);
-    return page.readUInt16LE(off) + page.readUInt16LE(off + 2) * 0x10000 + page.readUInt16LE(off + 4) * 0x100000000;
+    return this.childPgno(this.nodeAt(base, best));
   }
 
-  private leafFind(page: Buffer, n: number, key: Uint8Array): Buffer | undefined {
+  private leafFind(base: number, n: number, key: Uint8Array, klen: number, koff: number): ValueRef | undefined {
     let lo = 0;
     let hi = n - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const off = this.nodeAt(page, mid);
-      const c = compareKey(page, off, key);
-      if (c === 0) return this.nodeData(page, off);
+      const node = this.nodeAt(base, mid);
+      const c = compareKey(this.pb, node, key, klen, koff);
+      if (c === 0) return this.nodeData(base, node);
       if (c < 0) lo = mid + 1;
       else hi = mid - 1;
     }
     return undefined;
   }
 
-  private nodeData(page: Buffer, off: number): Buffer {
-    const dsize = page.readUInt16LE(off) + page.readUInt16LE(off + 2) * 0x10000;
-    const flags = page.readUInt16LE(off + 4);
-    const ks = page.readUInt16LE(off + 6);
-    const at = off + NODESIZE + ks;
+  private nodeData(base: number, node: number): ValueRef {
+    const b = this.pb;
+    const dsize = u16(b, node) + u16(b, node + 2) * 0x10000;
+    const flags = u16(b, node + 4);
+    const at = node + NODESIZE + u16(b, node + 6);
     if (flags & (F_SUBDATA | F_DUPDATA)) throw new CorruptTable('unexpected sub-database');
+    const ref = this.ref;
     if (!(flags & F_BIGDATA)) {
-      if (at + dsize > this.psize) throw new CorruptTable('bad data size');
-      return Buffer.from(page.subarray(at, at + dsize));
+      if (at + dsize > base + this.psize) throw new CorruptTable('bad data size');
+      ref.buf = b;
+      ref.start = at;
+      ref.end = at + dsize;
+      return ref;
     }
-    const ovpg = Number(page.readBigUInt64LE(at));
-    if (ovpg < 2 || ovpg > this.meta.lastPg || (ovpg * this.psize) + PAGEHDRSZ + dsize > this.size) {
-      throw new CorruptTable('bad overflow page');
+    const ovpg = Number(b.readBigUInt64LE(at));
+    const pos = ovpg * this.psize;
+    if (ovpg < 2 || ovpg > this.meta.lastPg || pos + PAGEHDRSZ + dsize > this.size) throw new CorruptTable('bad overflow page');
+    if (this.whole) {
+      if (!(u16(this.whole, pos + 10) & P_OVERFLOW)) throw new CorruptTable('not an overflow page');
+      ref.buf = this.whole;
+      ref.start = pos + PAGEHDRSZ;
+      ref.end = pos + PAGEHDRSZ + dsize;
+      return ref;
     }
     const head = Buffer.alloc(PAGEHDRSZ);
-    readSync(this.fd, head, 0, PAGEHDRSZ, ovpg * this.psize);
-    if (!(head.readUInt16LE(10) & P_OVERFLOW)) throw new CorruptTable('not an overflow page');
+    readSync(this.fd, head, 0, PAGEHDRSZ, pos);
+    if (!(u16(head, 10) & P_OVERFLOW)) throw new CorruptTable('not an overflow page');
     const data = Buffer.allocUnsafe(dsize);
-    const n = readSync(this.fd, data, 0, dsize, ovpg * this.psize + PAGEHDRSZ);
-    if (n !== dsize) throw new CorruptTable('short overflow read');
-    return data;
+    if (readSync(this.fd, data, 0, dsize, pos + PAGEHDRSZ) !== dsize) throw new CorruptTable('short overflow read');
+    ref.buf = data;
+    ref.start = 0;
+    ref.end = dsize;
+    return ref;
   }
 
-  /** All records in key order (postmap -s). */
+  /** All records in key order (postmap -s), as copies. */
   *scan(): Generator<[Buffer, Buffer]> {
     const root = this.meta.main.root;
     if (root === P_INVALID) return;
@@ -228,17 +334,20 @@ export class LmdbReader {
   private *walk(pgno: number, level: number): Generator<[Buffer, Buffer]> {
     if (level > 64) throw new CorruptTable('tree too deep');
     const leaf = level >= this.meta.main.depth;
-    const page = this.readPage(pgno, !leaf);
-    const flags = page.readUInt16LE(10);
-    const n = this.numKeys(page);
+    let base = this.loadPage(pgno, !leaf);
+    const flags = u16(this.pb, base + 10);
+    const n = this.numKeys(base);
     for (let i = 0; i < n; i++) {
-      const off = this.nodeAt(page, i);
+      // A child's walk moves this.pb; come back to this page first.
+      base = this.loadPage(pgno, !leaf);
+      const node = this.nodeAt(base, i);
       if (flags & P_BRANCH) {
-        const child = page.readUInt16LE(off) + page.readUInt16LE(off + 2) * 0x10000 + page.readUInt16LE(off + 4) * 0x100000000;
-        yield* this.walk(child, level + 1);
+        yield* this.walk(this.childPgno(node), level + 1);
       } else if (flags & P_LEAF) {
-        const ks = page.readUInt16LE(off + 6);
-        yield [Buffer.from(page.subarray(off + NODESIZE, off + NODESIZE + ks)), this.nodeData(page, off)];
+        const ks = u16(this.pb, node + 6);
+        const key = Buffer.from(this.pb.subarray(node + NODESIZE, node + NODESIZE + ks));
+        const v = this.nodeData(base, node);
+        yield [key, Buffer.from(v.buf.subarray(v.start, v.end))];
       } else throw new CorruptTable('unexpected page type');
     }
   }
@@ -252,14 +361,13 @@ export class LmdbReader {
   }
 }
 
-/** mdb_cmp_memn: node key versus key; negative when the node's key sorts first. */
-function compareKey(page: Buffer, off: number, key: Uint8Array): number {
-  const ks = page.readUInt16LE(off + 6);
-  const kl = key.length;
+/** mdb_cmp_memn: node key versus key[ko..ko+kl); negative when the node's key sorts first. */
+function compareKey(b: Buffer, node: number, key: Uint8Array, kl: number, ko: number): number {
+  const ks = b[node + 6]! | (b[node + 7]! << 8);
   const m = ks < kl ? ks : kl;
-  const base = off + NODESIZE;
+  const base = node + NODESIZE;
   for (let j = 0; j < m; j++) {
-    const d = page[base + j]! - key[j]!;
+    const d = b[base + j]! - key[ko + j]!;
     if (d !== 0) return d;
   }
   return ks - kl;

@@ -11,8 +11,9 @@ import {
   O_CREAT, O_RDWR, NOT_FOUND, found, lookupError, surrogateDict,
   type Dict, type LookupResult, type UpdateResult,
 } from './dict.js';
-import { CorruptTable, LmdbReader, type OpenFailure } from './lmdb-reader.js';
+import { CorruptTable, LmdbReader, type OpenFailure, type ValueRef } from './lmdb-reader.js';
 import { LMDB_MAX_KEY, LMDBJS_MAX_KEY } from './lmdb-format.js';
+import { EntryList, localityOrder } from './entries.js';
 import { bytesToText, lowercaseAscii, textToBytes } from './utf8.js';
 import { errnoText } from '../util/errno.js';
 import { getProgName, msgFatal, msgWarn } from '../util/msg.js';
@@ -101,8 +102,59 @@ function foldKey(flags: number, key: string): Buffer {
   return textToBytes(flags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(key) : key);
 }
 
+/** A value's bytes as text, C-string style (up to the first NUL). */
+function refText(ref: ValueRef): string {
+  const b = ref.buf;
+  let end = ref.start;
+  while (end < ref.end && b[end] !== 0) end++;
+  const text = b.toString('utf8', ref.start, end);
+  // U+FFFD may stand for bytes that are not UTF-8: decode those exactly.
+  return text.includes('\uFFFD') ? bytesToText(b.subarray(ref.start, end)) : text;
+}
+
+/**
+ * The keys' UTF-8 bytes in one buffer, each followed by a NUL, ASCII letters
+ * lowercased when fold is set. Lines from stdin cannot hold a newline, so
+ * the whole batch is usually encoded with one call.
+ */
+function keyArena(keys: readonly string[], fold: boolean): EntryList {
+  const e = new EntryList();
+  const joined = keys.join('\n');
+  const bytes = joined.isWellFormed() ? Buffer.from(joined + '\n', 'utf8') : undefined;
+  let count = 0;
+  if (bytes) for (let j = bytes.indexOf(10); j >= 0; j = bytes.indexOf(10, j + 1)) count++;
+  if (bytes && count === keys.length) {
+    e.keyArena = bytes;
+    let start = 0;
+    for (let j = 0; j < bytes.length; j++) {
+      const c = bytes[j]!;
+      if (c === 10) {
+        bytes[j] = 0;
+        e.keyUsed = start;
+        e.addRaw(j - start, 0, 0, 0, 0, 0);
+        start = j + 1;
+      } else if (fold && c >= 65 && c <= 90) bytes[j] = c + 32;
+    }
+    e.keyUsed = bytes.length;
+    return e;
+  }
+  for (const key of keys) {
+    const kb = textToBytes(key);
+    const at = e.keySpace(kb.length + 1);
+    const ka = e.keyArena;
+    kb.copy(ka, at);
+    if (fold) for (let j = at; j < at + kb.length; j++) if (ka[j]! >= 65 && ka[j]! <= 90) ka[j]! += 32;
+    ka[at + kb.length] = 0;
+    e.addRaw(kb.length, 0, 0, 0, 0, 0);
+    e.keyUsed++; // the NUL stays after the key
+  }
+  return e;
+}
+
 /** Read-only table on the TypeScript reader; follows a rebuild on the next lookup. */
 class ReadOnlyStore implements Dict {
+  private scratch = Buffer.allocUnsafe(2048);
+
   constructor(readonly type: StoreKind, readonly name: string, private reader: LmdbReader, public flags: number) {}
 
   private damaged(e: unknown): LookupResult {
@@ -112,20 +164,83 @@ class ReadOnlyStore implements Dict {
     return lookupError('config', why);
   }
 
+  /** The key's bytes in a buffer with one spare byte for the NUL; returns [buffer, length]. */
+  private keyBytes(key: string): [Buffer, number] {
+    const k = this.flags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(key) : key;
+    if (k.length * 3 < this.scratch.length && k.isWellFormed()) return [this.scratch, this.scratch.write(k, 0, 'utf8')];
+    const b = textToBytes(k);
+    const r = Buffer.alloc(b.length + 1);
+    b.copy(r);
+    return [r, b.length];
+  }
+
   lookup(key: string): LookupResult {
+    return this.lookupOne(key);
+  }
+
+  /** The lookup itself; lookupBatch calls it directly, past any wrapper put on lookup(). */
+  private lookupOne(key: string): LookupResult {
     const bad = this.reader.refresh();
     if (bad) return this.damaged(new CorruptTable(bad));
-    const k = foldKey(this.flags, key);
+    const [kb, klen] = this.keyBytes(key);
     try {
-      for (const form of keyForms(this.flags, k)) {
-        const v = this.reader.get(form.bytes);
+      if (this.flags & DICT_FLAG_TRY1NULL) {
+        kb[klen] = 0;
+        const v = this.reader.get(kb, klen + 1);
         if (v !== undefined) {
-          this.flags &= form.nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
-          return found(cstring(v));
+          this.flags &= ~DICT_FLAG_TRY0NULL;
+          return found(refText(v));
+        }
+      }
+      if (this.flags & DICT_FLAG_TRY0NULL) {
+        const v = this.reader.get(kb, klen);
+        if (v !== undefined) {
+          this.flags &= ~DICT_FLAG_TRY1NULL;
+          return found(refText(v));
         }
       }
     } catch (e) {
       return this.damaged(e);
+    }
+    return NOT_FOUND;
+  }
+
+  /** Lookups in key order (each leaf page read once), results in the caller's order. */
+  lookupBatch(keys: readonly string[]): LookupResult[] {
+    const bad = this.reader.refresh(true);
+    if (bad) return keys.map(() => this.damaged(new CorruptTable(bad)));
+    // The keys' bytes go into one arena and are ordered by the same radix
+    // sort that builds tables: no per-key buffers, no comparator calls.
+    const e = keyArena(keys, (this.flags & DICT_FLAG_FOLD_FIX) !== 0);
+    const order = localityOrder(e);
+    const results: LookupResult[] = new Array(keys.length);
+    try {
+      for (let j = 0; j < order.length; j++) {
+        const i = order[j]!;
+        results[i] = this.probe(e.keyArena, e.keyOff[i]!, e.keyLen[i]!);
+      }
+    } catch (err) {
+      const r = this.damaged(err);
+      for (let i = 0; i < keys.length; i++) results[i] ??= r;
+    }
+    return results;
+  }
+
+  /** TRY1NULL then TRY0NULL lookups of arena[off..off+len), with a NUL already at off+len. */
+  private probe(kb: Buffer, off: number, len: number): LookupResult {
+    if (this.flags & DICT_FLAG_TRY1NULL) {
+      const v = this.reader.get(kb, len + 1, off);
+      if (v !== undefined) {
+        this.flags &= ~DICT_FLAG_TRY0NULL;
+        return found(refText(v));
+      }
+    }
+    if (this.flags & DICT_FLAG_TRY0NULL) {
+      const v = this.reader.get(kb, len, off);
+      if (v !== undefined) {
+        this.flags &= ~DICT_FLAG_TRY1NULL;
+        return found(refText(v));
+      }
     }
     return NOT_FOUND;
   }

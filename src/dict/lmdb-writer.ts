@@ -69,12 +69,12 @@ export function buildLmdbImage(e: EntryList, order: Uint32Array, count: number, 
       const node = even(NODESIZE + ks + (big ? 8 : vs));
       upper -= node;
       const at = base + upper;
-      body.writeUInt16LE(upper, base + lower);
+      put16(body, base + lower, upper);
       lower += 2;
-      body.writeUInt16LE(vs & 0xffff, at);
-      body.writeUInt16LE(vs >>> 16, at + 2);
-      body.writeUInt16LE(big ? F_BIGDATA : 0, at + 4);
-      body.writeUInt16LE(ks, at + 6);
+      put16(body, at, vs & 0xffff);
+      put16(body, at + 2, vs >>> 16);
+      put16(body, at + 4, big ? F_BIGDATA : 0);
+      put16(body, at + 6, ks);
       copyBytes(e.keyArena, e.keyOff[i]!, ks, body, at + NODESIZE);
       const vbuf = e.valueBuffer(i);
       const voff = e.valOff[i]!;
@@ -186,6 +186,12 @@ function writeBranch(e: EntryList, level: Child[], from: number, to: number, pgn
   page.writeUInt16LE(lower, 12);
   page.writeUInt16LE(upper, 14);
   return page;
+}
+
+/** Little-endian 16-bit store without Buffer's per-call range checks (offsets are ours). */
+function put16(b: Buffer, off: number, v: number): void {
+  b[off] = v & 0xff;
+  b[off + 1] = v >>> 8;
 }
 
 function copyBytes(src: Buffer, from: number, len: number, dst: Buffer, to: number): void {

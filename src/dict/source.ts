@@ -122,6 +122,16 @@ export function parseKeyValue(b: Buffer, start: number, end: number): ParsedLine
 
 /** The end of the C string that starts at `start` (Postfix stops at a NUL byte). */
 export function cEnd(b: Buffer, start: number, end: number): number {
-  const z = b.indexOf(0, start);
-  return z >= 0 && z < end ? z : end;
+  // Lines come in increasing order: remember where the next NUL is, so that a
+  // file without NULs is searched once, not once per line.
+  if (b !== nulBuf || start < nulFrom || (nulPos >= 0 && nulPos < start)) {
+    nulBuf = b;
+    nulFrom = start;
+    nulPos = b.indexOf(0, start);
+  }
+  return nulPos >= 0 && nulPos < end ? nulPos : end;
 }
+
+let nulBuf: Buffer | undefined;
+let nulFrom = 0;
+let nulPos = -1;

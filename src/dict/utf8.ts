@@ -100,6 +100,8 @@ export function validUtf8Text(s: string): boolean {
   return s.isWellFormed();
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Postfix's lowercase(): ASCII letters only. */
 export function lowercaseAscii(s: string): string {
   return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
@@ -112,7 +114,7 @@ export function lowercaseAscii(s: string): string {
  * ſ -> s, ς -> σ, ligatures) except for the few characters handled below.
  */
 export function casefold(s: string): string {
-  if (/^[\x00-\x7f]*$/.test(s)) return lowercaseAscii(s);
+  if (!NON_ASCII.test(s)) return lowercaseAscii(s);
   let r = '';
   for (const ch of s) r += foldChar(ch);
   return r;
@@ -162,6 +164,7 @@ export function utf8Activate<D extends Dict>(dict: D): D {
   if (dict.flags & DICT_FLAG_UTF8_ACTIVE) return dict;
   const inner = { lookup: dict.lookup.bind(dict), update: dict.update?.bind(dict), delete: dict.delete?.bind(dict) };
   const where = () => `${dict.type}:${dict.name}`;
+  const where_ = where;
   const checkValue = (key: string, r: LookupResult): LookupResult => {
     if (r.status === 'found' && !validUtf8Text(r.value)) {
       msgWarn(`${where()}: key "${printable(key)}": non-UTF-8 value "${printable(r.value)}": ${BAD_UTF8}`);
@@ -178,6 +181,32 @@ export function utf8Activate<D extends Dict>(dict: D): D {
     const r = inner.lookup(k);
     return r instanceof Promise ? r.then((x) => checkValue(key, x)) : checkValue(key, r);
   };
+  if (dict.lookupBatch) {
+    const batch = dict.lookupBatch.bind(dict);
+    dict.lookupBatch = (keys: readonly string[]) => {
+      // ASCII keys need no check, and the table folds ASCII itself.
+      const pass: string[] = [];
+      const where: number[] = [];
+      const results: LookupResult[] = new Array(keys.length);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const k = NON_ASCII.test(key) ? checkFold(dict, key) : key;
+        if (k === undefined) {
+          msgWarn(`${where_()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+          results[i] = NOT_FOUND;
+          continue;
+        }
+        pass.push(k);
+        where.push(i);
+      }
+      const finish = (rs: LookupResult[]) => {
+        for (let j = 0; j < rs.length; j++) results[where[j]!] = checkValue(keys[where[j]!]!, rs[j]!);
+        return results;
+      };
+      const rs = batch(pass);
+      return rs instanceof Promise ? rs.then(finish) : finish(rs);
+    };
+  }
   if (inner.update) {
     const update = inner.update;
     dict.update = (key: string, value: string): UpdateResult | Promise<UpdateResult> => {
