@@ -131,9 +131,10 @@ export function listFiles(dir: string, prefix = ''): string[] {
   return out.sort();
 }
 
-/** A fresh temp directory of constant path length (folding under -f may see it). */
+/** A fresh temp directory, always /tmp/pfcase-XXXXXX: a constant path length keeps folding under -f stable. */
 export function makeTempDir(): string {
-  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pfcase-')));
+  const base = fs.existsSync('/tmp') ? '/tmp' : os.tmpdir();
+  return fs.realpathSync(fs.mkdtempSync(path.join(base, 'pfcase-')));
 }
 
 function sub(text: string, dir: string): string {

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Case, type CaseResult, listFiles, realBinary, runCase } from './cases.js';
+import { type Case, type CaseResult, listFiles, realBinary, runCaseAsync } from './cases.js';
 
 const RUNS = 16;
 
@@ -106,13 +106,15 @@ function sortLines(text: string): string {
 }
 
 /** Run a case RUNS times against real Postfix and fill in its outputs. */
-export function recordCase(skel: Case, suiteDir: string): Case {
-  const runs: CaseResult[] = [];
-  for (let k = 0; k < RUNS; k++) runs.push(runCase(skel, { binary: realBinary, suiteDir, captureAll: true }));
+export async function recordCase(skel: Case, suiteDir: string): Promise<Case> {
+  // All runs go side by side: a Postfix fatal error sleeps a second before exiting.
   // The stored outputs come from a run with Postfix's hash seed fixed, so that
   // re-recording gives the same bytes; the randomized runs find hash order.
-  const first = runCase(skel, { binary: realBinary, suiteDir, captureAll: true, env: { NORANDOMIZE: '1' } });
-  runs.push(first);
+  const runs: CaseResult[] = await Promise.all([
+    runCaseAsync(skel, { binary: realBinary, suiteDir, captureAll: true, env: { NORANDOMIZE: '1' } }),
+    ...Array.from({ length: RUNS }, () => runCaseAsync(skel, { binary: realBinary, suiteDir, captureAll: true })),
+  ]);
+  const first = runs[0];
   const sort = new Set(skel.sort ?? []);
   const label = `${path.basename(suiteDir)}: ${skel.cmd} ${skel.args.join(' ')}`;
   const check = (key: string, get: (r: CaseResult) => string | null) => {
@@ -157,7 +159,7 @@ const sameInvocation = (a: Case, b: Case) =>
   JSON.stringify(a.env ?? {}) === JSON.stringify(b.env ?? {}) && (a.stdin ?? '') === (b.stdin ?? '');
 
 /** Record a whole suite; hand-set outputs of existing "project" cases are kept. */
-export function recordSuite(suiteDir: string): Case[] {
+export async function recordSuite(suiteDir: string): Promise<Case[]> {
   const lines = fs.readFileSync(path.join(suiteDir, 'commands.txt'), 'utf8').split('\n');
   const casesPath = path.join(suiteDir, 'cases.json');
   const previous: Case[] = fs.existsSync(casesPath) ? JSON.parse(fs.readFileSync(casesPath, 'utf8')) : [];
@@ -168,7 +170,7 @@ export function recordSuite(suiteDir: string): Case[] {
     if (!inv) continue;
     const skel = toCase(inv, suiteDir);
     const kept = skel.project ? previous.find((p) => p.project && sameInvocation(p, skel)) : undefined;
-    cases.push(kept ?? recordCase(skel, suiteDir));
+    cases.push(kept ?? (await recordCase(skel, suiteDir)));
   }
   fs.writeFileSync(casesPath, JSON.stringify(cases, null, 2) + '\n');
   return cases;
@@ -183,7 +185,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   let failed = false;
   for (const dir of dirs) {
     try {
-      const n = recordSuite(dir).length;
+      const n = (await recordSuite(dir)).length;
       process.stdout.write(`${dir}: ${n} cases\n`);
     } catch (e) {
       failed = true;
