@@ -1,0 +1,121 @@
+// Mirrors rset_cmd(), noop_cmd(), vrfy_cmd(), etrn_cmd(), quit_cmd(),
+// starttls_cmd() and the AUTH entry of Postfix's smtpd/smtpd.c and
+// smtpd_sasl_proto.c. This server offers neither TLS nor SASL, so STARTTLS
+// and AUTH answer as Postfix does when they are not enabled. ETRN asks the
+// daemon's flush hook (the fast flush service) and answers by its result.
+import type { SmtpdToken } from '../address/smtp-token.js';
+import { smtpdChatReply } from './chat.js';
+import { smtpdCheckEtrn, smtpdCheckRcpt } from './check/drivers.js';
+import { collapseArgs } from './cmd-helo.js';
+import { extractAddr } from './cmd-mail.js';
+import type { SmtpdContext } from './context.js';
+import { EHLO_MASK_SMTPUTF8 } from './ehlo.js';
+import { validHostname, validMailhostLiteral } from './hostname.js';
+import { chatReset, mailReset, rcptReset } from './reset.js';
+import { MAIL_ERROR_POLICY, MAIL_ERROR_PROTOCOL, SMTPD_FLAG_SMTPUTF8, type SmtpdState } from './state.js';
+import { strcaseEq, toText } from './text.js';
+
+async function fail(ctx: SmtpdContext, state: SmtpdState, text: string, errClass = MAIL_ERROR_PROTOCOL): Promise<number> {
+  state.errorMask |= errClass;
+  await smtpdChatReply(ctx, state, text);
+  return -1;
+}
+
+export async function rsetCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  if (argv.length !== 1) return fail(ctx, state, '501 5.5.4 Syntax: RSET');
+  chatReset(state, ctx.params.historyFlushThreshold);
+  mailReset(state);
+  rcptReset(state);
+  await smtpdChatReply(ctx, state, '250 2.0.0 Ok');
+  return 0;
+}
+
+export async function noopCmd(ctx: SmtpdContext, state: SmtpdState): Promise<number> {
+  await smtpdChatReply(ctx, state, '250 2.0.0 Ok');
+  return 0;
+}
+
+export async function vrfyCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  if (ctx.params.disableVrfy) return fail(ctx, state, '502 5.5.1 VRFY command is disabled', MAIL_ERROR_POLICY);
+  let argc = argv.length;
+  let smtputf8 = false;
+  if (ctx.params.smtputf8Enable && !(state.ehloDiscardMask & EHLO_MASK_SMTPUTF8) && argc > 1 && strcaseEq(argv[argc - 1]!.strval, 'SMTPUTF8')) {
+    argc--;
+    smtputf8 = true;
+  }
+  if (argc < 2) return fail(ctx, state, `501 5.5.4 Syntax: VRFY address${ctx.params.smtputf8Enable ? ' [SMTPUTF8]' : ''}`);
+  const arg = argc > 2 ? collapseArgs(argv.slice(0, argc), 1) : argv[1]!.strval;
+  const addr = await extractAddr(ctx, state, arg, false, false, smtputf8);
+  if (addr === null) return fail(ctx, state, '501 5.1.3 Bad recipient address syntax');
+  if (!smtputf8 && ctx.params.strictSmtputf8 && addr !== '' && /[^\x00-\x7f]/.test(addr)) {
+    mailReset(state);
+    await smtpdChatReply(ctx, state, '553 5.6.7 Must declare SMTPUTF8 to send unicode address');
+    return -1;
+  }
+  const savedFlags = state.flags;
+  if (smtputf8) state.flags |= SMTPD_FLAG_SMTPUTF8;
+  const err = await smtpdCheckRcpt(ctx, state, addr);
+  state.flags = savedFlags;
+  if (err !== null) {
+    await smtpdChatReply(ctx, state, err);
+    return -1;
+  }
+  await smtpdChatReply(ctx, state, `252 2.0.0 ${arg}`);
+  return 0;
+}
+
+export async function etrnCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  if (ctx.params.heloRequired && state.heloName === null) return fail(ctx, state, '503 Error: send HELO/EHLO first', MAIL_ERROR_POLICY);
+  if (state.inMailTransaction) return fail(ctx, state, '503 Error: MAIL transaction in progress');
+  if (argv.length !== 2) return fail(ctx, state, '500 Syntax: ETRN domain');
+  let site = argv[1]!.strval;
+  if (site[0] === '@' || site[0] === '#') site = site.slice(1);
+  if (!validHostname(site) && !validMailhostLiteral(site)) return fail(ctx, state, '501 Error: invalid parameter syntax');
+  const err = await smtpdCheckEtrn(ctx, state, site);
+  if (err !== null) {
+    await smtpdChatReply(ctx, state, err);
+    return -1;
+  }
+  const status = await flushSendSite(ctx, site);
+  switch (status) {
+    case 'ok':
+      await smtpdChatReply(ctx, state, '250 Queuing started');
+      return 0;
+    case 'deny':
+      ctx.log.warning(toText(`reject: ETRN ${site.slice(0, 100)}... from ${state.namaddr}`));
+      await smtpdChatReply(ctx, state, `459 <${site}>: service unavailable`);
+      return -1;
+    case 'bad':
+      ctx.log.warning(toText(`bad ETRN ${site.slice(0, 100)}... from ${state.namaddr}`));
+      await smtpdChatReply(ctx, state, '458 Unable to queue messages');
+      return -1;
+    default:
+      ctx.log.warning('unable to talk to fast flush service');
+      await smtpdChatReply(ctx, state, '458 Unable to queue messages');
+      return -1;
+  }
+}
+
+/** flush_send_site(): only fast_flush_domains may be flushed; the daemon's hook does the work. */
+async function flushSendSite(ctx: SmtpdContext, site: string): Promise<'ok' | 'deny' | 'bad' | 'fail'> {
+  const m = await ctx.fastFlushDomains.match(toText(site));
+  if (m === 'error') return 'fail';
+  if (m !== 'match') return 'deny';
+  return ctx.hooks.flushSite ? ctx.hooks.flushSite(toText(site)) : 'ok';
+}
+
+export async function quitCmd(ctx: SmtpdContext, state: SmtpdState): Promise<number> {
+  await smtpdChatReply(ctx, state, '221 2.0.0 Bye');
+  state.stream.flush();
+  return 0;
+}
+
+export async function starttlsCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  if (argv.length !== 1) return fail(ctx, state, '501 5.5.4 Syntax: STARTTLS');
+  return fail(ctx, state, '502 5.5.1 Error: command not implemented');
+}
+
+export async function authCmd(ctx: SmtpdContext, state: SmtpdState): Promise<number> {
+  if (ctx.params.heloRequired && state.heloName === null) return fail(ctx, state, '503 5.5.1 Error: send HELO/EHLO first', MAIL_ERROR_POLICY);
+  return fail(ctx, state, '503 5.5.1 Error: authentication not enabled');
+}

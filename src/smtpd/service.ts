@@ -1,0 +1,154 @@
+// The SMTP server service: Postfix's smtpd(8) as a function that the
+// master daemon calls with accepted sockets (smtpd.c's smtpd_service and
+// the multi_server loop around it).
+//
+// Contract:
+//   const svc = createSmtpdService({ config, serviceName, cleanup, resolver, logger,
+//                                    connectionCounter?, hooks? });
+//   svc.handle(socket)   // any accepted TCP socket; returns at once, the session
+//                        // runs asynchronously and ends the socket itself
+//   await svc.ready      // tables and lists opened (handle() waits for this too)
+//   await svc.close()    // waits for the sessions in progress, then closes tables
+//                        // and policy connections; later handle() calls end the
+//                        // socket at once
+// - config: the service's Config (main.cf plus the master.cf -o overrides).
+// - serviceName: the master.cf service name ("smtp", "submission", ...), used
+//   for the connection count and in log lines.
+// - cleanup: where accepted mail goes (src/cleanup/api.ts); a session is opened
+//   at the first accepted RCPT, "250 ... queued as" follows finish() == 0.
+// - resolver: the address layer's AddressResolver for the same configuration;
+//   its table cache is shared with smtpd's own tables.
+// - logger: lines as "postfix/smtpd[pid]: ..." (the caller chooses the tag).
+// - connectionCounter: anvil's role, shared by all processes that serve the
+//   service, for smtpd_client_connection_count_limit.
+// - hooks: sleep (tests shorten smtpd_error_sleep_time and "sleep"),
+//   flushSite (ETRN), dns (name service stand-in for tests).
+//
+// Why not nodemailer's smtp-server: its replies are fixed ("250 Accepted",
+// "221 Bye"), its EHLO list and order are fixed (no VRFY, ETRN or CHUNKING),
+// it has no BDAT, and it ends DATA only at CRLF.CRLF with its own dot and
+// bare-LF handling (REFERENCE.md section 7). Postfix's dialogue differs in
+// each of these, so the protocol engine here is written on node:net.
+import type { Socket } from 'node:net';
+import type { Config } from '../config/config.js';
+import type { CleanupService } from '../cleanup/api.js';
+import type { MailLogger } from '../log/logger.js';
+import type { AddressResolver } from '../address/resolve.js';
+import { buildContext, type ConnectionCounter, type SmtpdContext, type SmtpdHooks } from './context.js';
+import { peerInit } from './peer.js';
+import { formatCmdStats, smtpdProto } from './session.js';
+import { SmtpdState } from './state.js';
+import { SmtpStream } from './stream.js';
+import { toText } from './text.js';
+
+export type { ConnectionCounter, SmtpdHooks } from './context.js';
+
+export interface SmtpdServiceOptions {
+  config: Config;
+  serviceName: string;
+  cleanup: CleanupService;
+  resolver: AddressResolver;
+  logger: MailLogger;
+  connectionCounter?: ConnectionCounter;
+  hooks?: SmtpdHooks;
+}
+
+export interface SmtpdService {
+  handle(socket: Socket): void;
+  close(): Promise<void>;
+  /** Resolves once the configuration's tables are open; rejects if they cannot be. */
+  readonly ready: Promise<void>;
+}
+
+/** A connection counter for a single process (anvil without the daemon). */
+export function localConnectionCounter(): ConnectionCounter {
+  const counts = new Map<string, number>();
+  return {
+    connect(service, addr) {
+      const key = `${service}:${addr}`;
+      const n = (counts.get(key) ?? 0) + 1;
+      counts.set(key, n);
+      return n;
+    },
+    disconnect(service, addr) {
+      const key = `${service}:${addr}`;
+      const n = (counts.get(key) ?? 1) - 1;
+      if (n <= 0) counts.delete(key);
+      else counts.set(key, n);
+    },
+  };
+}
+
+export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
+  const hooks: SmtpdHooks = { ...opts.hooks, connectionCounter: opts.connectionCounter ?? opts.hooks?.connectionCounter };
+  const ctxPromise = buildContext({ ...opts, hooks });
+  const sessions = new Set<Promise<void>>();
+  let closing = false;
+  const ready = ctxPromise.then(() => undefined);
+  ready.catch(() => undefined);
+
+  const handle = (socket: Socket): void => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    const run = (async () => {
+      let ctx: SmtpdContext;
+      try {
+        ctx = await ctxPromise;
+      } catch (e) {
+        opts.logger.fatal(String((e as Error).message ?? e));
+        socket.destroy();
+        return;
+      }
+      if (ctx.fatal !== null) {
+        opts.logger.fatal(ctx.fatal);
+        socket.destroy();
+        return;
+      }
+      await serveSession(ctx, opts.serviceName, socket);
+    })();
+    sessions.add(run);
+    run.finally(() => sessions.delete(run)).catch(() => undefined);
+  };
+
+  const close = async (): Promise<void> => {
+    closing = true;
+    await Promise.allSettled([...sessions]);
+    try {
+      const ctx = await ctxPromise;
+      for (const p of ctx.policyClients.values()) p.close();
+    } catch {
+      // Nothing was opened.
+    }
+  };
+
+  return { handle, close, ready };
+}
+
+/** smtpd_service(): one connection. */
+async function serveSession(ctx: SmtpdContext, serviceName: string, socket: Socket): Promise<void> {
+  socket.setNoDelay(true);
+  const stream = new SmtpStream(socket, ctx.params.timeoutSec * 1000);
+  const state = new SmtpdState(stream, serviceName);
+  const counter = ctx.hooks.connectionCounter;
+  let counted = false;
+  try {
+    await peerInit(ctx, state, socket);
+    ctx.log.info(toText(`connect from ${state.namaddr}`));
+    state.xclientAllowed = await ctx.xclientHosts.match(toText(state.name), state.addr);
+    state.xforwardAllowed = await ctx.xforwardHosts.match(toText(state.name), state.addr);
+    stream.detectBareLf = ctx.bareLfMask && !(await ctx.bareLfExclusions.match(toText(state.name), state.addr)) ? ctx.bareLfMask : 0;
+    if (counter && !state.xclientAllowed) {
+      state.connCount = counter.connect(serviceName, state.addr);
+      counted = true;
+    }
+    await smtpdProto(ctx, state);
+  } catch (e) {
+    ctx.log.warning(`${state.namaddr}: unexpected error: ${(e as Error).stack ?? String(e)}`);
+  } finally {
+    if (counted) counter!.disconnect(serviceName, state.addr);
+    ctx.log.info(toText(`disconnect from ${state.namaddr}${formatCmdStats(state)}`));
+    stream.close();
+  }
+}

@@ -1,0 +1,229 @@
+// Mirrors Postfix's global/smtp_stream.c over util/vstream.c as smtpd uses
+// them: line reads bounded by line_length_limit with CRLF/LF stripping and
+// optional bare-LF detection, exact byte reads for BDAT, and buffered
+// replies. The buffering is what makes Postfix's pipelining visible on
+// the wire: replies accumulate while unread input is waiting and go out in
+// one write when smtpd would block for more input (or the buffer fills,
+// or smtpd is about to sleep). End of input, a read timeout and the other
+// reasons Postfix long-jumps out of a session arrive as a thrown
+// SessionExit, caught at the top of the session (smtpd_proto's setjmp).
+import type { Socket } from 'node:net';
+
+/** Why the session loop was left: smtp_stream.h's SMTP_ERR_* plus XCLIENT's restart. */
+export type ExitReason = 'eof' | 'timeout' | 'quiet' | 'data' | 'restart';
+
+export class SessionExit extends Error {
+  constructor(readonly reason: ExitReason) {
+    super(reason);
+  }
+}
+
+/** VSTREAM_BUFSIZE: output is written when this much is pending. */
+const OUT_BUFSIZE = 4096;
+
+export interface LineResult {
+  /** The line without its terminator (byte string). */
+  line: string;
+  /** True when the line ended with LF (possibly after stripping CR). */
+  complete: boolean;
+  /** smtp_got_bare_lf: the detection flags when the line ended in a bare LF, else 0. */
+  gotBareLf: number;
+}
+
+export class SmtpStream {
+  private inbuf = '';
+  private pos = 0;
+  private out = '';
+  private eof = false;
+  private waiter: (() => void) | null = null;
+  private timedOut = false;
+  /** Time of the last read or write (vstream_ftime), in ms. */
+  lastIo = Date.now();
+  /** smtp_detect_bare_lf for this session. */
+  detectBareLf = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    /** smtpd_timeout in ms. */
+    public timeoutMs: number,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      this.inbuf += chunk.toString('latin1');
+      this.wake();
+    });
+    const end = (): void => {
+      this.eof = true;
+      this.wake();
+    };
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    if (w) w();
+  }
+
+  /** Bytes received but not yet read (vstream_peek). */
+  get pending(): number {
+    return this.inbuf.length - this.pos;
+  }
+
+  /** The unread bytes, up to max (vstream_peek_data). */
+  peekData(max: number): string {
+    return this.inbuf.slice(this.pos, this.pos + max);
+  }
+
+  /** True once the peer closed or the connection broke. */
+  get closed(): boolean {
+    return this.eof;
+  }
+
+  /**
+   * Waits for more input: flushes pending replies first (as a VSTREAM
+   * does when its read buffer runs dry), then waits up to timeoutMs.
+   * Returns false at end of input.
+   */
+  private async fill(): Promise<boolean> {
+    this.flush();
+    if (this.pos > 65536 && this.pos === this.inbuf.length) {
+      this.inbuf = '';
+      this.pos = 0;
+    }
+    const before = this.inbuf.length;
+    while (this.inbuf.length === before && !this.eof) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.timedOut = true;
+          this.waiter = null;
+          resolve();
+        }, this.timeoutMs);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (this.timedOut) throw new SessionExit('timeout');
+    }
+    this.lastIo = Date.now();
+    return this.inbuf.length > before;
+  }
+
+  private compact(): void {
+    if (this.pos > 65536) {
+      this.inbuf = this.inbuf.slice(this.pos);
+      this.pos = 0;
+    }
+  }
+
+  /** One byte, or null at end of input (VSTREAM_GETC). */
+  private async getc(): Promise<string | null> {
+    while (this.pos >= this.inbuf.length) {
+      if (!(await this.fill())) return null;
+    }
+    return this.inbuf[this.pos++]!;
+  }
+
+  /**
+   * smtp_get(): a line of at most `bound` bytes (0: unbounded). With
+   * `skip`, the rest of an over-long line is read and dropped. End of
+   * input anywhere, even after a partial line, ends the session.
+   */
+  async getLine(bound: number, skip: boolean): Promise<LineResult> {
+    let line = '';
+    let last: string | null = null;
+    for (;;) {
+      if (this.pos >= this.inbuf.length) {
+        if (!(await this.fill())) break;
+        continue;
+      }
+      const room = bound > 0 ? bound - line.length : Infinity;
+      const nl = this.inbuf.indexOf('\n', this.pos);
+      if (nl >= 0 && nl - this.pos < room) {
+        line += this.inbuf.slice(this.pos, nl + 1);
+        this.pos = nl + 1;
+        last = '\n';
+        break;
+      }
+      const take = Math.min(room, this.inbuf.length - this.pos);
+      line += this.inbuf.slice(this.pos, this.pos + take);
+      this.pos += take;
+      if (bound > 0 && line.length >= bound) {
+        last = line[line.length - 1]!;
+        break;
+      }
+    }
+    this.compact();
+    if (last === null) throw new SessionExit('eof');
+    let gotBareLf = 0;
+    if (last === '\r') {
+      const next = await this.getc();
+      if (next === '\n') {
+        line += '\n';
+        last = '\n';
+      } else if (next !== null) {
+        this.pos--;
+      }
+    }
+    if (last === '\n') {
+      line = line.slice(0, -1);
+      if (this.detectBareLf) {
+        if (line.length === 0 || line[line.length - 1] !== '\r') gotBareLf = this.detectBareLf;
+        else line = line.slice(0, -1);
+      } else {
+        let end = line.length;
+        while (end > 0 && line[end - 1] === '\r') end--;
+        line = line.slice(0, end);
+      }
+    } else if (skip && !this.eof) {
+      for (;;) {
+        const c = await this.getc();
+        if (c === null) throw new SessionExit('eof');
+        if (c === '\n') break;
+      }
+    }
+    if (this.eof && this.pos >= this.inbuf.length && last !== '\n') throw new SessionExit('eof');
+    return { line, complete: last === '\n', gotBareLf };
+  }
+
+  /** smtp_fread_buf(): exactly n bytes, or the session ends. */
+  async readBytes(n: number): Promise<string> {
+    while (this.inbuf.length - this.pos < n) {
+      if (!(await this.fill())) throw new SessionExit('eof');
+    }
+    const data = this.inbuf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    this.compact();
+    return data;
+  }
+
+  /** smtp_fputs(): one reply line, buffered. */
+  putLine(text: string): void {
+    this.out += text + '\r\n';
+    if (this.out.length >= OUT_BUFSIZE) this.flush();
+  }
+
+  /** vstream_fflush(). */
+  flush(): void {
+    if (this.out === '') return;
+    const data = this.out;
+    this.out = '';
+    this.lastIo = Date.now();
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(Buffer.from(data, 'latin1'));
+  }
+
+  /** shutdown(SHUT_RDWR): drops the connection without another word. */
+  hangup(): void {
+    this.out = '';
+    this.socket.destroy();
+  }
+
+  /** Ends the connection after sending what is pending. */
+  close(): void {
+    this.flush();
+    if (this.waiter) this.wake();
+    if (!this.socket.destroyed) this.socket.end();
+  }
+}
