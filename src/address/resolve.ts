@@ -79,14 +79,13 @@ interface Personality {
 }
 
 interface Tables {
-  local: LocalDestinations;
+  localDests: Promise<LocalDestinations> | undefined;
   virtAliasDoms?: MatchList;
   virtMailboxDoms?: MatchList;
   relayDomains?: MatchList;
   relocated?: Maps;
   regular: Personality;
   verify: Personality;
-  localhostIsDefault: boolean;
 }
 
 /** The flags trivial-rewrite opens sender-dependent and relocated tables with. */
@@ -135,42 +134,41 @@ export class AddressResolver {
     return this.tables;
   }
 
+  /**
+   * Opens the tables in trivial-rewrite's order (which decides the order of
+   * its start-up complaints): the domain lists, relocated_maps, both
+   * personalities' transport tables, sender-dependent tables, then the
+   * transport wildcards. mydestination is read at its first use.
+   */
   private async openTables(): Promise<Tables> {
     const c = this.config;
     const opts = { cache: this.cache, log: this.log };
     const list = async (name: string, make: typeof MatchList.stringList, flags = MATCH_FLAG_RETURN) =>
       c.get(name) !== '' ? make(name, flags, c.get(name), opts) : undefined;
+    const maps = async (name: string, flags: number) => (c.get(name) !== '' ? Maps.create(name, c.get(name), flags, this.cache) : undefined);
+    const virtAliasDoms = await list('virtual_alias_domains', MatchList.stringList);
+    const virtMailboxDoms = await list('virtual_mailbox_domains', MatchList.stringList);
     const relayStyle = await matchParentStyle(c.get('parent_domain_matches_subdomains'), 'relay_domains', opts);
-    const t: Tables = {
-      local: await LocalDestinations.create(c, this.cache),
-      virtAliasDoms: await list('virtual_alias_domains', MatchList.stringList),
-      virtMailboxDoms: await list('virtual_mailbox_domains', MatchList.stringList),
-      relayDomains: await list('relay_domains', MatchList.domainList, MATCH_FLAG_RETURN | relayStyle),
-      relocated: c.get('relocated_maps') !== ''
-        ? await Maps.create('relocated_maps', c.get('relocated_maps'), RELOCATED_FLAGS, this.cache) : undefined,
-      regular: await this.personality(REGULAR),
-      verify: await this.personality(VERIFY),
-      localhostIsDefault: false,
-    };
-    t.localhostIsDefault = (await this.classOf(t, 'localhost')) === RESOLVE_CLASS_DEFAULT;
-    this.localhostDefault = t.localhostIsDefault;
+    const relayDomains = await list('relay_domains', MatchList.domainList, MATCH_FLAG_RETURN | relayStyle);
+    const relocated = await maps('relocated_maps', RELOCATED_FLAGS);
+    const transportStyle = await matchParentStyle(c.get('parent_domain_matches_subdomains'), 'transport_maps', opts);
+    const transport = async (names: PersonalityNames) => c.get(names.transportMaps) !== ''
+      ? TransportTable.create(names.transportMaps, c.get(names.transportMaps), transportStyle, this.cache) : undefined;
+    const regular: Personality = { names: REGULAR, value: (n) => c.get(n), transport: await transport(REGULAR) };
+    const verify: Personality = { names: VERIFY, value: (n) => c.get(n), transport: await transport(VERIFY) };
+    for (const rp of [regular, verify]) rp.sndRelay = await maps(rp.names.sndRelayMaps, SENDER_MAP_FLAGS);
+    for (const rp of [regular, verify]) rp.sndDefXport = await maps(rp.names.sndDefXportMaps, SENDER_MAP_FLAGS);
+    for (const rp of [regular, verify]) await rp.transport?.initWildcard();
+    const t: Tables = { localDests: undefined, virtAliasDoms, virtMailboxDoms, relayDomains, relocated, regular, verify };
+    // Only the append_dot_mydomain compatibility notice needs to know whether "localhost" has a class.
+    if (this.rewriteParams.warnCompatAppendDotMydomain) this.localhostDefault = (await this.classOf(t, 'localhost')) === RESOLVE_CLASS_DEFAULT;
     return t;
   }
 
-  private async personality(names: PersonalityNames): Promise<Personality> {
-    const c = this.config;
-    const value = (name: string) => c.get(name);
-    const maps = async (name: string) => value(name) !== '' ? Maps.create(name, value(name), SENDER_MAP_FLAGS, this.cache) : undefined;
-    const transportStyle = await matchParentStyle(c.get('parent_domain_matches_subdomains'), 'transport_maps',
-      { cache: this.cache, log: this.log });
-    return {
-      names,
-      value,
-      sndDefXport: await maps(names.sndDefXportMaps),
-      sndRelay: await maps(names.sndRelayMaps),
-      transport: value(names.transportMaps) !== ''
-        ? await TransportTable.create(names.transportMaps, value(names.transportMaps), transportStyle, this.cache) : undefined,
-    };
+  /** resolve_local_init, on first use. */
+  private local(t: Tables): Promise<LocalDestinations> {
+    t.localDests ??= LocalDestinations.create(this.config, this.cache);
+    return t.localDests;
   }
 
   /** The settings mail_addr_find uses for this configuration. */
@@ -209,7 +207,7 @@ export class AddressResolver {
 
   /** resolve_local: 1 for a local domain, 0 otherwise, negative when a table failed. */
   async resolveLocal(domain: string): Promise<number> {
-    return (await this.getTables()).local.resolveLocal(domain);
+    return (await this.local(await this.getTables())).resolveLocal(domain);
   }
 
   /** resolve_class: the RESOLVE_CLASS_* of a domain, or -1 when a table failed. */
@@ -218,7 +216,7 @@ export class AddressResolver {
   }
 
   private async classOf(t: Tables, domain: string): Promise<number> {
-    const rc = await t.local.resolveLocal(domain);
+    const rc = await (await this.local(t)).resolveLocal(domain);
     if (rc !== 0) return rc > 0 ? RESOLVE_CLASS_LOCAL : -1;
     const steps: Array<[MatchList | undefined, number]> = [
       [t.virtAliasDoms, RESOLVE_CLASS_ALIAS], [t.virtMailboxDoms, RESOLVE_CLASS_VIRTUAL], [t.relayDomains, RESOLVE_CLASS_RELAY],
@@ -274,7 +272,7 @@ export class AddressResolver {
       const domain = tok822RfindType(tree.tail, AT);
       if (domain !== null) {
         if (domain.next) {
-          const rc = await t.local.resolveLocal(tok822Internalize(domain.next, TOK822_STR_DEFL));
+          const rc = await (await this.local(t)).resolveLocal(tok822Internalize(domain.next, TOK822_STR_DEFL));
           if (rc < 0) return null;
           if (rc === 0) return 'remote';
         }
@@ -357,7 +355,7 @@ export class AddressResolver {
         r.recipient = `${r.recipient.slice(0, at + 1)}[${rcptDomain}]`;
         at = r.recipient.lastIndexOf('@');
         rcptDomain = r.recipient.slice(at + 1);
-        const rc = await t.local.resolveLocal(rcptDomain);
+        const rc = await (await this.local(t)).resolveLocal(rcptDomain);
         if (rc > 0) remote = false;
         else if (rc < 0) return fail();
       } else {

@@ -45,7 +45,15 @@ export function parseTransportEntry(value: string, rcptDomain: string, cur: Rout
   return updateEntry(channel, nexthop, rcptDomain, cur);
 }
 
+/** The "*" entry: absent (null), present (its route, possibly with empty fields), or unreadable. */
+type Wildcard = { route: Route | null; error: boolean; expires: number };
+
+/** How long the wildcard entry is remembered, in milliseconds. */
+const WILDCARD_TTL = 30_000;
+
 export class TransportTable {
+  private wildcard: Wildcard = { route: null, error: false, expires: 0 };
+
   private constructor(
     readonly maps: Maps,
     private readonly strategy: number,
@@ -62,6 +70,13 @@ export class TransportTable {
     return new TransportTable(maps, strategy);
   }
 
+  /** transport_wildcard_init: looks up "*" and remembers the answer for a while. */
+  async initWildcard(): Promise<void> {
+    const r = await this.maps.find('*', 0);
+    const route = r.status === 'found' ? parseTransportEntry(r.value, '', { channel: '', nexthop: '' }) : null;
+    this.wildcard = { route, error: r.status === 'error', expires: Date.now() + WILDCARD_TTL };
+  }
+
   /**
    * transport_lookup: the route for a resolved recipient (user@domain,
    * internal form), starting from the class's route. The wildcard is
@@ -72,11 +87,11 @@ export class TransportTable {
     const r = await mailAddrFindStrategy(this.maps, addr, this.strategy, env);
     if (r.status === 'found') return { status: 'found', route: parseTransportEntry(r.value, rcptDomain, cur) };
     if (r.status === 'error') return { status: 'error' };
-    const wild = await this.maps.find('*', 0);
-    if (wild.status === 'error') return { status: 'error' };
-    if (wild.status === 'notfound') return { status: 'notfound' };
-    // The wildcard entry is parsed without a domain, then applied like any other entry.
-    const parsed = parseTransportEntry(wild.value, '', { channel: '', nexthop: '' });
-    return { status: 'found', route: updateEntry(parsed.channel, parsed.nexthop, rcptDomain, cur) };
+    if (this.wildcard.error || Date.now() > this.wildcard.expires) await this.initWildcard();
+    if (this.wildcard.error) return { status: 'error' };
+    const wild = this.wildcard.route;
+    if (wild === null) return { status: 'notfound' };
+    // The wildcard entry was parsed without a domain; it applies like any other entry.
+    return { status: 'found', route: updateEntry(wild.channel, wild.nexthop, rcptDomain, cur) };
   }
 }

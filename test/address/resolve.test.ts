@@ -32,8 +32,8 @@ for (const name of fixtureNames()) {
     const resolver = new AddressResolver(fx.config, { log, cache: new TableCache(log) });
     let checked = 0;
     try {
+      // trivial-rewrite's start-up complaints are logged before its first answer.
       await resolver.ready();
-      lines.length = 0;
       for (const c of fx.cases) {
         if (c.op === 'smtp') continue;
         const what = `${c.op} ${c.rule ?? ''} <${c.address}> from <${c.sender ?? ''}>`;
