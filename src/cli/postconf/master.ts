@@ -27,7 +27,6 @@ import {
   normalizeDaemonArgs,
   checkMasterFields,
   masterOptionSettings,
-  type MasterEntry,
 } from '../../config/mastercf.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { errnoText } from '../../util/errno.js';
@@ -43,23 +42,29 @@ import {
   PCF_MASTER_ENTRY,
   PCF_MASTER_FLD,
   PCF_MASTER_PARAM,
+  PCF_PARAM_FLAG_READONLY,
   PCF_SHOW_EVAL,
   type ParamNode,
   type PcfContext,
 } from './context.js';
 
 /**
- * One master.cf entry in a postconf run. Its shape matches params.ts's
- * MasterScope, so the parameter logic can take these objects as they are and
- * fill allParams (the -o settings, read-only ones removed) and validNames.
+ * One master.cf entry in a postconf run. Its shape is params.ts's
+ * MasterScope (UTF-8 text), so the parameter logic takes these objects as
+ * they are and fills allParams (the -o settings, read-only ones removed) and
+ * validNames; bytes keeps the same words as byte strings for the layout.
  */
-export interface PcfMasterEntry extends MasterEntry {
+export interface PcfMasterEntry {
   /** "service/type". */
   nameSpace: string;
+  /** The 8 fields, then the normalized daemon arguments. */
+  argv: string[];
   /** process_name and service_name as this service sees them. */
   roParams: Map<string, string>;
   allParams?: Map<string, string>;
   validNames?: Map<string, ParamNode>;
+  /** argv as latin1 text: one character per byte, so lengths are Postfix's. */
+  bytes: string[];
 }
 
 const tables = new WeakMap<PcfContext, PcfMasterEntry[]>();
@@ -85,7 +90,8 @@ function masterPath(ctx: PcfContext): string {
  * When the file cannot be opened this is fatal with failOnOpen (the -M, -F
  * and -P modes), else a warning and an empty table. A malformed entry is
  * fatal. In the -M/-F/-P modes call this before reading main.cf: Postfix
- * complains about a missing master.cf first.
+ * complains about a missing master.cf first. Pass the result back to
+ * masterMode() once the parameter logic has filled allParams.
  */
 export function readMasterTable(ctx: PcfContext, failOnOpen: boolean): PcfMasterEntry[] {
   const cached = tables.get(ctx);
@@ -103,27 +109,28 @@ export function readMasterTable(ctx: PcfContext, failOnOpen: boolean): PcfMaster
   if (data !== undefined) {
     const parsed = parseMasterFile(data, path, warn);
     if (!parsed.ok) fatal(parsed.error);
-    for (const e of parsed.entries) entries.push(toPcfEntry(e));
+    for (const e of parsed.entries) entries.push(makePcfEntry(e.argv));
   }
   tables.set(ctx, entries);
   return entries;
 }
 
-function toPcfEntry(e: MasterEntry): PcfMasterEntry {
-  const command = e.argv[FLD_CMD]!;
+function makePcfEntry(bytes: string[]): PcfMasterEntry {
+  const argv = bytes.map(toUtf8);
+  const command = argv[FLD_CMD]!;
   const processName = command.slice(command.lastIndexOf('/') + 1);
   const roParams = new Map([
-    ['process_name', toUtf8(processName)],
-    ['service_name', toUtf8(e.service)],
+    ['process_name', processName],
+    ['service_name', argv[0]!],
   ]);
-  return { ...e, nameSpace: `${e.service}/${e.type}`, roParams };
+  return { nameSpace: `${argv[0]}/${argv[1]}`, argv, roParams, bytes };
 }
 
 /** The entry's -o settings: allParams once the parameter logic filled it, else straight from the file. */
 function entryParams(e: PcfMasterEntry): Map<string, string> | undefined {
   if (e.allParams) return e.allParams;
-  if (e.options.length === 0) return undefined;
-  return new Map(e.options.map(([n, v]) => [toUtf8(n), toUtf8(v)]));
+  const settings = masterOptionSettings(e.argv);
+  return settings.length > 0 ? new Map(settings) : undefined;
 }
 
 /** $name expansion with the entry's settings before main.cf and the defaults (-x). */
@@ -142,29 +149,23 @@ export interface MasterScopeLike {
   validNames?: Map<string, ParamNode>;
 }
 
-/** Adopts the caller's scopes (UTF-8 text) as this run's table, sharing their allParams. */
+/** Adopts scopes made elsewhere (UTF-8 text) as this run's table, reading their allParams live. */
 function fromScopes(ctx: PcfContext, masters: readonly MasterScopeLike[]): PcfMasterEntry[] {
-  const table = masters.map((m): PcfMasterEntry => {
-    const argv = m.argv.map(toLatin1);
-    return {
-      service: argv[0]!,
-      type: argv[1]!,
-      fields: argv.slice(0, 8),
-      argv,
-      options: masterOptionSettings(argv),
-      text: '',
-      firstLine: 0,
-      lastLine: 0,
-      nameSpace: toLatin1(m.nameSpace),
+  if (tables.get(ctx) === masters) return masters as PcfMasterEntry[];
+  const table = masters.map(
+    (m): PcfMasterEntry => ({
+      nameSpace: m.nameSpace,
+      argv: m.argv,
       roParams: m.roParams,
+      bytes: m.argv.map(toLatin1),
       get allParams() {
         return m.allParams;
       },
       get validNames() {
         return m.validNames;
       },
-    };
-  });
+    }),
+  );
   tables.set(ctx, table);
   return table;
 }
@@ -208,10 +209,26 @@ export function masterMode(ctx: PcfContext, masters?: readonly MasterScopeLike[]
     editMaster(ctx);
     return;
   }
-  const table = masters ? fromScopes(ctx, masters) : readMasterTable(ctx, true);
+  const table = masters ? fromScopes(ctx, masters) : ownTable(ctx);
   if (mode & PCF_MASTER_FLD) showMasterFields(ctx, table);
   else if (mode & PCF_MASTER_PARAM) showMasterParams(ctx, table);
   else showMasterEntries(ctx, table);
+}
+
+/**
+ * Without the caller's scopes: this run's own reading, with the -o settings
+ * grouped as Postfix groups them and the read-only names (process_name and
+ * the like, which Postfix drops after warning) left out.
+ */
+function ownTable(ctx: PcfContext): PcfMasterEntry[] {
+  const table = readMasterTable(ctx, true);
+  assignMasterParams(table);
+  for (const map of new Set(table.map((e) => e.allParams))) {
+    for (const name of map?.keys() ?? []) {
+      if ((ctx.paramTable.get(name)?.flags ?? 0) & PCF_PARAM_FLAG_READONLY) map!.delete(name);
+    }
+  }
+  return table;
 }
 
 interface Request {
@@ -240,7 +257,7 @@ function forEachMatch(table: readonly PcfMasterEntry[], reqs: Request[], fn: (e:
       continue;
     }
     for (const r of reqs) {
-      if (matchServicePattern(r.pattern, e.service, e.type)) fn(e, r);
+      if (matchServicePattern(r.pattern, e.bytes[0]!, e.bytes[1]!)) fn(e, r);
     }
   }
   warnUnmatched(reqs);
@@ -252,7 +269,7 @@ function showMasterEntries(ctx: PcfContext, table: readonly PcfMasterEntry[]): v
   forEachMatch(table, reqs, (e, r) => {
     if (r) r.matches++;
     const map = ctx.cmdMode & PCF_SHOW_EVAL ? (v: string) => toLatin1(expandInScope(ctx, e, toUtf8(v))) : undefined;
-    out(toUtf8(formatMasterEntry(e.argv, fold, map)));
+    out(toUtf8(formatMasterEntry(e.bytes, fold, map)));
   });
 }
 
@@ -277,7 +294,7 @@ function showMasterFields(ctx: PcfContext, table: readonly PcfMasterEntry[]): vo
       mapOptionValue: mode & PCF_SHOW_EVAL ? (v: string) => toLatin1(expandInScope(ctx, e, toUtf8(v))) : undefined,
     };
     const list = field === FLD_WILDCARD ? [0, 1, 2, 3, 4, 5, 6, 7] : [field];
-    for (const f of list) out(toUtf8(formatMasterField(e.argv, f, opts)));
+    for (const f of list) out(toUtf8(formatMasterField(e.bytes, f, opts)));
   });
 }
 
@@ -291,7 +308,7 @@ function showMasterParams(ctx: PcfContext, table: readonly PcfMasterEntry[]): vo
       continue;
     }
     for (const r of reqs) {
-      if (!matchServicePattern(r.pattern, e.service, e.type)) continue;
+      if (!matchServicePattern(r.pattern, e.bytes[0]!, e.bytes[1]!)) continue;
       const name = toUtf8(r.pattern[2]!);
       if (name === '*') {
         showEntryParams(ctx, e, params);
@@ -312,7 +329,7 @@ function showEntryParams(ctx: PcfContext, e: PcfMasterEntry, params: Map<string,
 
 function printMasterParam(ctx: PcfContext, e: PcfMasterEntry, name: string, value: string): void {
   const mode = ctx.cmdMode;
-  const ns = toUtf8(e.nameSpace);
+  const ns = e.nameSpace;
   if (mode & PCF_HIDE_VALUE) {
     printLine(mode, `${ns}/${name}`);
     return;
