@@ -32,8 +32,13 @@ export const SASL_CLIENT_TYPES: string[] = [];
 /** Public-key algorithms the TLS engine offers certificates for (tls_pkey_algorithms()). */
 const PKEY_ALGORITHMS = ['dsa', 'ecdsa', 'rsa'];
 
-/** -m: the lookup table types, one a line, sorted. */
-export function showMaps(): void {
+/**
+ * -m: the lookup table types, one a line, sorted. Postfix reads main.cf
+ * first, so a missing one is fatal here too; the directory is ctx's, else
+ * -c/MAIL_CONFIG's.
+ */
+export function showMaps(ctx?: PcfContext): void {
+  loadConfig(ctx?.configDir);
   const names = [...dictTypeNames()].sort();
   for (const name of names) out(name + '\n');
 }
@@ -114,6 +119,16 @@ function findNulTerminated(file: string, needle: Buffer): string | undefined {
   }
 }
 
+/** main.cf as the daemons see it; a missing or broken one is fatal, as mail_conf_read() makes it. */
+function loadConfig(configDir: string | undefined): Config {
+  try {
+    return Config.load(configDir);
+  } catch (e) {
+    if (e instanceof ConfigError) return msgFatal(e.message);
+    throw e;
+  }
+}
+
 // Postfix's bounce daemon writes through a 4096-byte stdio buffer, and a fatal
 // error loses what the buffer still holds.
 const STDOUT_BUFFER = 4096;
@@ -126,13 +141,7 @@ const STDOUT_BUFFER = 4096;
  */
 export function showBounceTemplates(ctx: PcfContext, how: 'expand' | 'dump', args: readonly string[]): void {
   if (args.length > 1) msgFatal('options -b and -t require at most one template file');
-  let config: Config;
-  try {
-    config = Config.load(ctx.configDir);
-  } catch (e) {
-    if (e instanceof ConfigError) msgFatal(e.message);
-    throw e;
-  }
+  const config = loadConfig(ctx.configDir);
   const prefix = `${config.get('syslog_name')}/bounce`;
   const env = templateEnv(config);
   // Postfix's message layer shows control characters (and non-ASCII text,
