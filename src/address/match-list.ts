@@ -58,14 +58,14 @@ export class MatchList {
 
   /** match_list_init with string_list semantics: exact, case-insensitive string matches. */
   static async stringList(pname: string, flags: number, text: string, opts: ListOptions = {}): Promise<MatchList> {
-    const log = opts.log ?? defaultLog;
+    const log = opts.log ?? opts.cache?.log ?? defaultLog;
     const patterns = await parseList(pname, text, true, opts.cache ?? new TableCache(log), log);
     return new MatchList(pname, flags, patterns, matchString, log);
   }
 
   /** match_list_init with domain_list semantics: hostnames, with parent-domain matching. */
   static async domainList(pname: string, flags: number, text: string, opts: ListOptions = {}): Promise<MatchList> {
-    const log = opts.log ?? defaultLog;
+    const log = opts.log ?? opts.cache?.log ?? defaultLog;
     const patterns = await parseList(pname, text, true, opts.cache ?? new TableCache(log), log);
     return new MatchList(pname, flags, patterns, matchHostname, log);
   }

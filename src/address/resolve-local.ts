@@ -142,14 +142,59 @@ export function validMailhostLiteral(addr: string): boolean {
 }
 
 /** valid_utf8_hostname: a non-ASCII name (SMTPUTF8 on) must convert to a valid A-label name. */
-export function validUtf8Hostname(enableUtf8: boolean, name: string): boolean {
+export function validUtf8Hostname(enableUtf8: boolean, name: string, log: AddressLog = defaultLog): boolean {
   if (name === '') return false;
   // eslint-disable-next-line no-control-regex
-  if (enableUtf8 && !/^[\x00-\x7f]*$/.test(name)) {
-    const ascii = domainToASCII(name);
-    return ascii !== '' && validHostname(ascii);
-  }
+  if (enableUtf8 && !/^[\x00-\x7f]*$/.test(name)) return midnaDomainToAscii(name, log) !== null;
   return validHostname(name);
+}
+
+/** midna_domain_cache_size: conversions are remembered, so each problem is logged once. */
+const MIDNA_CACHE_SIZE = 256;
+const midnaCache = new Map<string, string | null>();
+
+/**
+ * midna_domain_to_ascii: UTS 46 non-transitional ToASCII, then
+ * valid_hostname on the result. Node's converter gives no reason for a
+ * failure, so the reason Postfix (ICU) logs is worked out here from the
+ * labels, for the common cases.
+ */
+export function midnaDomainToAscii(name: string, log: AddressLog = defaultLog): string | null {
+  const hit = midnaCache.get(name);
+  if (hit !== undefined) return hit;
+  const why = (reason: string): null => {
+    log.warning(`midna_domain_to_ascii_create: Problem translating domain "${name.slice(0, 100)}" to ASCII form: ${reason}`);
+    return null;
+  };
+  let result: string | null;
+  if (!name.isWellFormed()) {
+    result = why('malformed UTF-8');
+  } else {
+    const problem = idnaProblem(name);
+    const ascii = problem === null ? domainToASCII(name) : '';
+    if (problem !== null || ascii === '') result = why(problem ?? 'UIDNA_ERROR_DISALLOWED');
+    else if (!validHostname(ascii)) result = why('malformed ASCII label(s)');
+    else result = ascii;
+  }
+  if (midnaCache.size >= MIDNA_CACHE_SIZE) midnaCache.delete(midnaCache.keys().next().value!);
+  midnaCache.set(name, result);
+  return result;
+}
+
+/** The UIDNA_ERROR_* names ICU would report for label-shape problems, '|'-joined, or null. */
+function idnaProblem(name: string): string | null {
+  const labels = name.split('.');
+  if (labels.length > 1 && labels[labels.length - 1] === '') labels.pop(); // the root label
+  const errors = new Set<string>();
+  for (const label of labels) {
+    if (label === '') errors.add('UIDNA_ERROR_EMPTY_LABEL');
+    if (label.startsWith('-')) errors.add('UIDNA_ERROR_LEADING_HYPHEN');
+    if (label.endsWith('-')) errors.add('UIDNA_ERROR_TRAILING_HYPHEN');
+    if (label.slice(2, 4) === '--' && !/^xn--/i.test(label)) errors.add('UIDNA_ERROR_HYPHEN_3_4');
+  }
+  const order = ['UIDNA_ERROR_EMPTY_LABEL', 'UIDNA_ERROR_LEADING_HYPHEN', 'UIDNA_ERROR_TRAILING_HYPHEN', 'UIDNA_ERROR_HYPHEN_3_4'];
+  const found = order.filter((e) => errors.has(e));
+  return found.length ? found.join('|') : null;
 }
 
 /**

@@ -10,7 +10,7 @@
 // it opens its tables once, on first use.
 import { ConfigError, type Config } from '../config/config.js';
 import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_NO_REGSUB, DICT_FLAG_UTF8_REQUEST } from '../dict/dict.js';
-import { validUtf8Text } from '../dict/utf8.js';
+import { setUtf8Enable, validUtf8Text } from '../dict/utf8.js';
 import { TOK822_QSTRING, tok822Alloc, tok822RfindType, tok822Scan, tok822ScanAddr, tok822SubAppend,
   tok822SubKeepBefore, tokOp, type Tok822 } from './tok822.js';
 import { tok822Internalize, TOK822_STR_DEFL } from './tok822-format.js';
@@ -121,6 +121,8 @@ export class AddressResolver {
     }
     this.log = opts.log ?? opts.cache?.log ?? defaultLog;
     this.cache = opts.cache ?? new TableCache(this.log);
+    // mail_params_init: Unicode case folding and UTF-8 checks follow smtputf8_enable, process-wide.
+    setUtf8Enable(config.getBool('smtputf8_enable'));
     this.rewriteParams = rewriteParamsFromConfig(config);
   }
 
@@ -350,7 +352,7 @@ export class AddressResolver {
       if (!validMailhostLiteral(rcptDomain)) r.flags |= RESOLVE_FLAG_ERROR;
     } else if (smtputf8 && !validUtf8Text(r.recipient)) {
       r.flags |= RESOLVE_FLAG_ERROR;
-    } else if (!validUtf8Hostname(smtputf8, rcptDomain)) {
+    } else if (!validUtf8Hostname(smtputf8, rcptDomain, this.log)) {
       if (this.config.getBool('resolve_numeric_domain') && validHostaddr(rcptDomain)) {
         r.recipient = `${r.recipient.slice(0, at + 1)}[${rcptDomain}]`;
         at = r.recipient.lastIndexOf('@');
