@@ -2,7 +2,7 @@
 // Postfix's exact checks and messages, then one of the modes: main.cf
 // parameters (show, defaults, non-defaults, expand, edit), master.cf
 // entries, fields and parameters, or the informational listings.
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { getProgName, msgFatal, msgUsage, setVerbose, msgWarn } from '../util/msg.js';
@@ -177,7 +177,7 @@ function readParameters(): Map<string, string> {
   const { dir, explicit } = configDirectory();
   const params = new Map<string, string>();
   if (explicit) params.set('config_directory', dir);
-  const path = join(dir, 'main.cf');
+  const path = `${dir}/main.cf`;
   const file = readConfigFile(path);
   if ('error' in file) msgFatal(`open ${path}: ${file.error}`);
   loadNameValues(file.text, path, params, { warn: msgWarn, fatal: (m) => msgFatal(m) });
@@ -192,25 +192,10 @@ function setOverrides(params: Map<string, string>, overrides: readonly string[])
   }
 }
 
-/** Reads master.cf into postconf's scopes; a missing file is fatal or a warning. */
-function readMaster(failOnOpenError: boolean): MasterScope[] {
-  const path = join(configDirectory().dir, 'master.cf');
-  const file = readConfigFile(path);
-  if ('error' in file) {
-    if (failOnOpenError) msgFatal(`open ${path}: ${file.error}`);
-    msgWarn(`open ${path}: ${file.error}`);
-    return [];
-  }
-  const parsed = parseMasterFile(file.text, path, msgWarn);
-  if (!parsed.ok) msgFatal(parsed.error);
-  return parsed.entries.map((e) => {
-    const processName = basename(e.argv[7]!);
-    const roParams = new Map([
-      ['process_name', processName],
-      ['service_name', processName !== e.argv[0] ? e.argv[0]! : processName],
-    ]);
-    return { nameSpace: `${e.service}/${e.type}`, argv: e.argv, roParams };
-  });
+/** Reads master.cf once for this run (postconf/master.ts keeps the table per context). */
+async function readMaster(ctx: M.PcfContext, failOnOpenError: boolean): Promise<MasterScope[]> {
+  const { readMasterTable } = await import('./postconf/master.js');
+  return readMasterTable(ctx, failOnOpenError);
 }
 
 function showParameters(state: ParamState, mode: number, paramClass: number, names: readonly string[]): void {
@@ -256,17 +241,19 @@ function makeContext(o: Options, state: ParamState): M.PcfContext {
 }
 
 async function masterModes(o: Options): Promise<void> {
-  const masters = readMaster(true);
-  const main = readParameters();
-  setOverrides(main, o.overrides);
+  const main = new Map<string, string>();
   const state = new ParamState(configDirectory().dir, main);
+  const ctx = makeContext(o, state);
+  const masters = await readMaster(ctx, true);
+  for (const [k, v] of readParameters()) main.set(k, v);
+  setOverrides(main, o.overrides);
   state.cmdMode = o.mode;
   state.masters = masters;
   state.registerBuiltin(getProgName(), process.pid);
   state.registerService();
   state.registerUser();
   const { masterMode } = await import('./postconf/master.js');
-  masterMode(makeContext(o, state));
+  masterMode(ctx, masters);
   state.flagUnusedMaster();
 }
 
@@ -308,11 +295,11 @@ async function postconf(argv: string[]): Promise<void> {
       editMain(o.mode, configDirectory().dir, o.args);
     }
   } else {
-    mainModes(o);
+    await mainModes(o);
   }
 }
 
-function mainModes(o: Options): void {
+async function mainModes(o: Options): Promise<void> {
   const showDefs = (o.mode & M.PCF_SHOW_DEFS) !== 0;
   let main = new Map<string, string>();
   if (!showDefs) {
@@ -322,7 +309,7 @@ function mainModes(o: Options): void {
   const state = new ParamState(configDirectory().dir, main);
   state.cmdMode = o.mode;
   state.registerBuiltin(getProgName(), process.pid);
-  state.masters = readMaster(false);
+  state.masters = await readMaster(makeContext(o, state), false);
   state.registerService();
   if (!showDefs) state.registerUser();
   showParameters(state, o.mode, o.paramClass, o.args);

@@ -2,7 +2,6 @@
 // than postconf: find the config directory, read main.cf, apply -o
 // overrides, and hand out parameter values with $name expanded recursively
 // and built-in defaults filled in from the registry.
-import { join } from 'node:path';
 import { loadNameValues, readConfigFile } from './maincf.js';
 import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_PARSE_ERROR } from './expand.js';
 import { getParam } from './registry.js';
@@ -35,7 +34,7 @@ export class Config {
    */
   static load(configDir?: string, overrides: Array<[string, string]> = []): Config {
     const dir = resolveConfigDir(configDir);
-    const path = join(dir, 'main.cf');
+    const path = `${dir}/main.cf`;
     const file = readConfigFile(path);
     if ('error' in file) throw new ConfigError(`open ${path}: ${file.error}`);
     const params = new Map<string, string>();

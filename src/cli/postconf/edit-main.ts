@@ -3,7 +3,6 @@
 // the named entries and keeps every other byte, written to main.cf.tmp and
 // renamed into place so that a failed edit leaves main.cf as it was.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { splitNameValue, isSpace } from '../../config/maincf.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { errnoText } from '../../util/errno.js';
@@ -60,7 +59,7 @@ function infoStart(line: string): number {
 
 export function editMain(mode: number, configDir: string, args: readonly string[]): void {
   const table = parseRequests(mode, args);
-  const path = join(configDir, 'main.cf');
+  const path = `${configDir}/main.cf`;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -7,7 +7,7 @@ import { allParams, getParam, LEGACY_PARAMS } from '../../config/registry.js';
 import { computedDefault, isComputed, type ConfigView } from '../../config/computed.js';
 import { serviceParams } from '../../config/service-params.js';
 import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_EXP_FLAG_SCAN, MAC_PARSE_ERROR } from '../../config/expand.js';
-import { splitNameValue } from '../../config/maincf.js';
+import { assignMasterParams } from './master.js';
 import { msgFatal, msgWarn } from '../../util/msg.js';
 import { flushOut } from '../../util/output.js';
 import {
@@ -120,13 +120,7 @@ export class ParamState {
 
   /** User-defined names: $name references, restriction classes, -o settings (pcf_register_user_parameters). */
   registerUser(): void {
-    for (const m of this.masters) {
-      const params = masterOptions(m.argv);
-      if (params.size > 0) {
-        m.allParams = params;
-        m.validNames = new Map();
-      }
-    }
+    assignMasterParams(this.masters);
     for (const m of this.masters) if (m.allParams) this.scanNamespace(m.allParams, m);
     this.scanDefaults();
     this.scanNamespace(this.main, undefined);
@@ -211,11 +205,13 @@ export class ParamState {
    * Defaults name other parameters (often obsolete ones kept for
    * compatibility); a main.cf setting of such a name is in use. Only names
    * outside the table can change anything, so a default is parsed in full
-   * only when it mentions one. Host-computed defaults hold no $name.
+   * only when it mentions one.
    */
   private scanDefaults(): void {
     for (const [name, node] of [...this.table]) {
-      if (node.flags & PCF_PARAM_FLAG_RAW || this.main.has(name) || isComputed(name)) continue;
+      // Computed defaults are worked out here as Postfix does, so a bad
+      // setting they depend on (say compatibility_level) fails the same way.
+      if (node.flags & PCF_PARAM_FLAG_RAW || this.main.has(name)) continue;
       const value = node.defaultValue();
       if (!value.includes('$')) continue;
       for (const m of value.matchAll(/\$[{(]?\s*([A-Za-z0-9_]+)/g)) {
@@ -245,20 +241,6 @@ export class ParamState {
       }
     }
   }
-}
-
-/** The -o name=value settings of one master.cf entry, in order. */
-export function masterOptions(argv: readonly string[]): Map<string, string> {
-  const params = new Map<string, string>();
-  for (let field = 8; field < argv.length; field++) {
-    const arg = argv[field]!;
-    if (arg[0] !== '-' || arg === '--') break;
-    if (arg[1] !== 'o' || field + 1 >= argv.length) continue;
-    const nv = splitNameValue(argv[field + 1]!);
-    if (!('error' in nv)) params.set(nv.name, nv.value);
-    field += 1;
-  }
-  return params;
 }
 
 function memo(fn: () => string): () => string {
