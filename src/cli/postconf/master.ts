@@ -222,6 +222,8 @@ export function masterMode(ctx: PcfContext, masters?: readonly MasterScopeLike[]
  */
 function ownTable(ctx: PcfContext): PcfMasterEntry[] {
   const table = readMasterTable(ctx, true);
+  // The caller may have grouped them already, with its user-parameter scan.
+  if (table.some((e) => e.allParams)) return table;
   assignMasterParams(table);
   for (const map of new Set(table.map((e) => e.allParams))) {
     for (const name of map?.keys() ?? []) {
@@ -238,15 +240,15 @@ interface Request {
 }
 
 function parseRequests(args: readonly string[], max: number, usage: string): Request[] {
-  return args.map((raw) => {
-    const pattern = parseServicePattern(toLatin1(raw), 1, max);
+  return args.map(toLatin1).map((raw) => {
+    const pattern = parseServicePattern(raw, 1, max);
     if (!pattern) msgFatal(usage);
     return { raw, pattern, matches: 0 };
   });
 }
 
 function warnUnmatched(reqs: readonly Request[]): void {
-  for (const r of reqs) if (r.matches === 0) msgWarn(`unmatched request: "${r.raw}"`);
+  for (const r of reqs) if (r.matches === 0) warn(`unmatched request: "${r.raw}"`);
 }
 
 /** Each request that matches prints the entry again, as Postfix does. */
@@ -277,7 +279,7 @@ function showMasterFields(ctx: PcfContext, table: readonly PcfMasterEntry[]): vo
   const reqs = parseRequests(ctx.args, 3, '-F option requires service_name[/type[/field]]');
   const fields = reqs.map((r) => {
     const f = parseFieldName(r.pattern[2]!);
-    if (f === undefined) return msgFatal(`invalid service attribute name: "${toUtf8(r.pattern[2]!)}"`);
+    if (f === undefined) return fatal(`invalid service attribute name: "${r.pattern[2]}"`);
     return f;
   });
   const mode = ctx.cmdMode;
