@@ -6,7 +6,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AddressResolver } from '../../src/address/resolve.js';
+import {
+  AddressResolver, RESOLVE_CLASS_ALIAS, RESOLVE_CLASS_DEFAULT, RESOLVE_CLASS_LOCAL, RESOLVE_CLASS_MASK, RESOLVE_CLASS_RELAY,
+  RESOLVE_CLASS_VIRTUAL, RESOLVE_FLAG_ERROR,
+} from '../../src/address/resolve.js';
+import { unquote822Local } from '../../src/address/quote.js';
 import { TableCache } from '../../src/address/maps.js';
 import { TransportTable } from '../../src/address/transport.js';
 import { fixtureNames, loadFixture, recordingLog, type RecordedCase } from './resolve-fixtures.js';
@@ -83,4 +87,45 @@ test('trivial-rewrite/transport.in gives transport.ref', async () => {
   const dir = fileURLToPath(new URL('../../../fixtures/resolve/postfix-tests/', import.meta.url));
   const script = readFileSync(dir + 'transport.in', 'utf8');
   assert.equal(await transportDriver(script), readFileSync(dir + 'transport.ref', 'utf8'));
+});
+
+// smtpd's recipient verdicts depend on the class trivial-rewrite gives: the
+// recorded SMTP replies must agree with the class this resolver gives.
+const VERDICT_CLASS: Array<[RegExp, number]> = [
+  [/User unknown in local recipient table$/, RESOLVE_CLASS_LOCAL],
+  [/User unknown in virtual alias table$/, RESOLVE_CLASS_ALIAS],
+  [/User unknown in virtual mailbox table$/, RESOLVE_CLASS_VIRTUAL],
+  [/User unknown in relay recipient table$/, RESOLVE_CLASS_RELAY],
+  [/Relay access denied$/, RESOLVE_CLASS_DEFAULT],
+];
+
+test('recorded smtpd verdicts agree with the resolved address classes', async () => {
+  let checked = 0;
+  for (const name of fixtureNames()) {
+    const fx = loadFixture(name);
+    const resolver = new AddressResolver(fx.config, { log: recordingLog('trivial-rewrite', []) });
+    try {
+      for (const c of fx.cases.filter((x) => x.op === 'smtp')) {
+        const replies = c.expect.replies as string[];
+        if (!replies[0]!.startsWith('250')) continue;
+        for (const [i, rcpt] of c.rcpt!.entries()) {
+          const reply = replies[1 + i]!;
+          const r = await resolver.resolve(unquote822Local(rcpt), c.from ?? '');
+          if (reply.startsWith('501 5.1.3')) {
+            assert.ok(r.flags & RESOLVE_FLAG_ERROR, `${name}: <${rcpt}> should be a syntax error`);
+            checked++;
+            continue;
+          }
+          const hit = VERDICT_CLASS.find(([re]) => re.test(reply));
+          if (!hit) continue;
+          assert.equal(r.flags & RESOLVE_CLASS_MASK, hit[1], `${name}: <${rcpt}>: ${reply}`);
+          checked++;
+        }
+      }
+    } finally {
+      await resolver.close();
+      fx.cleanup();
+    }
+  }
+  assert.ok(checked >= 15, `only ${checked} verdicts checked`);
 });
