@@ -161,3 +161,21 @@ test('domain lookups skip pattern tables for partial keys', async () => {
     { recipientDelimiter: '', myorigin: 'x' });
   assert.deepEqual(r, { status: 'found', value: 'inline-hit', extension: null });
 });
+
+test('owner-/-request and the special users keep their extension-like parts', async () => {
+  const maps = await Maps.create('t', 'inline:{owner=o, list=l, postmaster=p, user=u}', FLAGS, new TableCache());
+  const env: AddrFindEnv = { recipientDelimiter: '-+', myorigin: 'x.test', split: { ownerRequestSpecial: true } };
+  const find = async (a: string) => {
+    const r = await mailAddrFindOpt(maps, a, I, E, E, MA_FIND_DEFAULT, env);
+    return r.status === 'found' ? `${r.value} ${r.extension}` : r.status;
+  };
+  assert.equal(await find('owner-list@x.test'), 'notfound');
+  assert.equal(await find('list-request@x.test'), 'notfound');
+  assert.equal(await find('list-foo@x.test'), 'l -foo');
+  assert.equal(await find('user+a-b@x.test'), 'u +a-b');
+  assert.equal(await find('postmaster+x@x.test'), 'p +x');
+  assert.equal(await find('postmaster@x.test'), 'p null');
+  const plain = { ...env, split: { ownerRequestSpecial: false } };
+  const r = await mailAddrFindOpt(maps, 'owner-list@x.test', I, E, E, MA_FIND_DEFAULT, plain);
+  assert.deepEqual(r, { status: 'found', value: 'o', extension: '-list' });
+});
