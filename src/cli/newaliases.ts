@@ -48,7 +48,7 @@ async function newaliasesMain(argv: string[]): Promise<number> {
   const cfg = readToolConfig(undefined);
   if (argv.length > g.optind) msgFatal('alias initialization mode requires no recipient', EX_TEMPFAIL);
   const maps = aliasMaps ?? cfg.config.get('alias_database');
-  const list = aliasMaps !== undefined ? [aliasMaps] : maps.split(/[, \t\r\n]+/).filter((s) => s !== '');
+  const list = aliasMaps !== undefined ? [aliasMaps] : maps.split(/[, \t\r\n]+/).filter((w: string) => w !== '');
   if (list.length === 0) return 0;
   (globalThis as { __postfixTsNoMain?: boolean }).__postfixTsNoMain = true;
   const { postaliasMain } = await import('./postalias.js');

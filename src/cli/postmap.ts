@@ -18,10 +18,10 @@ import { errnoText } from '../util/errno.js';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { msgFatal, msgWarn, setVerbose } from '../util/msg.js';
-import { flushOut, out } from '../util/output.js';
+import { flushOut } from '../util/output.js';
 import { mimeKeys } from './postmap-mime.js';
 import {
-  Progress, checkMkmapType, deleteOne, deleteStdin, mapArg, newTablePermissions, openOrDie,
+  Progress, checkMkmapType, emit, emitFlush, deleteOne, deleteStdin, mapArg, newTablePermissions, openOrDie,
   queryOne, queryStdin, readToolConfig, sequenceMap, stdinLines, type ToolConfig,
 } from './table-tool.js';
 
@@ -210,13 +210,14 @@ async function queryMessage(maps: string[], cfg: ToolConfig, postmapFlags: numbe
           msgWarn(`table ${d.type}:${d.name}: key ${key.text}: empty string result is not allowed`);
           msgWarn(`table ${d.type}:${d.name} should return NO RESULT in case of NOT FOUND`);
         }
-        out(`${key.text}\t${r.value}\n`);
+        emit(`${key.text}\t${r.value}\n`);
         foundAny = true;
         break;
       }
       if (r.status === 'error') msgFatal(`table ${d.type}:${d.name}: query error`);
     }
   }
+  if (foundAny) emitFlush();
   for (const d of dicts) if (d) await d.close();
   return foundAny ? 0 : 1;
 }

@@ -9,15 +9,58 @@ import { Config, ConfigError } from '../config/config.js';
 import {
   DICT_FLAG_SRC_RHS_IS_FILE, O_CREAT, O_RDONLY, O_RDWR, isSurrogate, type Dict, type LookupResult,
 } from '../dict/dict.js';
-import { dictOpen3, isDictType, isMkmapType, parseDictSpec } from '../dict/registry.js';
-import { bytesToText, printable, setUtf8Enable } from '../dict/utf8.js';
-import { msgFatal, msgWarn } from '../util/msg.js';
-import { out, flushOut } from '../util/output.js';
+import { dictOpen3, isDictType, isMkmapType, parseDictSpec, setSurrogateHandler } from '../dict/registry.js';
+import { bytesToText, printable, setUtf8Enable, textToBytes } from '../dict/utf8.js';
+import { CorruptTable } from '../dict/lmdb-reader.js';
+import { writeSync } from 'node:fs';
+import { FatalExit, msgFatal, msgWarn } from '../util/msg.js';
+import { flushOut } from '../util/output.js';
 
 export interface ToolConfig {
   config: Config;
   dbType: string;
   mapSize: number;
+}
+
+/** %m for a table failure that names no cause (Postfix's errno after dict_fail and friends). */
+const NO_REASON = 'Application error';
+
+/** Postfix's VSTREAM buffer: stdout is written in chunks of this size. */
+const VSTREAM_BUFSIZE = 4096;
+let pending: Buffer[] = [];
+let pendingLen = 0;
+
+/**
+ * Writes command output as Postfix's buffered VSTREAM does: whole 4096-byte
+ * chunks as they fill, the rest at emitFlush(). A fatal error in between
+ * loses that rest, exactly as it does in Postfix. Text holding bytes that
+ * are not UTF-8 goes out as those bytes.
+ */
+export function emit(text: string): void {
+  const b = text.isWellFormed() ? Buffer.from(text, 'utf8') : textToBytes(text);
+  pending.push(b);
+  pendingLen += b.length;
+  if (pendingLen >= 4 * VSTREAM_BUFSIZE) drain(false);
+}
+
+/** vstream_fflush(VSTREAM_OUT). */
+export function emitFlush(): void {
+  drain(true);
+}
+
+function drain(all: boolean): void {
+  if (pendingLen === 0) return;
+  const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+  const n = all ? buf.length : buf.length - (buf.length % VSTREAM_BUFSIZE);
+  flushOut();
+  let off = 0;
+  try {
+    while (off < n) off += writeSync(1, buf, off, n - off);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+  }
+  pending = n < buf.length ? [buf.subarray(n)] : [];
+  pendingLen = buf.length - n;
 }
 
 /** mail_conf_read(): main.cf from -c DIR or $MAIL_CONFIG; sets the UTF-8 switch. */
@@ -30,6 +73,7 @@ export function readToolConfig(configDir: string | undefined): ToolConfig {
     throw e;
   }
   setUtf8Enable(config.getBool('smtputf8_enable'));
+  setSurrogateHandler((reason) => msgFatal(reason));
   const mapSize = Number(config.get('lmdb_map_size')) || 16777216;
   return { config, dbType: config.get('default_database_type') || 'hash', mapSize };
 }
@@ -84,7 +128,8 @@ async function lookup(d: Dict, key: string): Promise<LookupResult> {
 /** A lookup result as postmap prints it; undefined when not found; fatal on a table error. */
 function resultValue(d: Dict, r: LookupResult, key: string, dictFlags: number, label: { type: string; name: string }): string | undefined {
   if (r.status === 'error') {
-    msgFatal(r.error === 'config' ? `table ${d.type}:${d.name}: query error` : `table ${d.type}:${d.name}: query error: ${r.reason ?? 'Resource temporarily unavailable'}`);
+    if (r.reason?.startsWith('error reading ')) msgFatal(r.reason);
+    msgFatal(r.error === 'config' ? `table ${d.type}:${d.name}: query error` : `table ${d.type}:${d.name}: query error: ${r.reason ?? NO_REASON}`);
   }
   if (r.status !== 'found') return undefined;
   let value = r.value;
@@ -116,8 +161,8 @@ export async function queryOne(maps: string[], key: string, dbType: string, dict
     const d = await openOrDie(type, name, O_RDONLY, dictFlags);
     const value = resultValue(d, await lookup(d, key), key, dictFlags, { type, name });
     if (value !== undefined) {
-      out(`${value}\n`);
-      flushOut();
+      emit(`${value}\n`);
+      emitFlush();
       await d.close();
       return 0;
     }
@@ -139,10 +184,11 @@ export async function queryStdin(maps: string[], dbType: string, dictFlags: numb
       for (let i = 0; i < keys.length; i++) {
         const value = resultValue(d, results[i]!, keys[i]!, dictFlags, d);
         if (value !== undefined) {
-          out(format(keys[i]!, value));
+          emit(format(keys[i]!, value));
           foundAny = true;
         }
       }
+      if (foundAny) emitFlush();
       await d.close();
       return foundAny ? 0 : 1;
     }
@@ -158,12 +204,13 @@ export async function queryStdin(maps: string[], dbType: string, dictFlags: numb
       if (r instanceof Promise) r = await r;
       const value = resultValue(d, r, key, dictFlags, d);
       if (value !== undefined) {
-        out(format(key, value));
+        emit(format(key, value));
         foundAny = true;
         break;
       }
     }
   }
+  if (foundAny) emitFlush();
   for (const d of dicts) if (d) await d.close();
   return foundAny ? 0 : 1;
 }
@@ -175,7 +222,10 @@ function deleteOpenFlags(type: string): number {
 async function deleteKey(d: Dict, key: string): Promise<boolean> {
   if (!d.delete) msgFatal(`table ${d.type}:${d.name}: delete error: Operation not supported`);
   const r = await d.delete(key);
-  if (r.status === 'error') msgFatal(`table ${d.type}:${d.name}: delete error: ${r.reason ?? 'Input/output error'}`);
+  if (r.status === 'error') {
+    if (r.reason?.startsWith('error deleting ')) msgFatal(r.reason);
+    msgFatal(`table ${d.type}:${d.name}: delete error: ${r.reason ?? NO_REASON}`);
+  }
   return r.status === 'ok';
 }
 
@@ -214,7 +264,7 @@ export async function sequenceMap(arg: string, dbType: string, dictFlags: number
   const { type, name } = mapArg(arg, dbType);
   if (type === 'proxy') msgFatal("can't sequence maps via the proxy service");
   const d = await openOrDie(type, name, O_RDONLY, dictFlags);
-  if (!d.sequence) msgFatal(`table ${d.type}:${d.name}: sequence error: Operation not supported`);
+  if (!d.sequence) msgFatal(`table ${d.type}:${d.name}: sequence operation is not supported`);
   let entries: Iterable<[string, string]>;
   try {
     entries = await d.sequence();
@@ -234,17 +284,14 @@ export async function sequenceMap(arg: string, dbType: string, dictFlags: number
         }
         v = decoded;
       }
-      out(format(k, v));
+      emit(format(k, v));
     }
   } catch (e) {
-    if (e instanceof Error && e.name !== 'FatalExit' && !(e as { status?: number }).status) {
-      flushOut();
-      msgWarn(`${d.type}:${d.name}: ${e.message}`);
-      msgFatal(`table ${d.type}:${d.name}: sequence error: Input/output error`);
-    }
-    throw e;
+    if (e instanceof FatalExit) throw e;
+    if (e instanceof CorruptTable) msgWarn(`${d.type}:${d.name}: damaged table (${e.message}); rebuild it`);
+    msgFatal(`table ${d.type}:${d.name}: sequence error: ${NO_REASON}`);
   }
-  flushOut();
+  emitFlush();
   await d.close();
 }
 

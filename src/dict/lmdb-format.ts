@@ -127,6 +127,13 @@ export function emptyDb(pad = 0, flags = 0): MdbDb {
   return { pad, flags, depth: 0, branchPages: 0, leafPages: 0, overflowPages: 0, entries: 0, root: P_INVALID };
 }
 
+/**
+ * What this project records in the main tree's unused md_pad field, so that
+ * hash: and btree: tables (both LMDB here) are told apart as Berkeley DB
+ * tells its hash and btree files apart; 0 (Postfix's lmdb:, lmdb-js) says nothing.
+ */
+export const KIND_MARKER: Readonly<Record<string, number>> = { lmdb: 0, hash: 1, btree: 2 };
+
 /** Magic numbers of the Berkeley DB files that Postfix's hash:/btree: write (at offset 12). */
 const BDB_MAGICS: Record<number, string> = { 0x061561: 'hash', 0x053162: 'btree' };
 

@@ -156,6 +156,11 @@ export class LmdbReader {
     return undefined;
   }
 
+  /** The md_pad of the main tree (see KIND_MARKER). */
+  get kindMarker(): number {
+    return this.meta.main.pad;
+  }
+
   get entries(): number {
     return this.meta.main.entries;
   }

@@ -12,9 +12,11 @@ import {
   type Dict, type LookupResult, type UpdateResult,
 } from './dict.js';
 import { CorruptTable, LmdbReader, type OpenFailure, type ValueRef } from './lmdb-reader.js';
-import { LMDB_MAX_KEY, LMDBJS_MAX_KEY } from './lmdb-format.js';
+import { KIND_MARKER, LMDB_MAX_KEY, LMDBJS_MAX_KEY } from './lmdb-format.js';
+import { isAbsolute } from 'node:path';
 import { EntryList, localityOrder } from './entries.js';
-import { bytesToText, lowercaseAscii, textToBytes } from './utf8.js';
+import { isStandIn, needsStandIn, standInKey, unwrapValue, wrapValue } from './long-keys.js';
+import { bytesToText, lowercaseAscii, printable, textToBytes } from './utf8.js';
 import { errnoText } from '../util/errno.js';
 import { getProgName, msgFatal, msgWarn } from '../util/msg.js';
 
@@ -22,9 +24,26 @@ export type StoreKind = 'hash' | 'btree' | 'lmdb';
 
 export const STORE_SUFFIX: Readonly<Record<StoreKind, string>> = { hash: '.db', btree: '.db', lmdb: '.lmdb' };
 
-/** Largest key a table of this kind accepts (Postfix's liblmdb for lmdb:, lmdb-js otherwise). */
+/** Largest key stored as itself (Postfix's liblmdb limit for lmdb:; longer hash:/btree: keys get a stand-in). */
 export function maxKeyBytes(kind: StoreKind): number {
   return kind === 'lmdb' ? LMDB_MAX_KEY : LMDBJS_MAX_KEY;
+}
+
+/** liblmdb's text for a key it cannot take (empty, or too long to store). */
+export const BAD_VALSIZE = 'MDB_BAD_VALSIZE: Unsupported size of key/DB name/data, or wrong DUPFIXED size';
+
+/** dict_db names a table by its file (FILE.db), dict_lmdb by the name given. */
+function dictName(kind: StoreKind, name: string): string {
+  return kind === 'lmdb' ? name : name + STORE_SUFFIX[kind];
+}
+
+/** A stored record as the table's user sees it: stand-ins of long keys resolved. */
+function visible(kind: StoreKind, k: Buffer, v: Buffer): [Buffer, Buffer] {
+  if (kind !== 'lmdb' && isStandIn(k)) {
+    const u = unwrapValue(v);
+    if (u) return [u.key, u.value];
+  }
+  return [k, v];
 }
 
 /** How duplicate and size errors are worded for this kind: dict_db names the file, dict_lmdb the table. */
@@ -72,8 +91,23 @@ export async function openStore(kind: StoreKind, name: string, openFlags: number
   if (openFlags & O_RDWR) return openWritable(kind, name, path, openFlags, dictFlags);
   const r = LmdbReader.open(path);
   if (!(r instanceof LmdbReader)) return surrogateDict(kind, name, dictFlags, openFailureText(kind, name, path, r));
+  if (wrongKind(kind, r.kindMarker)) {
+    r.close();
+    return bdbTypeMismatch(kind, name, path, dictFlags);
+  }
   warnIfOlder(path, name, dictFlags);
-  return new ReadOnlyStore(kind, name, r, effectiveFlags(dictFlags));
+  return new ReadOnlyStore(kind, dictName(kind, name), r, effectiveFlags(dictFlags));
+}
+
+/** A hash: table opened as btree: or the reverse, which Berkeley DB refuses. */
+function wrongKind(kind: StoreKind, marker: number): boolean {
+  return kind !== 'lmdb' && marker !== 0 && marker !== KIND_MARKER[kind];
+}
+
+/** Berkeley DB's own complaint on stderr, then the open failure Postfix reports. */
+function bdbTypeMismatch(kind: StoreKind, name: string, path: string, dictFlags: number): Dict {
+  process.stderr.write(`BDB0641 __db_meta_setup: ${isAbsolute(path) ? path : `./${path}`}: unexpected file type or format\n`);
+  return surrogateDict(kind, name, dictFlags, `open database ${path}: Invalid argument`);
 }
 
 /** "database X is older than source file Y", when the source changed more than 100 s after the table. */
@@ -183,30 +217,18 @@ class ReadOnlyStore implements Dict {
     const bad = this.reader.refresh();
     if (bad) return this.damaged(new CorruptTable(bad));
     const [kb, klen] = this.keyBytes(key);
+    kb[klen] = 0;
     try {
-      if (this.flags & DICT_FLAG_TRY1NULL) {
-        kb[klen] = 0;
-        const v = this.reader.get(kb, klen + 1);
-        if (v !== undefined) {
-          this.flags &= ~DICT_FLAG_TRY0NULL;
-          return found(refText(v));
-        }
-      }
-      if (this.flags & DICT_FLAG_TRY0NULL) {
-        const v = this.reader.get(kb, klen);
-        if (v !== undefined) {
-          this.flags &= ~DICT_FLAG_TRY1NULL;
-          return found(refText(v));
-        }
-      }
+      return this.probe(kb, 0, klen);
     } catch (e) {
       return this.damaged(e);
     }
-    return NOT_FOUND;
   }
 
   /** Lookups in key order (each leaf page read once), results in the caller's order. */
   lookupBatch(keys: readonly string[]): LookupResult[] {
+    // An empty key can be an error (lmdb:), which must come in input order.
+    if (keys.includes('')) return keys.map((k) => this.lookupOne(k));
     const bad = this.reader.refresh(true);
     if (bad) return keys.map(() => this.damaged(new CorruptTable(bad)));
     // The keys' bytes go into one arena and are ordered by the same radix
@@ -226,8 +248,29 @@ class ReadOnlyStore implements Dict {
     return results;
   }
 
+  /** A lookup of a key too long to be stored as itself (hash:/btree: stand-ins). */
+  private probeLong(form: Buffer): ValueRef | undefined {
+    if (this.type === 'lmdb' || !needsStandIn(form.length)) return undefined;
+    const v = this.reader.get(standInKey(form));
+    if (!v) return undefined;
+    const u = unwrapValue(Buffer.from(v.buf.subarray(v.start, v.end)));
+    if (!u || !u.key.equals(form)) return undefined;
+    return { buf: u.value, start: 0, end: u.value.length };
+  }
+
   /** TRY1NULL then TRY0NULL lookups of arena[off..off+len), with a NUL already at off+len. */
   private probe(kb: Buffer, off: number, len: number): LookupResult {
+    if (len + 1 > LMDBJS_MAX_KEY) {
+      for (const nul of [true, false]) {
+        if (!(this.flags & (nul ? DICT_FLAG_TRY1NULL : DICT_FLAG_TRY0NULL))) continue;
+        const v = this.probeLong(Buffer.from(kb.subarray(off, off + len + (nul ? 1 : 0))));
+        if (v) {
+          this.flags &= nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
+          return found(refText(v));
+        }
+      }
+      return NOT_FOUND;
+    }
     if (this.flags & DICT_FLAG_TRY1NULL) {
       const v = this.reader.get(kb, len + 1, off);
       if (v !== undefined) {
@@ -236,6 +279,7 @@ class ReadOnlyStore implements Dict {
       }
     }
     if (this.flags & DICT_FLAG_TRY0NULL) {
+      if (len === 0 && this.type === 'lmdb') return lookupError('config', `error reading lmdb:${this.name}: ${BAD_VALSIZE}`);
       const v = this.reader.get(kb, len, off);
       if (v !== undefined) {
         this.flags &= ~DICT_FLAG_TRY1NULL;
@@ -249,8 +293,12 @@ class ReadOnlyStore implements Dict {
     const bad = this.reader.refresh(true);
     if (bad) throw new CorruptTable(bad);
     const reader = this.reader;
+    const kind = this.type;
     return (function* () {
-      for (const [k, v] of reader.scan()) yield [cstring(k), v.length > 0 ? cstring(v) : ''] as [string, string];
+      for (const [k0, v0] of reader.scan()) {
+        const [k, v] = visible(kind, k0, v0);
+        yield [cstring(k), v.length > 0 ? cstring(v) : ''] as [string, string];
+      }
     })();
   }
 
@@ -300,7 +348,10 @@ async function openWritable(kind: StoreKind, name: string, path: string, openFla
       if (probe.error === 'errno' || probe.what !== 'empty file') {
         return surrogateDict(kind, name, dictFlags, openFailureText(kind, name, path, probe));
       }
-    } else probe.close();
+    } else {
+      probe.close();
+      if (wrongKind(kind, probe.kindMarker)) return bdbTypeMismatch(kind, name, path, dictFlags);
+    }
   }
   const mod = await loadLmdbJs();
   let db: LmdbJsStore;
@@ -309,7 +360,7 @@ async function openWritable(kind: StoreKind, name: string, path: string, openFla
   } catch (e) {
     return surrogateDict(kind, name, dictFlags, `open database ${path}: ${(e as Error).message}`);
   }
-  return new WritableStore(kind, name, db, effectiveFlags(dictFlags));
+  return new WritableStore(kind, dictName(kind, name), db, effectiveFlags(dictFlags));
 }
 
 /** A table open for update; one lmdb-js transaction per call unless inside transaction(). */
@@ -321,10 +372,24 @@ export class WritableStore implements Dict {
     return this.db.transactionSync(fn);
   }
 
+  /** The key a form is stored under: itself, or the stand-in of a long hash:/btree: key. */
+  private stored(form: Buffer): Buffer {
+    return this.type !== 'lmdb' && needsStandIn(form.length) ? standInKey(form) : form;
+  }
+
+  /** The value stored under form's key, long-key wrapping removed. */
+  private fetch(form: Buffer): Buffer | undefined {
+    const v = this.db.getBinary(this.stored(form));
+    if (v === undefined || this.type === 'lmdb' || !needsStandIn(form.length)) return v;
+    const u = unwrapValue(v);
+    return u && u.key.equals(form) ? u.value : undefined;
+  }
+
   lookup(key: string): LookupResult {
     const k = foldKey(this.flags, key);
     for (const form of keyForms(this.flags, k)) {
-      const v = this.db.getBinary(form.bytes);
+      if (form.bytes.length === 0) return lookupError('config', `error reading ${this.type}:${this.name}: ${BAD_VALSIZE}`);
+      const v = this.fetch(form.bytes);
       if (v !== undefined) {
         this.flags &= form.nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
         return found(cstring(v));
@@ -342,14 +407,17 @@ export class WritableStore implements Dict {
       k = withNul(k);
       v = withNul(v);
     }
-    if (k.length > maxKeyBytes(this.type) || k.length === 0) {
-      msgFatal(`error updating ${this.type}:${this.name}: MDB_BAD_VALSIZE: Unsupported size of key/DB name/data, or wrong DUPFIXED size`);
+    if ((this.type === 'lmdb' && k.length > maxKeyBytes(this.type)) || k.length === 0) {
+      msgFatal(`error updating ${this.type}:${this.name}: ${BAD_VALSIZE}`);
     }
+    const storedKey = this.stored(k);
+    if (storedKey !== k) v = wrapValue(k, v);
     const replace = (this.flags & DICT_FLAG_DUP_REPLACE) !== 0;
-    const ok = this.db.putSync(k, v, replace ? undefined : { noOverwrite: true });
+    const ok = this.db.putSync(storedKey, v, replace ? undefined : { noOverwrite: true });
     if (ok) return { status: 'ok' };
     if (this.flags & DICT_FLAG_DUP_IGNORE) return { status: 'duplicate' };
-    const text = `${storeLabel(this.type, this.name)}: duplicate entry: "${folded}"`;
+    const label = this.type === 'lmdb' ? `lmdb:${this.name}` : this.name;
+    const text = `${label}: duplicate entry: "${printable(folded)}"`;
     if (this.flags & DICT_FLAG_DUP_WARN) {
       msgWarn(text);
       return { status: 'duplicate' };
@@ -360,7 +428,8 @@ export class WritableStore implements Dict {
   delete(key: string): UpdateResult {
     const k = foldKey(this.flags, key);
     for (const form of keyForms(this.flags, k)) {
-      if (this.db.removeSync(form.bytes)) {
+      if (form.bytes.length === 0) return { status: 'error', error: 'config', reason: `error deleting from ${this.type}:${this.name}: ${BAD_VALSIZE}` };
+      if (this.fetch(form.bytes) !== undefined && this.db.removeSync(this.stored(form.bytes))) {
         this.flags &= form.nul ? ~DICT_FLAG_TRY0NULL : ~DICT_FLAG_TRY1NULL;
         return { status: 'ok' };
       }
@@ -370,8 +439,12 @@ export class WritableStore implements Dict {
 
   sequence(): Iterable<[string, string]> {
     const range = this.db.getRange({});
+    const kind = this.type;
     return (function* () {
-      for (const { key, value } of range) yield [cstring(key), value.length > 0 ? cstring(value) : ''] as [string, string];
+      for (const { key: k0, value: v0 } of range) {
+        const [key, value] = visible(kind, k0, v0);
+        yield [cstring(key), value.length > 0 ? cstring(value) : ''] as [string, string];
+      }
     })();
   }
 

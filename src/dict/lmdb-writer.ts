@@ -23,7 +23,7 @@ interface Child {
 }
 
 /** Records to write: `order[0..count)` are indices into `e`, sorted by key, without duplicates. */
-export function buildLmdbImage(e: EntryList, order: Uint32Array, count: number, mapSize: number): LmdbImage {
+export function buildLmdbImage(e: EntryList, order: Uint32Array, count: number, mapSize: number, kindMarker = 0): LmdbImage {
   const psize = PAGE_SIZE;
   const nmax = nodeMax(psize);
   const room = psize - PAGEHDRSZ;
@@ -114,7 +114,7 @@ export function buildLmdbImage(e: EntryList, order: Uint32Array, count: number, 
   }
   const lastPg = nextPg - 1;
   const main: MdbDb = {
-    pad: 0, flags: 0, depth, branchPages, leafPages: leafCount, overflowPages,
+    pad: kindMarker, flags: 0, depth, branchPages, leafPages: leafCount, overflowPages,
     entries: count, root: level.length === 1 ? BigInt(level[0]!.pgno) : P_INVALID,
   };
   const metas = Buffer.alloc(2 * psize);

@@ -12,8 +12,10 @@ import {
 } from './dict.js';
 import { EntryList, sortedOrder, VAL_SOURCE } from './entries.js';
 import { buildLmdbImage } from './lmdb-writer.js';
+import { KIND_MARKER } from './lmdb-format.js';
 import { maxKeyBytes, STORE_SUFFIX, storeLabel, type StoreKind } from './lmdb-store.js';
 import { bytesToText, casefold, printable, textToBytes } from './utf8.js';
+import { isStandIn, needsStandIn, standInKey, unwrapValue, wrapValue } from './long-keys.js';
 import { fsyncDir } from '../util/atomic.js';
 import { errnoText } from '../util/errno.js';
 
@@ -87,8 +89,15 @@ export class MapBuilder {
       return this.addKeyBytes(folded, valOff, valLen, line);
     }
     if (this.nul) ka[at + klen] = 0;
-    if (total > this.maxKey) return this.sizeError();
+    if (total > this.maxKey) return this.longKey(Buffer.from(ka.subarray(at, at + total)), src.subarray(valOff, valOff + valLen), this.nul, line);
     e.addRaw(total, VAL_SOURCE, valOff, valLen, this.nul ? 1 : 0, line);
+    return undefined;
+  }
+
+  /** A key too long for LMDB: fatal for lmdb: (as Postfix), a stand-in for hash:/btree:. */
+  private longKey(key: Buffer, value: Uint8Array, nul: boolean, line: number): string | undefined {
+    if (this.target.kind === 'lmdb' || !needsStandIn(key.length)) return this.sizeError();
+    this.entries.add(standInKey(key), wrapValue(key, value), nul ? 1 : 0, line);
     return undefined;
   }
 
@@ -98,7 +107,10 @@ export class MapBuilder {
     const at = e.keySpace(total);
     folded.copy(e.keyArena, at);
     if (this.nul) e.keyArena[at + folded.length] = 0;
-    if (total > this.maxKey) return this.sizeError();
+    if (total > this.maxKey) {
+      const value = this.entries.source.subarray(valOff, valOff + valLen);
+      return this.longKey(Buffer.from(e.keyArena.subarray(at, at + total)), value, this.nul, line);
+    }
     e.addRaw(total, VAL_SOURCE, valOff, valLen, this.nul ? 1 : 0, line);
     return undefined;
   }
@@ -114,14 +126,16 @@ export class MapBuilder {
     if (fold) k = this.foldUtf8 ? casefold(k) : k.replace(/[A-Z]+/g, (m) => m.toLowerCase());
     const kb = textToBytes(k);
     const keyBytes = nul ? Buffer.concat([kb, Buffer.from([0])]) : kb;
-    if (keyBytes.length > this.maxKey) return this.sizeError();
-    this.entries.add(keyBytes, typeof value === 'string' ? textToBytes(value) : value, nul ? 1 : 0, line);
+    const valueBytes = typeof value === 'string' ? textToBytes(value) : value;
+    if (keyBytes.length > this.maxKey) return this.longKey(keyBytes, valueBytes, nul, line);
+    this.entries.add(keyBytes, valueBytes, nul ? 1 : 0, line);
     return undefined;
   }
 
   /** Key of record i as Postfix names it in messages (folded, without the NUL). */
   private keyText(i: number): string {
-    const k = this.entries.key(i);
+    let k = this.entries.key(i);
+    if (isStandIn(k)) k = unwrapValue(this.entries.value(i))?.key ?? k;
     const z = k.indexOf(0);
     return printable(bytesToText(z >= 0 ? k.subarray(0, z) : k));
   }
@@ -162,7 +176,7 @@ export class MapBuilder {
   /** Writes the table: temporary file, fsync, rename over the old table, fsync the directory. */
   finish(perm: TablePermissions): BuildResult {
     const { order, count, warnings } = this.settle();
-    const image = buildLmdbImage(this.entries, order, count, this.target.mapSize);
+    const image = buildLmdbImage(this.entries, order, count, this.target.mapSize, KIND_MARKER[this.target.kind]);
     const err = writeTableFile(this.path, image.chunks, perm);
     if (err) return { ok: false, warnings, fatal: err };
     return { ok: true, warnings };
