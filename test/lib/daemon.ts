@@ -163,13 +163,11 @@ function readOr(file: string, dflt = ''): string {
   }
 }
 
+/** A live process (a zombie left to an init that does not reap it counts as gone). */
 function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const stat = readOr(`/proc/${pid}/stat`);
+  if (!stat) return false;
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 /** Start `kind` on a copy of fixtureDir; resolves when all its inet ports accept connections. */
@@ -198,6 +196,7 @@ export async function startDaemon(kind: DaemonKind, fixtureDir: string, opts: St
     run(postfix, ['-c', conf, 'stop'], dir);
     const deadline = Date.now() + timeout;
     while (pid > 0 && alive(pid) && Date.now() < deadline) await sleep(50);
+    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
     await waitPorts(ports, false, Math.max(0, deadline - Date.now()));
     cleanupDir();
   };

@@ -1,7 +1,7 @@
 // Private network namespaces for everything that starts a mail daemon.
 // This machine's resolver points off the machine, so a daemon (real Postfix or
 // ours) must never run in the host's namespace: tests and the recorder re-run
-// themselves under `unshare -n -m` with only loopback up, and with fixed
+// themselves under `unshare -n -m --pid` with only loopback up, and with fixed
 // /etc/hosts and /etc/resolv.conf bind-mounted from fixtures/smtpd/netns/ (the
 // mount namespace keeps that private) so that client name lookups give the
 // same answers on every machine and DNS fails at once (nameserver 127.0.0.1,
@@ -81,7 +81,10 @@ export function namespaceCommand(argv: string[]): { file: string; args: string[]
   const env: NodeJS.ProcessEnv = { ...process.env, [NETNS_ENV]: '1' };
   // A child of `node --test` would otherwise talk the runner's private protocol.
   delete env.NODE_TEST_CONTEXT;
-  return { file: 'unshare', args: ['-n', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', ...argv], env };
+  // A PID namespace too: when argv (its init) exits, the kernel ends every
+  // daemon it left behind, so a failed test cannot leak a running master.
+  const args = ['-n', '-m', '--propagation', 'private', '--pid', '--fork', '--mount-proc', 'sh', '-c', script, 'sh', ...argv];
+  return { file: 'unshare', args, env };
 }
 
 export interface NamespaceRun {

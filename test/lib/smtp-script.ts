@@ -275,6 +275,13 @@ export async function playSession(session: Session, opts: PlayOptions): Promise<
         result.error = `timeout after ${replies.length} of ${want} replies` + (partial ? `; partial: ${JSON.stringify(partial)}` : '');
       } else if (reader.error) result.error = reader.error;
       results.push(result);
+      if (opts.mode === 'replay' && timedOut) {
+        // The dialogue is out of step: the remaining steps cannot tell anything.
+        for (let k = results.length; k < session.steps.length; k++) {
+          results.push({ replies: [], closed: reader.ended, error: 'not run: an earlier step timed out' });
+        }
+        break;
+      }
       const last = replies[replies.length - 1];
       if (step.send !== undefined) dataMode = countExpectedReplies(step.send, dataMode).dataMode;
       if (last !== undefined) dataMode = last.startsWith('354 ');
