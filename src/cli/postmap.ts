@@ -67,6 +67,10 @@ type SourceRecord =
   | { kind: 'record'; buf: Buffer; keyStart: number; keyEnd: number; valStart: number; valEnd: number; lineno: number }
   | { kind: 'skip' };
 
+const SKIP: SourceRecord = Object.freeze({ kind: 'skip' });
+/** parseSourceLine's result, reused from line to line. */
+const RECORD = { kind: 'record' as const, buf: Buffer.alloc(0) as Buffer, keyStart: 0, keyEnd: 0, valStart: 0, valEnd: 0, lineno: 0 };
+
 /** The per-line checks and split of postmap(): warnings go to warn(line, text). */
 function parseSourceLine(
   line: { buf: Buffer; start: number; end: number; lineno: number },
@@ -75,7 +79,7 @@ function parseSourceLine(
   const { buf, start, lineno } = line;
   if (utf8Check && !validUtf8(buf, start, line.end)) {
     warn(lineno, `${path}, line ${lineno}: non-UTF-8 input "${cstr(buf.subarray(start, line.end))}" -- ignoring this line`);
-    return { kind: 'skip' };
+    return SKIP;
   }
   const end = cEnd(buf, start, line.end);
   const p = parseKeyValue(buf, start, end);
@@ -85,10 +89,17 @@ function parseSourceLine(
     } else {
       warn(lineno, `${path}, line ${lineno}: expected format: key whitespace value`);
     }
-    return { kind: 'skip' };
+    return SKIP;
   }
   if (p.aliasLike) warn(lineno, `${path}, line ${lineno}: record is in "key: value" format; is this an alias file?`);
-  return { kind: 'record', buf, keyStart: p.keyStart, keyEnd: p.keyEnd, valStart: p.valStart, valEnd: p.valEnd, lineno };
+  const r = RECORD;
+  r.buf = buf;
+  r.keyStart = p.keyStart;
+  r.keyEnd = p.keyEnd;
+  r.valStart = p.valStart;
+  r.valEnd = p.valEnd;
+  r.lineno = lineno;
+  return r;
 }
 
 /** The value of a record as stored: the text itself, or with -F the base64 of the named files. */

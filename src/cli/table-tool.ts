@@ -3,15 +3,16 @@
 // the -q/-q -/-d/-d -/-s loops with their exact output and exit statuses,
 // the bulk-build type check, permissions of new tables, and the progress
 // line shown on a terminal. Reads stdin and main.cf; tables via the registry.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { fstatSync, readFileSync } from 'node:fs';
 import { Config, ConfigError } from '../config/config.js';
 import {
-  DICT_FLAG_SRC_RHS_IS_FILE, O_CREAT, O_RDONLY, O_RDWR, isSurrogate, type Dict, type LookupResult,
+  DICT_FLAG_SRC_RHS_IS_FILE, DICT_FLAG_UTF8_ACTIVE, O_CREAT, O_RDONLY, O_RDWR, isSurrogate, type Dict, type LookupResult,
 } from '../dict/dict.js';
 import { dictOpen3, isDictType, isMkmapType, parseDictSpec, setSurrogateHandler } from '../dict/registry.js';
 import { bytesToText, printable, setUtf8Enable, textToBytes } from '../dict/utf8.js';
 import { CorruptTable } from '../dict/lmdb-reader.js';
+import type { RawBatchDict } from '../dict/lmdb-store.js';
 import { writeSync } from 'node:fs';
 import { FatalExit, msgFatal, msgWarn } from '../util/msg.js';
 import { flushOut } from '../util/output.js';
@@ -38,6 +39,13 @@ let pendingLen = 0;
  */
 export function emit(text: string): void {
   const b = text.isWellFormed() ? Buffer.from(text, 'utf8') : textToBytes(text);
+  pending.push(b);
+  pendingLen += b.length;
+  if (pendingLen >= 4 * VSTREAM_BUFSIZE) drain(false);
+}
+
+/** emit() for bytes already encoded. */
+export function emitBytes(b: Buffer): void {
   pending.push(b);
   pendingLen += b.length;
   if (pendingLen >= 4 * VSTREAM_BUFSIZE) drain(false);
@@ -96,14 +104,17 @@ export async function openOrDie(type: string, name: string, openFlags: number, d
   return d;
 }
 
-/** The lines of standard input, as vstring_get_nonl reads them (a last line without newline counts). */
-export function stdinLines(): string[] {
-  let data: Buffer;
+/** All of standard input. */
+export function readStdin(): Buffer {
   try {
-    data = readFileSync(0);
+    return readFileSync(0);
   } catch {
-    return [];
+    return Buffer.alloc(0);
   }
+}
+
+/** The lines of standard input, as vstring_get_nonl reads them (a last line without newline counts). */
+export function stdinLines(data: Buffer = readStdin()): string[] {
   if (data.length === 0) return [];
   if (isUtf8(data)) {
     const lines = data.toString('utf8').split('\n');
@@ -175,10 +186,19 @@ export async function queryOne(maps: string[], key: string, dbType: string, dict
 export async function queryStdin(maps: string[], dbType: string, dictFlags: number, format: (k: string, v: string) => string): Promise<number> {
   const dicts: Array<Dict | undefined> = new Array(maps.length);
   let foundAny = false;
-  const keys = stdinLines();
-  if (maps.length === 1 && keys.length > 1) {
+  const input = readStdin();
+  if (maps.length === 1 && !(dictFlags & DICT_FLAG_SRC_RHS_IS_FILE)) {
     const { type, name } = mapArg(maps[0]!, dbType);
     const d = (dicts[0] = await openOrDie(type, name, O_RDONLY, dictFlags));
+    const fast = rawQueries(d, input, format);
+    if (fast !== undefined) {
+      await d.close();
+      return fast;
+    }
+  }
+  const keys = stdinLines(input);
+  if (maps.length === 1 && keys.length > 1) {
+    const d = dicts[0]!;
     if (d.lookupBatch) {
       const results = await d.lookupBatch(keys);
       for (let i = 0; i < keys.length; i++) {
@@ -212,6 +232,55 @@ export async function queryStdin(maps: string[], dbType: string, dictFlags: numb
   }
   if (foundAny) emitFlush();
   for (const d of dicts) if (d) await d.close();
+  return foundAny ? 0 : 1;
+}
+
+/**
+ * postmap -q - on an indexed table, all in bytes: ASCII keys need nothing
+ * from the UTF-8 layer but the folding the table does itself, and values
+ * are checked at once. undefined when this shortcut does not apply.
+ */
+function rawQueries(d: Dict, input: Buffer, format: (k: string, v: string) => string): number | undefined {
+  if (!('lookupBatchRaw' in d) || input.length === 0 || !isAscii(input)) return undefined;
+  const tab = format('K', 'V');
+  if (tab !== 'K\tV\n' && tab !== 'K:\tV\n') return undefined;
+  const sep = Buffer.from(tab.slice(1, -2));
+  const lines = input[input.length - 1] === 10 ? Buffer.from(input) : Buffer.concat([input, Buffer.from('\n')]);
+  const answers = (d as RawBatchDict).lookupBatchRaw(lines);
+  if (!answers) return undefined;
+  if (d.flags & DICT_FLAG_UTF8_ACTIVE && !isUtf8(answers.vals)) return undefined;
+  const { start, end, vals } = answers;
+  let size = 0;
+  let pos = 0;
+  const n = start.length;
+  const lineStart = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    lineStart[i] = pos;
+    const nl = input.indexOf(10, pos);
+    const le = nl < 0 ? input.length : nl;
+    if (start[i]! >= 0) size += le - pos + sep.length + (end[i]! - start[i]!) + 1;
+    pos = le + 1;
+  }
+  const outBuf = Buffer.allocUnsafe(size);
+  let o = 0;
+  let foundAny = false;
+  for (let i = 0; i < n; i++) {
+    if (start[i]! < 0) continue;
+    foundAny = true;
+    const ls = lineStart[i]!;
+    const le = i + 1 < n ? lineStart[i + 1]! - 1 : (input[input.length - 1] === 10 ? input.length - 1 : input.length);
+    if (end[i] === start[i]) {
+      const key = input.toString('latin1', ls, le);
+      msgWarn(`table ${d.type}:${d.name}: key ${printable(key)}: empty string result is not allowed`);
+      msgWarn(`table ${d.type}:${d.name} should return NO RESULT in case of NOT FOUND`);
+    }
+    for (let q = ls; q < le; q++) outBuf[o++] = input[q]!;
+    for (let q = 0; q < sep.length; q++) outBuf[o++] = sep[q]!;
+    for (let q = start[i]!, qe = end[i]!; q < qe; q++) outBuf[o++] = vals[q]!;
+    outBuf[o++] = 10;
+  }
+  emitBytes(outBuf.subarray(0, o));
+  if (foundAny) emitFlush();
   return foundAny ? 0 : 1;
 }
 

@@ -20,9 +20,9 @@ function grow<T extends Uint32Array | Uint8Array>(a: T, need: number, make: (n: 
 
 export class EntryList {
   count = 0;
-  keyArena = Buffer.allocUnsafe(1 << 16);
+  keyArena: Buffer = Buffer.allocUnsafe(1 << 16);
   keyUsed = 0;
-  valArena = Buffer.allocUnsafe(1 << 12);
+  valArena: Buffer = Buffer.allocUnsafe(1 << 12);
   valUsed = 0;
   keyOff = new Uint32Array(1024);
   keyLen = new Uint32Array(1024);
@@ -54,8 +54,8 @@ export class EntryList {
   /** Room for `len` more key bytes; returns the offset to write them at. */
   keySpace(len: number): number {
     if (this.keyUsed + len > this.keyArena.length) {
-      let n = this.keyArena.length * 2;
-      while (n < this.keyUsed + len) n *= 2;
+      let n = Math.max(1 << 16, this.keyArena.length + (this.keyArena.length >> 1));
+      while (n < this.keyUsed + len) n += n >> 1;
       const b = Buffer.allocUnsafe(n);
       this.keyArena.copy(b, 0, 0, this.keyUsed);
       this.keyArena = b;
@@ -80,6 +80,19 @@ export class EntryList {
     this.keyOff[i] = this.keyUsed;
     this.keyLen[i] = keyLen;
     this.keyUsed += keyLen;
+    this.valWhere[i] = where;
+    this.valOff[i] = valOff;
+    this.valLen[i] = valLen;
+    this.valNul[i] = nul;
+    this.line[i] = line;
+    this.count = i + 1;
+  }
+
+  /** Adds a record whose key already sits in keyArena at keyOff (postmap keys folded in place). */
+  addAt(keyOff: number, keyLen: number, where: number, valOff: number, valLen: number, nul: number, line: number): void {
+    const i = this.reserve();
+    this.keyOff[i] = keyOff;
+    this.keyLen[i] = keyLen;
     this.valWhere[i] = where;
     this.valOff[i] = valOff;
     this.valLen[i] = valLen;

@@ -152,26 +152,12 @@ function refText(ref: ValueRef): string {
  * the whole batch is usually encoded with one call.
  */
 function keyArena(keys: readonly string[], fold: boolean): EntryList {
-  const e = new EntryList();
   const joined = keys.join('\n');
   const bytes = joined.isWellFormed() ? Buffer.from(joined + '\n', 'utf8') : undefined;
   let count = 0;
   if (bytes) for (let j = bytes.indexOf(10); j >= 0; j = bytes.indexOf(10, j + 1)) count++;
-  if (bytes && count === keys.length) {
-    e.keyArena = bytes;
-    let start = 0;
-    for (let j = 0; j < bytes.length; j++) {
-      const c = bytes[j]!;
-      if (c === 10) {
-        bytes[j] = 0;
-        e.keyUsed = start;
-        e.addRaw(j - start, 0, 0, 0, 0, 0);
-        start = j + 1;
-      } else if (fold && c >= 65 && c <= 90) bytes[j] = c + 32;
-    }
-    e.keyUsed = bytes.length;
-    return e;
-  }
+  if (bytes && count === keys.length) return linesArena(bytes, fold);
+  const e = new EntryList();
   for (const key of keys) {
     const kb = textToBytes(key);
     const at = e.keySpace(kb.length + 1);
@@ -183,6 +169,41 @@ function keyArena(keys: readonly string[], fold: boolean): EntryList {
     e.keyUsed++; // the NUL stays after the key
   }
   return e;
+}
+
+/** Keys given as lines (each ending in a newline) of a buffer we may change: newlines become NULs. */
+function linesArena(bytes: Buffer, fold: boolean): EntryList {
+  const e = new EntryList();
+  e.keyArena = bytes;
+  let start = 0;
+  for (let j = 0; j < bytes.length; j++) {
+    const c = bytes[j]!;
+    if (c === 10) {
+      bytes[j] = 0;
+      e.keyUsed = start;
+      e.addRaw(j - start, 0, 0, 0, 0, 0);
+      start = j + 1;
+    } else if (fold && c >= 65 && c <= 90) bytes[j] = c + 32;
+  }
+  e.keyUsed = bytes.length;
+  return e;
+}
+
+/** Answers of lookupBatchRaw: per key, its value's bytes vals[start..end), or start -1. */
+export interface RawAnswers {
+  start: Int32Array;
+  end: Int32Array;
+  vals: Buffer;
+}
+
+/** Tables that answer many byte-string lookups without building strings (postmap -q -). */
+export interface RawBatchDict extends Dict {
+  /**
+   * lines: the keys, each followed by a newline (the buffer is consumed).
+   * undefined means "use lookup()": an empty key, a damaged table, or a
+   * table that must report something in input order.
+   */
+  lookupBatchRaw(lines: Buffer): RawAnswers | undefined;
 }
 
 /** Read-only table on the TypeScript reader; follows a rebuild on the next lookup. */
@@ -246,6 +267,61 @@ class ReadOnlyStore implements Dict {
       for (let i = 0; i < keys.length; i++) results[i] ??= r;
     }
     return results;
+  }
+
+  lookupBatchRaw(lines: Buffer): RawAnswers | undefined {
+    if (this.reader.refresh(true)) return undefined;
+    const e = linesArena(lines, (this.flags & DICT_FLAG_FOLD_FIX) !== 0);
+    const n = e.count;
+    for (let i = 0; i < n; i++) if (e.keyLen[i] === 0 || e.keyLen[i]! + 1 > LMDBJS_MAX_KEY) return undefined;
+    const order = localityOrder(e);
+    const start = new Int32Array(n).fill(-1);
+    const end = new Int32Array(n);
+    let vals = Buffer.allocUnsafe(1 << 16);
+    let used = 0;
+    try {
+      for (let j = 0; j < n; j++) {
+        const i = order[j]!;
+        const v = this.probeRef(e.keyArena, e.keyOff[i]!, e.keyLen[i]!);
+        if (!v) continue;
+        let ve = v.start;
+        const vb = v.buf;
+        while (ve < v.end && vb[ve] !== 0) ve++;
+        const len = ve - v.start;
+        if (used + len > vals.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(vals.length * 2, used + len));
+          vals.copy(bigger, 0, 0, used);
+          vals = bigger;
+        }
+        for (let q = v.start; q < ve; q++) vals[used + q - v.start] = vb[q]!;
+        start[i] = used;
+        used += len;
+        end[i] = used;
+      }
+    } catch (err) {
+      if (err instanceof CorruptTable) return undefined;
+      throw err;
+    }
+    return { start, end, vals: vals.subarray(0, used) };
+  }
+
+  /** probe() without the text: the raw value, or undefined. */
+  private probeRef(kb: Buffer, off: number, len: number): ValueRef | undefined {
+    if (this.flags & DICT_FLAG_TRY1NULL) {
+      const v = this.reader.get(kb, len + 1, off);
+      if (v !== undefined) {
+        this.flags &= ~DICT_FLAG_TRY0NULL;
+        return v;
+      }
+    }
+    if (this.flags & DICT_FLAG_TRY0NULL) {
+      const v = this.reader.get(kb, len, off);
+      if (v !== undefined) {
+        this.flags &= ~DICT_FLAG_TRY1NULL;
+        return v;
+      }
+    }
+    return undefined;
   }
 
   /** A lookup of a key too long to be stored as itself (hash:/btree: stand-ins). */

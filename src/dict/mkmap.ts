@@ -48,6 +48,11 @@ export class MapBuilder {
 
   constructor(readonly target: BuildTarget, source?: Buffer) {
     this.entries = new EntryList(source);
+    if (source) {
+      // Keys from the source stay where they are (see addFromSource).
+      this.entries.keyArena = source;
+      this.entries.keyUsed = source.length;
+    }
     this.path = target.name + STORE_SUFFIX[target.kind];
     const f = target.dictFlags;
     this.nul = (f & DICT_FLAG_TRY1NULL) !== 0 || (f & DICT_FLAG_TRY0NULL) === 0;
@@ -63,34 +68,31 @@ export class MapBuilder {
 
   /**
    * Adds a record whose key is src[keyStart..keyEnd) and whose value lies in
-   * the source buffer; folds the key on the way. Returns a fatal text when
-   * the key cannot be stored.
+   * the source buffer. The key is folded where it lies and ended by a NUL
+   * written over the white space after it: no copy. (Keys added otherwise
+   * go after the source, in a copy of it that keySpace() makes.)
    */
   addFromSource(src: Buffer, keyStart: number, keyEnd: number, valOff: number, valLen: number, line: number): string | undefined {
     const e = this.entries;
-    const klen = keyEnd - keyStart;
-    const total = klen + (this.nul ? 1 : 0);
-    const at = e.keySpace(total);
     const ka = e.keyArena;
+    const klen = keyEnd - keyStart;
     let high = false;
     if (this.foldAscii) {
-      for (let j = 0; j < klen; j++) {
-        let c = src[keyStart + j]!;
-        if (c >= 65 && c <= 90) c += 32;
+      for (let j = keyStart; j < keyEnd; j++) {
+        const c = ka[j]!;
+        if (c >= 65 && c <= 90) ka[j] = c + 32;
         else if (c >= 128) high = true;
-        ka[at + j] = c;
       }
-    } else {
-      src.copy(ka, at, keyStart, keyEnd);
     }
     if (high && this.foldUtf8) {
-      // Unicode folding may change the length; redo this key the slow way.
-      const folded = textToBytes(casefold(bytesToText(src.subarray(keyStart, keyEnd))));
+      // Unicode folding may change the length; this key goes to the arena.
+      const folded = textToBytes(casefold(bytesToText(ka.subarray(keyStart, keyEnd))));
       return this.addKeyBytes(folded, valOff, valLen, line);
     }
-    if (this.nul) ka[at + klen] = 0;
-    if (total > this.maxKey) return this.longKey(Buffer.from(ka.subarray(at, at + total)), src.subarray(valOff, valOff + valLen), this.nul, line);
-    e.addRaw(total, VAL_SOURCE, valOff, valLen, this.nul ? 1 : 0, line);
+    const total = klen + (this.nul ? 1 : 0);
+    if (this.nul) ka[keyEnd] = 0;
+    if (total > this.maxKey) return this.longKey(Buffer.from(ka.subarray(keyStart, keyStart + total)), src.subarray(valOff, valOff + valLen), this.nul, line);
+    e.addAt(keyStart, total, VAL_SOURCE, valOff, valLen, this.nul ? 1 : 0, line);
     return undefined;
   }
 

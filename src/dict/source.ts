@@ -24,6 +24,8 @@ export interface LogicalLine {
 export class LogicalLineReader {
   private pos = 0;
   private lineno = 0;
+  /** The line handed out by next(), reused: read it before calling next() again. */
+  private readonly cur: LogicalLine = { buf: Buffer.alloc(0), start: 0, end: 0, lineno: 0 };
 
   constructor(private readonly src: Buffer, private readonly path: string, private readonly warn: (text: string) => void) {}
 
@@ -46,7 +48,8 @@ export class LogicalLineReader {
     const src = this.src;
     const len = src.length;
     let parts: Buffer[] | undefined;
-    let first: { start: number; end: number } | undefined;
+    let firstStart = -1;
+    let firstEnd = 0;
     let firstLine = 0;
     while (this.pos < len) {
       const start = this.pos;
@@ -59,24 +62,35 @@ export class LogicalLineReader {
       while (cp < nl && isSpace(src[cp]!)) cp++;
       const ignored = cp === nl || src[cp] === 35; // '#'
       if (!ignored) {
-        if (!first) {
-          first = { start, end: nl };
+        if (firstStart < 0) {
+          firstStart = start;
+          firstEnd = nl;
           firstLine = this.lineno;
         } else {
-          parts ??= [src.subarray(first.start, first.end)];
+          parts ??= [src.subarray(firstStart, firstEnd)];
           parts.push(src.subarray(start, nl));
         }
       }
       if (!hasNl) break;
-      if (first) {
+      if (firstStart >= 0) {
         const next = this.pos < len ? src[this.pos]! : -1;
         if (next !== 35 && !(next >= 0 && isSpace(next))) break;
       }
     }
-    if (!first) return undefined;
-    if (!parts) return { buf: src, start: first.start, end: first.end, lineno: firstLine };
+    if (firstStart < 0) return undefined;
+    const cur = this.cur;
+    cur.lineno = firstLine;
+    if (!parts) {
+      cur.buf = src;
+      cur.start = firstStart;
+      cur.end = firstEnd;
+      return cur;
+    }
     const joined = Buffer.concat(parts);
-    return { buf: joined, start: 0, end: joined.length, lineno: firstLine };
+    cur.buf = joined;
+    cur.start = 0;
+    cur.end = joined.length;
+    return cur;
   }
 }
 
@@ -89,6 +103,11 @@ export function cstr(b: Buffer): string {
 export type ParsedLine =
   | { ok: true; keyStart: number; keyEnd: number; valStart: number; valEnd: number; aliasLike: boolean }
   | { ok: false; why: 'unbalanced' | 'format' };
+
+const UNBALANCED: ParsedLine = Object.freeze({ ok: false, why: 'unbalanced' });
+const BAD_FORMAT: ParsedLine = Object.freeze({ ok: false, why: 'format' });
+/** The result of parseKeyValue, reused: read it before the next call. */
+const PARSED = { ok: true as const, keyStart: 0, keyEnd: 0, valStart: 0, valEnd: 0, aliasLike: false };
 
 /**
  * Splits a logical line (already cut at any NUL) into key and value: the key
@@ -109,15 +128,20 @@ export function parseKeyValue(b: Buffer, start: number, end: number): ParsedLine
       break;
     }
   }
-  if (inQuotes) return { ok: false, why: 'unbalanced' };
+  if (inQuotes) return UNBALANCED;
   if (v > end) v = end;
   const keyEnd = v;
   let valStart = v < end ? v + 1 : v;
   while (valStart < end && isSpace(b[valStart]!)) valStart++;
   let valEnd = end;
   while (valEnd > valStart && isSpace(b[valEnd - 1]!)) valEnd--;
-  if (keyEnd === start || valEnd === valStart) return { ok: false, why: 'format' };
-  return { ok: true, keyStart: start, keyEnd, valStart, valEnd, aliasLike: b[keyEnd - 1] === 58 };
+  if (keyEnd === start || valEnd === valStart) return BAD_FORMAT;
+  PARSED.keyStart = start;
+  PARSED.keyEnd = keyEnd;
+  PARSED.valStart = valStart;
+  PARSED.valEnd = valEnd;
+  PARSED.aliasLike = b[keyEnd - 1] === 58;
+  return PARSED;
 }
 
 /** The end of the C string that starts at `start` (Postfix stops at a NUL byte). */
