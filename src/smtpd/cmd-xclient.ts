@@ -81,7 +81,7 @@ export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: Smt
         state.rfcAddr = 'unknown';
       } else {
         value = neuter(value, NEUTER_CHARACTERS, '?');
-        const n = normalizeMailhostAddr(value);
+        const n = normalizeMailhostAddr(value, ctx.families);
         if (n === null) return bad('ADDR');
         state.addr = n.addr;
         state.rfcAddr = n.rfcAddr;
@@ -116,7 +116,7 @@ export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: Smt
         state.destAddr = 'unknown';
       } else {
         value = neuter(value, NEUTER_CHARACTERS, '?');
-        const n = normalizeMailhostAddr(value);
+        const n = normalizeMailhostAddr(value, ctx.families);
         if (n === null) return bad('DESTADDR');
         state.destAddr = n.addr;
       }
@@ -180,7 +180,7 @@ export async function xforwardCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
           xf.addr = 'unknown';
         } else {
           value = neuter(value, NEUTER_CHARACTERS, '?');
-          const n = normalizeMailhostAddr(value);
+          const n = normalizeMailhostAddr(value, ctx.families);
           if (n === null) return bad('ADDR');
           xf.addr = n.addr;
           xf.rfcAddr = n.rfcAddr;

@@ -20,6 +20,7 @@ import { readSmtpdParams, type SmtpdParams } from './params.js';
 import { PolicyClient } from './check/policy.js';
 import { toText } from './text.js';
 import { ehloMask } from './ehlo.js';
+import { inetFamilies, type Families } from './hostname.js';
 import { systemDns } from './dns.js';
 
 /** Flags smtpd opens access tables with (command_map_register). */
@@ -74,6 +75,8 @@ export interface SmtpdContext {
   readonly noopCommands: MatchList;
   readonly permitLog: MatchList;
   readonly ownAddresses: OwnAddresses;
+  /** inet_protocols. */
+  readonly families: Families;
   /** smtpd_forbid_bare_newline as detection flags (0, or BARE_LF_* bits). */
   readonly bareLfMask: number;
   readonly ehloDiscardMask: number;
@@ -265,6 +268,7 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
     noopCommands: await MatchList.stringList('smtpd_noop_commands', MATCH_FLAG_RETURN, params.noopCommands, listOpts),
     permitLog: await MatchList.stringList('smtpd_log_access_permit_actions', MATCH_FLAG_RETURN, params.logAccessPermitActions, listOpts),
     ownAddresses: OwnAddresses.fromConfig(config),
+    families: inetFamilies(config.get('inet_protocols')),
     bareLfMask: bareLf ?? 0,
     ehloDiscardMask: ehloMask(params.discardEhloKeywords),
     ehloDiscardMaps: params.discardEhloKeywordAddressMaps !== ''

@@ -32,17 +32,35 @@ export interface NormalizedAddr {
   family: number;
 }
 
-/** normalize_mailhost_addr(): a validated address in its canonical printed form; IPv4-mapped IPv6 becomes IPv4. */
-export function normalizeMailhostAddr(text: string): NormalizedAddr | null {
+/** The address families inet_protocols enables. */
+export interface Families {
+  v4: boolean;
+  v6: boolean;
+}
+
+/** inet_protocols as address families. */
+export function inetFamilies(inetProtocols: string): Families {
+  const words = inetProtocols.toLowerCase().split(/[\s,]+/);
+  const all = words.includes('all');
+  return { v4: all || words.includes('ipv4'), v6: all || words.includes('ipv6') };
+}
+
+/**
+ * normalize_mailhost_addr(): a validated address in its canonical printed
+ * form; IPv4-mapped IPv6 becomes IPv4 (when IPv4 is enabled); an address of
+ * a family that inet_protocols does not enable is refused.
+ */
+export function normalizeMailhostAddr(text: string, families: Families = { v4: true, v6: true }): NormalizedAddr | null {
   const bare = validMailhostAddr(text);
   if (bare === null) return null;
   const bytes = numericAddress(bare);
   if (!bytes) return null;
   const printed = formatAddress(bytes);
-  if (bytes.length === 16 && printed.toLowerCase().startsWith('::ffff:') && printed.includes('.')) {
+  if (bytes.length === 16 && families.v4 && printed.toLowerCase().startsWith('::ffff:') && printed.includes('.')) {
     const v4 = printed.slice(7);
     return { rfcAddr: v4, addr: v4, family: 2 };
   }
-  if (bytes.length === 16) return { rfcAddr: IPV6_COL + printed, addr: printed, family: 10 };
+  if (bytes.length === 16) return families.v6 ? { rfcAddr: IPV6_COL + printed, addr: printed, family: 10 } : null;
+  if (!families.v4) return null;
   return { rfcAddr: printed, addr: printed, family: 2 };
 }

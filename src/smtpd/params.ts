@@ -2,7 +2,8 @@
 // main.cf and the master.cf -o overrides (global/mail_params.h): every
 // parameter the SMTP server consults, read once per service from the
 // Config and kept as typed values. Touches nothing but the Config.
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
+import { paramBounds } from '../config/registry.js';
 
 export interface SmtpdParams {
   myhostname: string;
@@ -112,9 +113,22 @@ export interface SmtpdParams {
 /** Reads the smtpd parameters; a malformed number is the Config's error. */
 export function readSmtpdParams(config: Config): SmtpdParams {
   const s = (n: string): string => config.get(n);
-  const i = (n: string): number => config.getInt(n);
+  // Out-of-range values are fatal, with mail_conf_int.c's and mail_conf_time.c's words.
+  const i = (n: string): number => {
+    const v = config.getInt(n);
+    const r = paramBounds(n);
+    if (r && v < r.min) throw new ConfigError(`invalid ${n} parameter value ${v} < ${r.min}`);
+    if (r && r.max && v > r.max) throw new ConfigError(`invalid ${n} parameter value ${v} > ${r.max}`);
+    return v;
+  };
   const b = (n: string): boolean => config.getBool(n);
-  const t = (n: string): number => config.getTime(n, 's');
+  const t = (n: string): number => {
+    const v = config.getTime(n, 's');
+    const r = paramBounds(n);
+    if (r && v < r.min) throw new ConfigError(`invalid ${n}: ${v} (min ${r.min})`);
+    if (r && r.max && v > r.max) throw new ConfigError(`invalid ${n}: ${v} (max ${r.max})`);
+    return v;
+  };
   return {
     myhostname: s('myhostname'),
     mailName: s('mail_name'),

@@ -9,17 +9,69 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../lib/cases.js';
 import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
-import { listSmtpdFixtures, loadSessions, replaySessions } from '../lib/smtp-script.js';
+import * as fs from 'node:fs';
+import { compareSession, listSmtpdFixtures, loadSessions, playSession, replaySessions } from '../lib/smtp-script.js';
 import { startFixture } from './harness.js';
+import { extraFixtureRoot, normalizeLogLine } from './record.js';
 
 /** Fixtures whose sessions need the real cleanup (header_checks, body_checks): skipped with a fake cleanup. */
 const NEEDS_CLEANUP = new Set(['08-content']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The extra fixtures also hold Postfix's smtpd log lines per session
+ * (maillog.json): sessions run one at a time and the lines this service
+ * logged must be the same, in the same order.
+ */
+async function replayWithLogs(dir: string): Promise<{ identical: number; total: number; failures: string[] }> {
+  const name = path.basename(dir);
+  const logs = JSON.parse(fs.readFileSync(path.join(dir, 'maillog.json'), 'utf8')) as Record<string, string[]>;
+  const fx = await startFixture(dir);
+  const out = { identical: 0, total: 0, failures: [] as string[] };
+  try {
+    for (const s of loadSessions(dir)) {
+      const before = fx.logLines.length;
+      const results = await playSession(s, { mode: 'replay' });
+      for (let i = 0; i < 50 && !fx.logLines.slice(before).some((l) => l.includes('disconnect from')); i++) await sleep(20);
+      s.steps.forEach((st, k) => {
+        const want = st.expect ?? [];
+        const got = results[k];
+        const stepOk = !!got && !!st.closed === got.closed && (!got.error || !!st.closed) && got.replies.length === want.length;
+        for (let r = 0; r < want.length; r++) {
+          out.total++;
+          if (stepOk && got.replies[r] === want[r]) out.identical++;
+        }
+      });
+      const diff = compareSession(s, results);
+      if (diff) out.failures.push(`${name}: ${diff}`);
+      const got = fx.logLines.slice(before).map(normalizeLogLine);
+      const want = logs[s.name] ?? [];
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        out.failures.push(`${name}: ${s.name}: maillog differs\n  expected ${JSON.stringify(want, null, 1)}\n  actual   ${JSON.stringify(got, null, 1)}`);
+      }
+    }
+  } finally {
+    await fx.stop();
+  }
+  return out;
+}
 
 async function replayAll(): Promise<{ identical: number; total: number; failures: string[] }> {
   const root = path.join(repoRoot(), 'fixtures', 'smtpd');
   let identical = 0;
   let total = 0;
   const failures: string[] = [];
+  for (const dir of listSmtpdFixtures(extraFixtureRoot())) {
+    const name = path.basename(dir);
+    if (process.env.SMTPD_ONLY && !name.startsWith(process.env.SMTPD_ONLY)) continue;
+    if (!fs.existsSync(path.join(dir, 'maillog.json'))) continue;
+    const r = await replayWithLogs(dir);
+    identical += r.identical;
+    total += r.total;
+    failures.push(...r.failures);
+    if (process.env.SMTPD_REPORT) console.log(`${name}: ${r.identical}/${r.total}`);
+  }
   for (const dir of listSmtpdFixtures(root)) {
     const name = path.basename(dir);
     if (process.env.SMTPD_ONLY && !name.startsWith(process.env.SMTPD_ONLY)) continue;

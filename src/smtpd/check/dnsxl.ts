@@ -68,11 +68,28 @@ function ipMatches(pattern: string, addr: string): boolean {
   });
 }
 
+/** smtpd_rbl_cache: results (and their warnings) are kept for the life of the service, 100 at most. */
+const rblCaches = new WeakMap<SmtpdContext, Map<string, Promise<RblResult>>>();
+
+function cachedRblLookup(ctx: SmtpdContext, name: string): Promise<RblResult> {
+  let cache = rblCaches.get(ctx);
+  if (!cache) rblCaches.set(ctx, (cache = new Map()));
+  let hit = cache.get(name);
+  if (hit) {
+    cache.delete(name);
+  } else {
+    hit = rblLookup(ctx, name);
+    if (cache.size >= 100) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(name, hit);
+  return hit;
+}
+
 /** A list lookup with the optional "=reply" filter of the list domain. */
 async function findDnsxl(ctx: SmtpdContext, query: string): Promise<RblResult> {
   const eq = query.indexOf('=');
   const name = eq < 0 ? query : query.slice(0, eq);
-  const r = await rblLookup(ctx, name);
+  const r = await cachedRblLookup(ctx, name);
   if (r.kind === 'ok' && eq >= 0 && !r.addrs.some((a) => ipMatches(query.slice(eq + 1), a))) return { kind: 'hard' };
   return r;
 }

@@ -58,6 +58,16 @@ function applyOverrides(spec: string, base: PolicySettings, log: MailLogger): { 
   return { server, settings };
 }
 
+/** strerror() texts for the connect errors a policy client meets. */
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ECONNREFUSED: 'Connection refused',
+  EACCES: 'Permission denied',
+  ETIMEDOUT: 'Connection timed out',
+  ENETUNREACH: 'Network is unreachable',
+  EHOSTUNREACH: 'No route to host',
+};
+
 type Endpoint = { path: string } | { host: string; port: number };
 
 function endpointOf(server: string, queueDir: string): Endpoint | null {
@@ -104,6 +114,12 @@ export class PolicyClient {
     return run;
   }
 
+  /** auto_clnt_name(): the endpoint without its transport prefix. */
+  private get endpointName(): string {
+    const colon = this.server.indexOf(':');
+    return colon < 0 ? this.server : this.server.slice(colon + 1);
+  }
+
   private async tryRequest(attrs: Array<[string, string]>): Promise<string | null> {
     for (let count = 1; ; count++) {
       const r = await this.once(attrs);
@@ -111,8 +127,12 @@ export class PolicyClient {
         if (this.settings.requestLimit > 0 && ++this.requests >= this.settings.requestLimit) this.disconnect();
         return r.action;
       }
-      if (count >= this.settings.tryLimit && this.settings.tryLimit > 0) {
-        this.log.warning(`problem talking to server ${this.server}: ${r.why}`);
+      const last = count >= this.settings.tryLimit && this.settings.tryLimit > 0;
+      // Postfix stays quiet about the expected errors until the last try.
+      if (last || (r.code !== '' && r.code !== 'EPIPE' && r.code !== 'ENOENT' && r.code !== 'ECONNRESET')) {
+        this.log.warning(`problem talking to server ${this.endpointName}: ${r.why}`);
+      }
+      if (last) {
         this.disconnect();
         return null;
       }
@@ -151,23 +171,25 @@ export class PolicyClient {
     return sock;
   }
 
-  private async once(attrs: Array<[string, string]>): Promise<{ ok: true; action: string } | { ok: false; why: string }> {
+  private async once(attrs: Array<[string, string]>): Promise<{ ok: true; action: string } | { ok: false; why: string; code: string }> {
     let sock: net.Socket;
     try {
       sock = await this.connect();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      return { ok: false, why: err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'ECONNREFUSED' ? 'Connection refused' : err.message };
+      const why = ERRNO_TEXT[err.code ?? ''] ?? err.message;
+      this.log.warning(`connect to ${this.endpointName}: ${why}`);
+      return { ok: false, why, code: err.code ?? '' };
     }
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const text = attrs.map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
     sock.write(Buffer.from(text, 'latin1'));
     const reply = await this.readReply(sock);
-    if (reply === null) return { ok: false, why: 'Connection reset by peer' };
+    if (reply === null) return { ok: false, why: 'Connection reset by peer', code: 'ECONNRESET' };
     this.idleTimer = setTimeout(() => this.disconnect(), this.settings.maxIdleSec * 1000);
     this.idleTimer.unref();
     const action = reply.find(([k]) => k === 'action');
-    if (!action) return { ok: false, why: 'Success' };
+    if (!action) return { ok: false, why: 'Success', code: '' };
     return { ok: true, action: action[1] };
   }
 

@@ -1,0 +1,85 @@
+// Records the extra smtpd fixtures of test/smtpd/fixtures/ against real
+// Postfix 3.7.11: the replies (sessions.json, same format as
+// fixtures/smtpd/) and the smtpd maillog lines of each session
+// (maillog.json), normalized by normalizeLogLine(). Sessions run one at a
+// time so that each one's log lines can be told apart.
+//   node dist/test/smtpd/record.js [FIXTURE_DIR...]
+// Runs in a private network namespace (re-runs itself under unshare as root).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../lib/cases.js';
+import { startDaemon } from '../lib/daemon.js';
+import { execInNamespaceSync, namespaceReady, whyNoNamespace } from '../lib/netns.js';
+import { formatSessions, listSmtpdFixtures, loadSessions, playSession, type Session } from '../lib/smtp-script.js';
+
+/** The extra fixtures' root. */
+export function extraFixtureRoot(): string {
+  return path.join(repoRoot(), 'test', 'smtpd', 'fixtures');
+}
+
+/**
+ * A maillog line without what differs per run: the timestamp and host, the
+ * process ID, queue IDs (@QID@), client ports and delays.
+ */
+export function normalizeLogLine(line: string): string {
+  return line
+    .replace(/^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \S+ /, '')
+    .replace(/^(\S+)\[\d+\]: /, '$1: ')
+    .replace(/\b[0-9A-F]{9,12}\b/g, '@QID@');
+}
+
+/** The smtpd lines of a maillog text. */
+export function smtpdLines(text: string): string[] {
+  return text.split('\n').filter((l) => /\/smtpd(\[\d+\])?: /.test(l)).map(normalizeLogLine);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function recordFixture(dir: string): Promise<void> {
+  const script = loadSessions(dir);
+  const daemon = await startDaemon('postfix', dir);
+  const logs: Record<string, string[]> = {};
+  const out: Session[] = [];
+  try {
+    // Let the log lines of startDaemon's port probes arrive first.
+    await sleep(1000);
+    for (const s of script) {
+      const before = daemon.log().length;
+      const results = await playSession(s, { mode: 'record' });
+      // postlogd writes asynchronously: wait for the disconnect line.
+      for (let i = 0; i < 40 && !/disconnect from/.test(daemon.log().slice(before)); i++) await sleep(100);
+      await sleep(200);
+      logs[s.name] = smtpdLines(daemon.log().slice(before));
+      out.push({
+        ...s,
+        steps: s.steps.map((st, k) => ({ send: st.send, latin1: st.latin1, replies: st.replies, expect: results[k]!.replies, closed: results[k]!.closed || undefined })),
+      });
+      console.log(`${path.basename(dir)}: ${s.name}`);
+    }
+  } finally {
+    await daemon.stop();
+  }
+  fs.writeFileSync(path.join(dir, 'sessions.json'), formatSessions(out));
+  fs.writeFileSync(path.join(dir, 'maillog.json'), JSON.stringify(logs, null, 1) + '\n');
+}
+
+async function main(args: string[]): Promise<void> {
+  const dirs = args.length ? args.map((a) => path.resolve(a)) : listSmtpdFixtures(extraFixtureRoot());
+  for (const d of dirs) await recordFixture(d);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
+  const args = process.argv.slice(2);
+  if (namespaceReady()) {
+    await main(args);
+  } else {
+    const why = whyNoNamespace();
+    if (why) {
+      console.error(`record: ${why}`);
+      process.exitCode = 1;
+    } else {
+      process.exitCode = execInNamespaceSync([process.execPath, fileURLToPath(import.meta.url), ...args]);
+    }
+  }
+}
