@@ -198,7 +198,11 @@ export async function queryStdin(maps: string[], dbType: string, dictFlags: numb
   }
   const keys = stdinLines(input);
   if (maps.length === 1 && keys.length > 1) {
-    const d = dicts[0]!;
+    let d = dicts[0];
+    if (!d) {
+      const { type, name } = mapArg(maps[0]!, dbType);
+      d = dicts[0] = await openOrDie(type, name, O_RDONLY, dictFlags);
+    }
     if (d.lookupBatch) {
       const results = await d.lookupBatch(keys);
       for (let i = 0; i < keys.length; i++) {
