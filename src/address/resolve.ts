@@ -415,7 +415,7 @@ export class AddressResolver {
 
   /** Local delivery: $local_transport to the recipient domain. Returns the parameter to blame. */
   private async routeLocal(t: Tables, rp: Personality, rcptDomain: string, r: ResolveResult): Promise<string> {
-    await this.helpfulWarnings(t, rcptDomain, 'mydestination', [[t.virtAliasDoms, 'virtual_alias_domains'], [t.virtMailboxDoms, 'virtual_mailbox_domains']]);
+    await this.helpfulWarnings(rcptDomain, 'mydestination', [[t.virtAliasDoms, 'virtual_alias_domains'], [t.virtMailboxDoms, 'virtual_mailbox_domains']]);
     r.transport = rp.value(rp.names.local);
     r.nexthop = rcptDomain;
     r.flags |= RESOLVE_CLASS_LOCAL;
@@ -423,7 +423,7 @@ export class AddressResolver {
   }
 
   /** "do not list domain X in BOTH a and b", when helpful_warnings is on. Failures are ignored. */
-  private async helpfulWarnings(t: Tables, domain: string, mine: string, others: Array<[MatchList | undefined, string]>): Promise<void> {
+  private async helpfulWarnings(domain: string, mine: string, others: Array<[MatchList | undefined, string]>): Promise<void> {
     if (!this.config.getBool('helpful_warnings')) return;
     for (const [list, name] of others) {
       if (list && (await list.match(domain)) === 'match') this.log.warning(`do not list domain ${domain} in BOTH ${mine} and ${name}`);
@@ -442,7 +442,7 @@ export class AddressResolver {
     };
     const alias = t.virtAliasDoms ? await t.virtAliasDoms.match(rcptDomain) : 'nomatch';
     if (alias === 'match') {
-      await this.helpfulWarnings(t, rcptDomain, 'virtual_alias_domains',
+      await this.helpfulWarnings(rcptDomain, 'virtual_alias_domains',
         [[t.virtMailboxDoms, 'virtual_mailbox_domains'], [t.relayDomains, 'relay_domains']]);
       r.transport = MAIL_SERVICE_ERROR;
       r.nexthop = `5.1.1 User unknown${this.config.getBool('show_user_unknown_table_name') ? ' in virtual alias table' : ''}`;
@@ -453,7 +453,7 @@ export class AddressResolver {
 
     const mailbox: MatchResult = t.virtMailboxDoms ? await t.virtMailboxDoms.match(rcptDomain) : 'nomatch';
     if (mailbox === 'match') {
-      await this.helpfulWarnings(t, rcptDomain, 'virtual_mailbox_domains', [[t.relayDomains, 'relay_domains']]);
+      await this.helpfulWarnings(rcptDomain, 'virtual_mailbox_domains', [[t.relayDomains, 'relay_domains']]);
       r.transport = rp.value(rp.names.virtual);
       r.nexthop = rcptDomain;
       r.flags |= RESOLVE_CLASS_VIRTUAL;
