@@ -36,10 +36,59 @@ export function smtpdLines(text: string): string[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One queue file's records as [type, data] (data one character per byte). */
+export function parseQueueFile(buf: Buffer): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  let i = 0;
+  while (i < buf.length) {
+    const type = String.fromCharCode(buf[i++]!);
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = buf[i++]!;
+      len |= (b & 0x7f) << shift;
+      if (!(b & 0x80)) break;
+    }
+    out.push([type, buf.toString('latin1', i, i + len)]);
+    i += len;
+  }
+  return out;
+}
+
+/** Records with what differs per run replaced: times, dates, ports, queue IDs. */
+export function normalizeRecords(records: Array<[string, string]>, queueIds: string[]): Array<[string, string]> {
+  return records.map(([type, data]) => {
+    let d = data;
+    for (const id of queueIds) d = d.split(id).join('@QID@');
+    if (type === 'T' || type === 'C') d = `@${type}@`;
+    d = d.replace(/^(create_time|client_port|log_client_port)=\d+$/, '$1=@N@');
+    d = d.replace(/[A-Z][a-z]{2}, [ \d]\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \([A-Z]+\)/, '@DATE@');
+    return [type, d];
+  });
+}
+
+/** The queue files under the incoming and hold directories, by name. */
+function queueFiles(spool: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const q of ['incoming', 'hold']) {
+    const walk = (dir: string): void => {
+      if (!fs.existsSync(dir)) return;
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) walk(full);
+        else out.set(e.name, full);
+      }
+    };
+    walk(path.join(spool, q));
+  }
+  return out;
+}
+
 async function recordFixture(dir: string): Promise<void> {
   const script = loadSessions(dir);
   const daemon = await startDaemon('postfix', dir);
   const logs: Record<string, string[]> = {};
+  const queue: Record<string, Array<Array<[string, string]>>> = {};
+  const seen = new Set<string>();
   const out: Session[] = [];
   try {
     // Let the log lines of startDaemon's port probes arrive first.
@@ -51,6 +100,14 @@ async function recordFixture(dir: string): Promise<void> {
       for (let i = 0; i < 40 && !/disconnect from/.test(daemon.log().slice(before)); i++) await sleep(100);
       await sleep(200);
       logs[s.name] = smtpdLines(daemon.log().slice(before));
+      const files = [...queueFiles(path.join(daemon.dir, 'spool')).entries()].filter(([id]) => !seen.has(id));
+      if (files.length) {
+        files.forEach(([id]) => seen.add(id));
+        const ids = files.map(([id]) => id);
+        const msgs = files.map(([, f]) => parseQueueFile(fs.readFileSync(f)));
+        msgs.sort((a, b) => (a.find((r) => r[0] === 'T')?.[1] ?? '').localeCompare(b.find((r) => r[0] === 'T')?.[1] ?? '', 'en', { numeric: true }));
+        queue[s.name] = msgs.map((m) => normalizeRecords(m, ids));
+      }
       out.push({
         ...s,
         steps: s.steps.map((st, k) => ({ send: st.send, latin1: st.latin1, replies: st.replies, expect: results[k]!.replies, closed: results[k]!.closed || undefined })),
@@ -62,6 +119,7 @@ async function recordFixture(dir: string): Promise<void> {
   }
   fs.writeFileSync(path.join(dir, 'sessions.json'), formatSessions(out));
   fs.writeFileSync(path.join(dir, 'maillog.json'), JSON.stringify(logs, null, 1) + '\n');
+  if (Object.keys(queue).length) fs.writeFileSync(path.join(dir, 'queue.json'), JSON.stringify(queue, null, 1) + '\n');
 }
 
 async function main(args: string[]): Promise<void> {
