@@ -12,6 +12,13 @@ import { repoRoot } from '../lib/cases.js';
 import { startDaemon } from '../lib/daemon.js';
 import { execInNamespaceSync, namespaceReady, whyNoNamespace } from '../lib/netns.js';
 import { formatSessions, listSmtpdFixtures, loadSessions, playSession, type Session } from '../lib/smtp-script.js';
+import { normalizeRequest, startPolicyServer, type PolicyRequest, type PolicyServer } from './policy-server.js';
+
+/** A fixture's scripted policy server, when it has a policy.port file. */
+export async function fixturePolicyServer(dir: string): Promise<PolicyServer | null> {
+  const file = path.join(dir, 'policy.port');
+  return fs.existsSync(file) ? startPolicyServer(Number(fs.readFileSync(file, 'utf8').trim())) : null;
+}
 
 /** The extra fixtures' root. */
 export function extraFixtureRoot(): string {
@@ -85,6 +92,8 @@ function queueFiles(spool: string): Map<string, string> {
 
 async function recordFixture(dir: string): Promise<void> {
   const script = loadSessions(dir);
+  const policy = await fixturePolicyServer(dir);
+  const policyLog: Record<string, PolicyRequest[]> = {};
   const daemon = await startDaemon('postfix', dir);
   const logs: Record<string, string[]> = {};
   const queue: Record<string, Array<Array<[string, string]>>> = {};
@@ -95,11 +104,13 @@ async function recordFixture(dir: string): Promise<void> {
     await sleep(1000);
     for (const s of script) {
       const before = daemon.log().length;
+      const requestsBefore = policy?.requests.length ?? 0;
       const results = await playSession(s, { mode: 'record' });
       // postlogd writes asynchronously: wait for the disconnect line.
       for (let i = 0; i < 40 && !/disconnect from/.test(daemon.log().slice(before)); i++) await sleep(100);
       await sleep(200);
       logs[s.name] = smtpdLines(daemon.log().slice(before));
+      if (policy) policyLog[s.name] = policy.requests.slice(requestsBefore).map(normalizeRequest);
       const files = [...queueFiles(path.join(daemon.dir, 'spool')).entries()].filter(([id]) => !seen.has(id));
       if (files.length) {
         files.forEach(([id]) => seen.add(id));
@@ -116,8 +127,10 @@ async function recordFixture(dir: string): Promise<void> {
     }
   } finally {
     await daemon.stop();
+    await policy?.close();
   }
   fs.writeFileSync(path.join(dir, 'sessions.json'), formatSessions(out));
+  if (policy) fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify(policyLog, null, 1) + '\n');
   fs.writeFileSync(path.join(dir, 'maillog.json'), JSON.stringify(logs, null, 1) + '\n');
   if (Object.keys(queue).length) fs.writeFileSync(path.join(dir, 'queue.json'), JSON.stringify(queue, null, 1) + '\n');
 }

@@ -12,7 +12,8 @@ import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js'
 import * as fs from 'node:fs';
 import { compareSession, listSmtpdFixtures, loadSessions, playSession, replaySessions } from '../lib/smtp-script.js';
 import { startFixture } from './harness.js';
-import { extraFixtureRoot, normalizeLogLine } from './record.js';
+import { extraFixtureRoot, fixturePolicyServer, normalizeLogLine } from './record.js';
+import { normalizeRequest } from './policy-server.js';
 
 /** Fixtures whose sessions need the real cleanup (header_checks, body_checks): skipped with a fake cleanup. */
 const NEEDS_CLEANUP = new Set(['08-content']);
@@ -27,11 +28,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function replayWithLogs(dir: string): Promise<{ identical: number; total: number; failures: string[] }> {
   const name = path.basename(dir);
   const logs = JSON.parse(fs.readFileSync(path.join(dir, 'maillog.json'), 'utf8')) as Record<string, string[]>;
+  const policyFile = path.join(dir, 'policy.json');
+  const policyLog = fs.existsSync(policyFile) ? (JSON.parse(fs.readFileSync(policyFile, 'utf8')) as Record<string, unknown>) : null;
+  const policy = await fixturePolicyServer(dir);
   const fx = await startFixture(dir);
   const out = { identical: 0, total: 0, failures: [] as string[] };
   try {
     for (const s of loadSessions(dir)) {
       const before = fx.logLines.length;
+      const requestsBefore = policy?.requests.length ?? 0;
       const results = await playSession(s, { mode: 'replay' });
       for (let i = 0; i < 50 && !fx.logLines.slice(before).some((l) => l.includes('disconnect from')); i++) await sleep(20);
       s.steps.forEach((st, k) => {
@@ -45,6 +50,11 @@ async function replayWithLogs(dir: string): Promise<{ identical: number; total: 
       });
       const diff = compareSession(s, results);
       if (diff) out.failures.push(`${name}: ${diff}`);
+      if (policy && policyLog) {
+        const gotReq = JSON.stringify(policy.requests.slice(requestsBefore).map(normalizeRequest));
+        const wantReq = JSON.stringify(policyLog[s.name] ?? []);
+        if (gotReq !== wantReq) out.failures.push(`${name}: ${s.name}: policy requests differ\n  expected ${wantReq}\n  actual   ${gotReq}`);
+      }
       const got = fx.logLines.slice(before).map(normalizeLogLine);
       const want = logs[s.name] ?? [];
       if (JSON.stringify(got) !== JSON.stringify(want)) {
@@ -53,6 +63,7 @@ async function replayWithLogs(dir: string): Promise<{ identical: number; total: 
     }
   } finally {
     await fx.stop();
+    await policy?.close();
   }
   return out;
 }

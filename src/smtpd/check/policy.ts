@@ -189,7 +189,11 @@ export class PolicyClient {
     this.idleTimer = setTimeout(() => this.disconnect(), this.settings.maxIdleSec * 1000);
     this.idleTimer.unref();
     const action = reply.find(([k]) => k === 'action');
-    if (!action) return { ok: false, why: 'Success', code: '' };
+    if (!action) {
+      this.log.warning(`missing attribute action in input from ${this.endpointName}`);
+      // errno is 0 here: Postfix's %m then reads "Application error".
+      return { ok: false, why: 'Application error', code: '' };
+    }
     return { ok: true, action: action[1] };
   }
 
