@@ -186,6 +186,10 @@ export function sortedOrder(e: EntryList): Uint32Array {
       insertionSort(order, lo, hi, depth, ko, kl, ka);
       continue;
     }
+    if (m > RADIX_MIN) {
+      radixRound(order, lo, hi, depth, ko, kl, ka, stack);
+      continue;
+    }
     const bits = Math.ceil(Math.log2(m));
     const width = Math.floor((52 - bits) / 8);
     const scale = 2 ** bits;
@@ -200,7 +204,10 @@ export function sortedOrder(e: EntryList): Uint32Array {
     }
     const t = tags.subarray(0, m);
     t.sort();
-    for (let j = 0; j < m; j++) order[lo + j] = held[t[j]! % scale]!;
+    for (let j = 0; j < m; j++) {
+      const x = t[j]!;
+      order[lo + j] = held[x - Math.floor(x / scale) * scale]!;
+    }
     // Runs whose packed bytes tie need the next round (or, when every key
     // in the run has ended, only an exact check of the lengths).
     let a = 0;
@@ -224,6 +231,75 @@ export function sortedOrder(e: EntryList): Uint32Array {
     }
   }
   return order;
+}
+
+/** Buckets larger than this are split by an LSD radix sort on 4 key bytes instead of a float sort. */
+const RADIX_MIN = 1 << 14;
+
+/**
+ * One round for a big bucket: order[lo..hi) by the 4 key bytes at depth
+ * (as one 32-bit number, missing bytes as 0), two stable 16-bit counting
+ * passes; tied runs go back on the stack one level deeper.
+ */
+function radixRound(order: Uint32Array, lo: number, hi: number, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer, stack: number[]): void {
+  const m = hi - lo;
+  const pre = new Uint32Array(m);
+  const pre2 = new Uint32Array(m);
+  const idx2 = new Uint32Array(m);
+  const idx = order.subarray(lo, hi);
+  for (let j = 0; j < m; j++) {
+    const k = idx[j]!;
+    const o = ko[k]! + depth;
+    const left = kl[k]! - depth;
+    pre[j] = ((left > 0 ? ka[o]! : 0) * 0x1000000) + (((left > 1 ? ka[o + 1]! : 0) << 16) | ((left > 2 ? ka[o + 2]! : 0) << 8) | (left > 3 ? ka[o + 3]! : 0));
+  }
+  const count = new Int32Array(65536);
+  // Low 16 bits: idx/pre -> idx2/pre2.
+  for (let j = 0; j < m; j++) count[pre[j]! & 0xffff]!++;
+  for (let b = 0, sum = 0; b < 65536; b++) {
+    const c = count[b]!;
+    count[b] = sum;
+    sum += c;
+  }
+  for (let j = 0; j < m; j++) {
+    const p = pre[j]!;
+    const at = count[p & 0xffff]!++;
+    pre2[at] = p;
+    idx2[at] = idx[j]!;
+  }
+  // High 16 bits: idx2/pre2 -> idx/pre.
+  count.fill(0);
+  for (let j = 0; j < m; j++) count[pre2[j]! >>> 16]!++;
+  for (let b = 0, sum = 0; b < 65536; b++) {
+    const c = count[b]!;
+    count[b] = sum;
+    sum += c;
+  }
+  for (let j = 0; j < m; j++) {
+    const p = pre2[j]!;
+    const at = count[p >>> 16]!++;
+    pre[at] = p;
+    idx[at] = idx2[j]!;
+  }
+  let a = 0;
+  while (a < m) {
+    const v = pre[a]!;
+    let b = a + 1;
+    while (b < m && pre[b] === v) b++;
+    if (b - a > 1) {
+      let longer = false;
+      let lens = false;
+      const l0 = kl[idx[a]!]!;
+      for (let j = a; j < b; j++) {
+        const l = kl[idx[j]!]!;
+        if (l > depth + 4) longer = true;
+        if (l !== l0) lens = true;
+      }
+      if (longer) stack.push(lo + a, lo + b, depth + 4);
+      else if (lens) insertionSort(order, lo + a, lo + b, depth, ko, kl, ka);
+    }
+    a = b;
+  }
 }
 
 function compareFrom(a: number, b: number, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer): number {

@@ -15,10 +15,10 @@ export type OpenFailure = { error: 'errno'; err: NodeJS.ErrnoException } | { err
 /** A damaged page or pointer: the table must be rebuilt. */
 export class CorruptTable extends Error {}
 
-/** Leaf pages kept in memory (in one slab, so that a page read allocates nothing). */
-const LEAF_CACHE_PAGES = 8192;
+/** Leaf pages kept in memory (in one slab, so that a page read allocates nothing); lookups in key order never look back far. */
+const LEAF_CACHE_PAGES = 1024;
 /** Pages read at once on a leaf miss: leaves sit in key order, and batch lookups come in key order. */
-const READ_AHEAD_PAGES = 32;
+const READ_AHEAD_PAGES = 64;
 /** Tables up to this size are read into memory whole; larger ones page by page. */
 const WHOLE_FILE_LIMIT = 4 << 20;
 /** How often a reader with steady traffic re-checks that its file was not replaced. */
@@ -50,8 +50,8 @@ export class LmdbReader {
   /** The whole file, when it is small enough. */
   private whole: Buffer | undefined;
   private branchCache = new Map<number, Buffer>();
-  /** Leaf page number -> slot in the slab. */
-  private leafCache = new Map<number, number>();
+  /** Leaf page number -> slot in the slab, -1 when not cached (sized to the file's pages). */
+  private leafSlot = new Int32Array(0);
   private slab: Buffer | undefined;
   private slabUsed = 0;
   private lastCheck = 0;
@@ -92,7 +92,7 @@ export class LmdbReader {
     this.whole = undefined;
     this.lastLeaf = -1;
     this.branchCache.clear();
-    this.leafCache.clear();
+    this.leafSlot = new Int32Array(0);
     this.slabUsed = 0;
     const head = Buffer.alloc(Math.min(st.size, 8192));
     readSync(this.fd, head, 0, head.length, 0);
@@ -182,8 +182,8 @@ export class LmdbReader {
       }
       this.pb = page;
     } else {
-      let slot = this.leafCache.get(pgno);
-      if (slot === undefined) slot = this.readLeaves(pgno);
+      let slot = pgno < this.leafSlot.length ? this.leafSlot[pgno]! : -1;
+      if (slot < 0) slot = this.readLeaves(pgno);
       this.pb = this.slab!;
       base = slot * this.psize;
     }
@@ -198,20 +198,19 @@ export class LmdbReader {
   private readLeaves(pgno: number): number {
     const psize = this.psize;
     this.slab ??= Buffer.allocUnsafe(LEAF_CACHE_PAGES * psize);
+    if (this.leafSlot.length !== this.lastPg + 1) this.leafSlot = new Int32Array(this.lastPg + 1).fill(-1);
     let count = Math.min(READ_AHEAD_PAGES, this.lastPg + 1 - pgno);
     if (this.slabUsed + count > LEAF_CACHE_PAGES) {
-      this.leafCache.clear();
+      this.leafSlot.fill(-1);
       this.slabUsed = 0;
     }
     const first = this.slabUsed;
     const n = readSync(this.fd, this.slab, first * psize, count * psize, pgno * psize);
     if (n < psize) throw new CorruptTable(`short read of page ${pgno}`);
     count = Math.floor(n / psize);
-    for (let i = 0; i < count; i++) {
-      if (!this.leafCache.has(pgno + i)) this.leafCache.set(pgno + i, first + i);
-    }
+    for (let i = 0; i < count; i++) if (this.leafSlot[pgno + i]! < 0) this.leafSlot[pgno + i] = first + i;
     this.slabUsed += count;
-    return this.leafCache.get(pgno)!;
+    return this.leafSlot[pgno]!;
   }
 
   private numKeys(base: number): number {
