@@ -68,6 +68,8 @@ export interface SmtpdContext {
   readonly xclientHosts: NamadrList;
   readonly xforwardHosts: NamadrList;
   readonly verpClients: NamadrList;
+  /** smtpd_client_event_limit_exceptions: clients the connection count does not apply to. */
+  readonly eventLimitExceptions: NamadrList;
   readonly bareLfExclusions: NamadrList;
   readonly relayDomains: MatchList;
   readonly fastFlushDomains: MatchList;
@@ -261,6 +263,7 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
     xclientHosts: await namadr('smtpd_authorized_xclient_hosts', params.xclientHosts),
     xforwardHosts: await namadr('smtpd_authorized_xforward_hosts', params.xforwardHosts),
     verpClients: await namadr('smtpd_authorized_verp_clients', config.get('smtpd_authorized_verp_clients')),
+    eventLimitExceptions: await namadr('smtpd_client_event_limit_exceptions', config.get('smtpd_client_event_limit_exceptions')),
     bareLfExclusions: await namadr('smtpd_forbid_bare_newline_exclusions', params.forbidBareNewlineExclusions),
     relayDomains: await MatchList.domainList('relay_domains', MATCH_FLAG_RETURN | (await parentStyle('relay_domains')), config.get('relay_domains'), listOpts),
     fastFlushDomains: await MatchList.domainList('fast_flush_domains', MATCH_FLAG_RETURN | (await parentStyle('fast_flush_domains')), params.fastFlushDomains, listOpts),

@@ -139,7 +139,7 @@ async function serveSession(ctx: SmtpdContext, serviceName: string, socket: Sock
     state.xclientAllowed = await ctx.xclientHosts.match(toText(state.name), state.addr);
     state.xforwardAllowed = await ctx.xforwardHosts.match(toText(state.name), state.addr);
     stream.detectBareLf = ctx.bareLfMask && !(await ctx.bareLfExclusions.match(toText(state.name), state.addr)) ? ctx.bareLfMask : 0;
-    if (counter && !state.xclientAllowed) {
+    if (counter && !state.xclientAllowed && !(await ctx.eventLimitExceptions.match(toText(state.name), state.addr))) {
       state.connCount = counter.connect(serviceName, state.addr);
       counted = true;
     }
