@@ -64,10 +64,14 @@ if (nodedir) args.push(`--nodedir=${nodedir}`);
 console.log(`build-lmdb: building lmdb ${version} with LMDB_DATA_V1=true (about a minute)`);
 const r = spawnSync(process.execPath, args, {
   cwd: lmdbDir,
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', 'pipe', 'pipe'],
+  maxBuffer: 64 << 20,
   env: { ...process.env, LMDB_DATA_V1: 'true', JOBS: process.env.JOBS || 'max' },
 });
 if (r.status !== 0 || !existsSync(binary)) {
+  // The compiler's messages only matter when the build failed.
+  process.stderr.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
   console.error(`build-lmdb: node-gyp failed (status ${r.status}); see the messages above`);
   process.exit(1);
 }
