@@ -1,0 +1,65 @@
+// The cases of each cleanup fixture directory (fixtures/cleanup/NN-name/).
+// Each case is one SMTP session; the recorder stores the replies, the queue
+// files and cleanup's log lines that real Postfix 3.7.11 produced for it.
+import { msg, type CaseSpec } from './cases.js';
+
+const LONG = 'x'.repeat(3000);
+const H = {
+  from: 'From: Sender <sender@example.org>',
+  to: 'To: Alice <alice@remote.example>',
+  subject: 'Subject: test',
+  date: 'Date: Mon, 2 Jan 2023 03:04:05 +0000',
+  id: 'Message-ID: <fixed.1@example.org>',
+};
+const ALL = [H.from, H.to, H.subject, H.date, H.id];
+const without = (...drop: string[]): string[] => ALL.filter((h) => !drop.includes(h));
+
+const basic: CaseSpec[] = [
+  { name: 'all-headers', messages: [msg()] },
+  { name: 'missing-message-id', messages: [msg({ headers: without(H.id) })] },
+  { name: 'missing-date', messages: [msg({ headers: without(H.date) })] },
+  { name: 'missing-from', messages: [msg({ headers: without(H.from) })] },
+  { name: 'missing-all', messages: [msg({ headers: [H.subject] })] },
+  { name: 'no-headers-at-all', messages: [{ from: 'sender@example.org', rcpts: ['alice@remote.example'], lines: ['just a body line', 'second'] }] },
+  { name: 'empty-message', messages: [{ from: 'sender@example.org', rcpts: ['alice@remote.example'], lines: [] }] },
+  { name: 'headers-only', messages: [{ from: 'sender@example.org', rcpts: ['alice@remote.example'], lines: [H.subject, H.to] }] },
+  { name: 'null-sender', messages: [msg({ from: '<>', headers: [H.subject] })] },
+  { name: 'mailer-daemon-sender', messages: [msg({ from: 'MAILER-DAEMON@mx.example.com', headers: [H.subject] })] },
+  { name: 'dropped-headers', messages: [msg({ headers: [...ALL, 'Return-Path: <evil@example.net>', 'Bcc: hidden@example.net', 'Content-Length: 1234', 'Resent-Bcc: x@example.net'] })] },
+  { name: 'resent-headers', messages: [msg({ headers: [...ALL, 'Resent-From: resender@example.org', 'Resent-To: bob@remote.example'] })] },
+  { name: 'resent-with-id', messages: [msg({ headers: [...ALL, 'Resent-From: resender@example.org', 'Resent-Message-Id: <resent.1@example.org>', 'Resent-Date: Tue, 3 Jan 2023 03:04:05 +0000'] })] },
+  { name: 'resent-only', messages: [msg({ headers: [H.subject, 'Resent-Sender: someone'] })] },
+  { name: 'unqualified-header-addresses', messages: [msg({ headers: ['From: joe', 'To: bob, carol@remote.example, "Dee Dee" <dee>', 'Cc: (comment) eve', 'Reply-To: frank', H.subject] })] },
+  { name: 'unqualified-envelope', messages: [msg({ from: 'joe', rcpts: ['alice@remote.example'], headers: [H.subject] })] },
+  { name: 'two-recipients', messages: [msg({ rcpts: ['alice@remote.example', 'bob@remote.example'] })] },
+  { name: 'duplicate-recipients', messages: [msg({ rcpts: ['alice@remote.example', 'alice@remote.example', 'Alice@Remote.Example', 'bob@remote.example'] })] },
+  { name: 'dsn-parameters', messages: [msg({ mailParams: 'RET=HDRS ENVID=abc123', rcpts: ['alice@remote.example NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig@remote.example', 'bob@remote.example NOTIFY=NEVER', 'carol@remote.example NOTIFY=DELAY'] })] },
+  { name: 'body-8bitmime', messages: [msg({ mailParams: 'BODY=8BITMIME', body: ['caf\u00e9 cr\u00e8me'] })] },
+  { name: 'header-utf8', messages: [msg({ headers: [...ALL.slice(0, 2), 'Subject: caf\u00e9', H.date, H.id] })] },
+  { name: 'smtputf8', messages: [msg({ mailParams: 'SMTPUTF8', headers: [...ALL.slice(0, 2), 'Subject: caf\u00e9', H.date, H.id] })] },
+  { name: 'latin1-bytes', latin1: true, messages: [msg({ headers: [...ALL.slice(0, 2), 'Subject: caf\u00e9', H.date, H.id], body: ['na\u00efve \u00ff'] })] },
+  { name: 'cte-8bit', messages: [msg({ headers: [...ALL, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit'], body: ['caf\u00e9'] })] },
+  { name: 'cte-binary', messages: [msg({ headers: [...ALL, 'Content-Transfer-Encoding: BINARY'] })] },
+  { name: 'long-header', messages: [msg({ headers: [...ALL, `X-Long: ${LONG}`] })] },
+  { name: 'long-body-line', messages: [msg({ body: [LONG, 'y'.repeat(5000), 'end'] })] },
+  { name: 'folded-headers', messages: [msg({ headers: [H.from, 'To: Alice <alice@remote.example>,', '\tBob <bob@remote.example>', 'Subject: a', '  folded subject', H.date, H.id, 'X-Multi: one', '\ttwo', ' three'] })] },
+  { name: 'obsolete-header-syntax', messages: [msg({ headers: ['From : Sender <sender@example.org>', 'Subject\t: spaced', 'To:alice@remote.example'] })] },
+  { name: 'mbox-from-line', messages: [{ from: 'sender@example.org', rcpts: ['alice@remote.example'], lines: ['From sender@example.org Mon Jan  2 03:04:05 2023', H.subject, '', 'body'] }] },
+  { name: 'leading-whitespace', messages: [{ from: 'sender@example.org', rcpts: ['alice@remote.example'], lines: [' indented first line', H.subject, '', 'body'] }] },
+  { name: 'dot-stuffing', messages: [msg({ body: ['.leading dot', '..two dots', '.'] })] },
+  { name: 'multipart', messages: [msg({ headers: [...ALL, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="BOUND"'], body: ['preamble', '--BOUND', 'Content-Type: text/plain', 'Content-Disposition: inline', '', 'part one', '--BOUND', 'Content-Type: message/rfc822', '', 'From: inner@example.org', 'Subject: inner', 'To: x', '', 'inner body', '--BOUND--', 'epilogue'] })] },
+  { name: 'remote-client', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'], headers: [H.subject, 'To: bob'] })] },
+  { name: 'remote-client-full', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'] })] },
+  { name: 'remote-client-resent', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'], headers: [H.subject, 'Resent-From: joe'] })] },
+  { name: 'local-recipient', messages: [msg({ rcpts: ['postmaster@mx.example.com', 'root', 'team@mx.example.com'] })] },
+  { name: 'bdat', messages: [msg({ bdat: 40 })] },
+  { name: 'two-messages', messages: [msg({ headers: [H.subject] }), msg({ from: 'other@example.org', rcpts: ['bob@remote.example'], headers: ['Subject: second'] })] },
+  { name: 'hop-count', messages: [msg({ headers: [...Array.from({ length: 49 }, (_, i) => `Received: from hop${i}.example.org by x; Mon, 2 Jan 2023 03:04:05 +0000`), H.subject] })] },
+  { name: 'hop-count-49', messages: [msg({ headers: [...Array.from({ length: 48 }, (_, i) => `Received: from hop${i}.example.org by x; Mon, 2 Jan 2023 03:04:05 +0000`), H.subject] })] },
+  { name: 'folded-message-id', messages: [msg({ headers: [H.from, H.subject, 'Message-Id:', ' <folded.1@example.org>'] })] },
+  { name: 'bare-cr-in-header', latin1: true, messages: [msg({ headers: [...ALL, 'X-CR: a\rb'] , body: ['c\rd'] })] },
+];
+
+export const FIXTURE_CASES: Record<string, CaseSpec[]> = {
+  '01-basic': basic,
+};

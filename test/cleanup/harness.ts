@@ -1,0 +1,88 @@
+// Runs this project's smtpd and cleanup services on a cleanup fixture
+// (fixtures/cleanup/NN-name/): the configuration is copied to a fresh
+// directory, its tables built with this project's postmap/postalias, the
+// queue directories made, and the smtpd service of master.cf listens on
+// 127.0.0.1 with the real cleanup service behind it. Log lines of both go
+// to memory. Only for use inside a private network namespace.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Config } from '../../src/config/config.js';
+import { tryComputedDefault, type ConfigView } from '../../src/config/computed.js';
+import { getParam } from '../../src/config/registry.js';
+import { AddressResolver } from '../../src/address/resolve.js';
+import { TableCache } from '../../src/address/maps.js';
+import { createLogger, memorySink } from '../../src/log/logger.js';
+import { createCleanupService, type CleanupServiceHandle } from '../../src/cleanup/service.js';
+import { createSmtpdService, localConnectionCounter, type SmtpdService } from '../../src/smtpd/service.js';
+import { prepareRunDir } from '../lib/daemon.js';
+import { masterPortOf } from './play.js';
+
+export interface OurStack {
+  dir: string;
+  conf: string;
+  spool: string;
+  port: number;
+  logLines: string[];
+  cleanup: CleanupServiceHandle;
+  stop(): Promise<void>;
+}
+
+const QUEUE_DIRS = ['incoming', 'active', 'deferred', 'hold', 'corrupt', 'defer', 'bounce', 'trace', 'maildrop', 'saved'];
+
+/**
+ * Host-computed defaults (mydomain, mynetworks) evaluated against main.cf,
+ * as a daemon sees them; Config.get() alone gives `postconf -d` values.
+ */
+function withComputedDefaults(conf: string, overrides: Array<[string, string]>): Config {
+  const config = Config.load(conf, overrides);
+  const view: ConfigView = {
+    mainValue: (name) => (config.isSet(name) ? config.get(name) : undefined),
+    expandedDefault: (name) => config.expand(getParam(name)?.defaultValue() ?? ''),
+  };
+  const extra: Array<[string, string]> = [];
+  for (const name of ['mydomain', 'mynetworks']) {
+    if (config.isSet(name)) continue;
+    const r = tryComputedDefault(name, view);
+    if (r.ok) extra.push([name, r.value]);
+  }
+  return extra.length ? Config.load(conf, [...extra, ...overrides]) : config;
+}
+
+export async function startOurs(fixtureDir: string): Promise<OurStack> {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'cleanup-ours-')));
+  const conf = prepareRunDir('ours', fixtureDir, dir);
+  const spool = path.join(dir, 'spool');
+  for (const q of QUEUE_DIRS) fs.mkdirSync(path.join(spool, q), { recursive: true, mode: 0o700 });
+  const port = masterPortOf(fixtureDir);
+  const overrides: Array<[string, string]> = [['service_name', 'smtp'], ['queue_directory', spool]];
+  const config = withComputedDefaults(conf, overrides);
+  const logLines: string[] = [];
+  const sink = memorySink(logLines);
+  const smtpdLog = createLogger(sink, 'postfix/smtpd');
+  const cleanupLog = createLogger(sink, 'postfix/cleanup');
+  const resolver = new AddressResolver(config, { cache: new TableCache(smtpdLog), log: smtpdLog });
+  const cleanup = createCleanupService({ config, resolver, logger: cleanupLog, queueDir: spool });
+  await cleanup.ready;
+  const smtpd: SmtpdService = createSmtpdService({
+    config, serviceName: 'smtp', cleanup, resolver, logger: smtpdLog, connectionCounter: localConnectionCounter(),
+    hooks: { sleep: async () => undefined },
+  });
+  await smtpd.ready;
+  const server = net.createServer((socket) => smtpd.handle(socket));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    dir, conf, spool, port, logLines, cleanup,
+    async stop() {
+      await new Promise<void>((r) => server.close(() => r()));
+      await smtpd.close();
+      await cleanup.close();
+      await resolver.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
