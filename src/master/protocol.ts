@@ -1,0 +1,54 @@
+// The conversation between the master and its worker processes, in the
+// place of Postfix's master status pipe (master/master_status.c) and the
+// listen descriptors a child inherits (master/master_spawn.c). A worker is
+// forked with its WorkerInit in the environment, receives its listening
+// sockets as handles over the IPC channel, and reports when it is ready,
+// when it has taken its first connection (master's use count: a process
+// that dies before that one throttles the service), and when all its
+// session slots are busy. Types only.
+
+/** Set in a forked worker's environment: its WorkerInit as JSON. */
+export const WORKER_ENV = 'POSTFIX_TS_WORKER';
+/** Set in the master's environment by `postfix start`: the master role. */
+export const MASTER_ENV = 'POSTFIX_TS_MASTER';
+/** The descriptor a worker finds the open maillog_file on (after stdin, stdout, stderr and the IPC channel). */
+export const WORKER_LOG_FD = 4;
+
+export interface WorkerInit {
+  configDir: string;
+  /** The master.cf service name as written. */
+  service: string;
+  type: string;
+  /** The command's basename ("smtpd"). */
+  command: string;
+  /** master's internal name ("[127.0.0.1]:25", "25"). */
+  canonical: string;
+  options: Array<[string, string]>;
+  flags: string[];
+  /** The -o settings of the unix services a worker uses in-process (cleanup, rewrite), by service name. */
+  unixOptions: Record<string, Array<[string, string]>>;
+  /** Concurrent sessions this process may serve; 0: no limit. */
+  slots: number;
+  generation: number;
+  /** True when WORKER_LOG_FD holds the open maillog_file. */
+  logFd: boolean;
+  /** How many listening handles follow. */
+  listeners: number;
+}
+
+export type MasterMessage =
+  /** A listening socket (the handle comes with the message). */
+  | { type: 'listen'; index: number; address: string; port: number }
+  /** Stop accepting, finish the sessions in progress, exit (reload, removed service, master gone). */
+  | { type: 'retire' }
+  /** Stop accepting, let messages being committed get their reply, close the rest, exit (postfix stop). */
+  | { type: 'stop' };
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'taken' }
+  | { type: 'busy'; full: boolean }
+  /** listen() failed: libuv reports bind errors such as EADDRINUSE only here. */
+  | { type: 'listen-error'; address: string; port: number; code: string }
+  /** Already logged by the worker; the master decides what follows. */
+  | { type: 'fatal'; text: string };

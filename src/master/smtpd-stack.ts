@@ -1,0 +1,105 @@
+// The receiving side of Postfix assembled in one worker process: smtpd(8)
+// for a master.cf service, with the cleanup(8) and trivial-rewrite(8) work
+// it hands off done in the same process (src/cleanup, src/address). Each
+// part gets the configuration Postfix would give its own daemon: smtpd
+// main.cf plus its service's -o settings, cleanup main.cf plus the -o
+// settings of the service named by cleanup_service_name. Opens tables and
+// the queue directory through those parts; listens on nothing.
+import type { Socket } from 'node:net';
+import { AddressResolver } from '../address/resolve.js';
+import { TableCache } from '../address/maps.js';
+import type { CleanupService, CleanupSession } from '../cleanup/api.js';
+import { createCleanupService } from '../cleanup/service.js';
+import { createLogger, type LogSink } from '../log/logger.js';
+import { createSmtpdService, localConnectionCounter } from '../smtpd/service.js';
+import type { WorkerInit } from './protocol.js';
+import { loadServiceConfig } from './service-config.js';
+
+export interface ReceiveStack {
+  /** Starts one SMTP session; it ends the socket itself. */
+  handle(socket: Socket): void;
+  /** Resolves when tables are open; rejects (after a fatal log line) when the configuration is unusable. */
+  readonly ready: Promise<void>;
+  /** Messages whose commit is under way (their 250 is about to be sent). */
+  commitsInFlight(): number;
+  /** Resolves when no commit is under way. */
+  commitsDone(): Promise<void>;
+  /** Waits for the sessions in progress, then closes tables. */
+  close(): Promise<void>;
+}
+
+/** Counts finish() calls in progress, so that a stop can let them answer. */
+class CommitTracker {
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+
+  wrap(service: CleanupService): CleanupService {
+    return {
+      open: async (flags: number): Promise<CleanupSession> => {
+        const session = await service.open(flags);
+        return {
+          get queueId() {
+            return session.queueId;
+          },
+          get contentSize() {
+            return session.contentSize;
+          },
+          record: (type, data) => session.record(type, data),
+          abort: () => session.abort(),
+          finish: async () => {
+            this.inFlight++;
+            try {
+              return await session.finish();
+            } finally {
+              this.inFlight--;
+              if (this.inFlight === 0) this.waiters.splice(0).forEach((w) => w());
+            }
+          },
+        };
+      },
+    };
+  }
+
+  get count(): number {
+    return this.inFlight;
+  }
+
+  done(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+/** Builds smtpd with its in-process cleanup for one worker. Throws ConfigError on a bad main.cf. */
+export function buildReceiveStack(init: WorkerInit, sink: LogSink): ReceiveStack {
+  const smtpdConfig = loadServiceConfig(init.configDir, init.service, init.command, init.options);
+  const cleanupName = smtpdConfig.get('cleanup_service_name') || 'cleanup';
+  const cleanupConfig = loadServiceConfig(init.configDir, cleanupName, 'cleanup', init.unixOptions[cleanupName] ?? []);
+  const smtpdLog = createLogger(sink, `${smtpdConfig.get('syslog_name')}/${init.command}`);
+  const cleanupLog = createLogger(sink, `${cleanupConfig.get('syslog_name')}/cleanup`);
+  const cache = new TableCache(smtpdLog);
+  const smtpdResolver = new AddressResolver(smtpdConfig, { cache, log: smtpdLog });
+  const cleanupResolver = new AddressResolver(cleanupConfig, { cache, log: cleanupLog });
+  const cleanup = createCleanupService({ config: cleanupConfig, resolver: cleanupResolver, logger: cleanupLog });
+  const tracker = new CommitTracker();
+  const smtpd = createSmtpdService({
+    config: smtpdConfig,
+    serviceName: init.service,
+    cleanup: tracker.wrap(cleanup),
+    resolver: smtpdResolver,
+    logger: smtpdLog,
+    connectionCounter: localConnectionCounter(),
+  });
+  const ready = Promise.all([cleanup.ready, smtpd.ready, smtpdResolver.ready(), cleanupResolver.ready()]).then(() => undefined);
+  ready.catch(() => undefined);
+  return {
+    handle: (socket) => smtpd.handle(socket),
+    ready,
+    commitsInFlight: () => tracker.count,
+    commitsDone: () => tracker.done(),
+    close: async () => {
+      await smtpd.close();
+      await cleanup.close();
+      await smtpdResolver.close().catch(() => undefined);
+    },
+  };
+}
