@@ -60,6 +60,45 @@ const basic: CaseSpec[] = [
   { name: 'bare-cr-in-header', latin1: true, messages: [msg({ headers: [...ALL, 'X-CR: a\rb'] , body: ['c\rd'] })] },
 ];
 
+const subjects = [
+  'reject me', 'reject default', 'reject dsn', 'reject 4xx', 'reject 2xx', 'warn me', 'warn plain', 'info me', 'hold me',
+  'discard me', 'redirect me', 'bad redirect', 'bcc me', 'bad bcc', 'filter me', 'bad filter', 'empty filter',
+  'prepend me', 'bad prepend', 'replace me', 'bad replace', 'strip me', 'ignore me', 'dunno me', 'ok me', 'pass me',
+  'unknown action', 'lower case',
+];
+const bodies = [
+  'reject this line', 'warn this line', 'replace this line', 'ignore this line', 'prepend before this',
+  'hold this body', 'discard this body', 'bcc this body', 'filter this body', 'redirect this body', 'defer this body',
+];
+
+const checks: CaseSpec[] = [
+  ...subjects.map((sub) => ({ name: `header-${sub.replace(/ /g, '-')}`, messages: [msg({ headers: [H.from, H.to, `Subject: ${sub}`, H.date, H.id] })] })),
+  ...bodies.map((b) => ({ name: `body-${b.replace(/ /g, '-')}`, messages: [msg({ headers: [H.from, H.subject], body: ['first line', `${b} please`, 'last line'] })] })),
+  { name: 'header-remote-client-reject', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'], headers: [H.from, 'Subject: reject me'] })] },
+  { name: 'header-multi-line', messages: [msg({ headers: [H.from, H.subject, 'X-Multi: first', '	second line'] })] },
+  { name: 'header-received', messages: [msg({ headers: ['Received: from hop99.example.org by x', H.from, H.subject] })] },
+  { name: 'header-from-spammer', messages: [msg({ headers: ['From: The spammer <x@example.org>', H.subject] })] },
+  { name: 'header-replace-to', messages: [msg({ headers: [H.from, 'To: replace-to@remote.example', H.subject] })] },
+  { name: 'header-ignore-message-id', messages: [msg({ headers: [H.from, H.subject, 'Message-ID: <ignored.1@example.org>'] })] },
+  { name: 'header-replace-date', messages: [msg({ headers: [H.from, H.subject, 'Date: Thu, 30 Dec 1999 00:00:00 +0000'] })] },
+  { name: 'hold-and-discard', messages: [msg({ headers: [H.from, 'Subject: hold me', 'Subject: discard me'] })] },
+  { name: 'discard-then-hold', messages: [msg({ headers: [H.from, 'Subject: discard me', 'Subject: hold me'] })] },
+  { name: 'reject-then-warn', messages: [msg({ headers: [H.from, 'Subject: reject me', 'Subject: warn me'], body: ['warn this line'] })] },
+  { name: 'two-bcc', messages: [msg({ headers: [H.from, 'Subject: bcc me'], body: ['bcc this body'] })] },
+  { name: 'two-filters', messages: [msg({ headers: [H.from, 'Subject: filter me'], body: ['filter this body'] })] },
+  { name: 'redirect-and-body', messages: [msg({ headers: [H.from, 'Subject: redirect me'], body: ['redirect this body'] })] },
+  { name: 'pass-skips-body', messages: [msg({ headers: [H.from, 'Subject: pass me'], body: ['reject this line'] })] },
+  { name: 'mime-evil-attachment', messages: [msg({ headers: [H.from, H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"'], body: ['--b1', 'Content-Type: text/plain', '', 'hello', '--b1', 'Content-Type: application/x-evil', 'Content-Disposition: attachment; filename="evil.exe"', '', 'AAAA', '--b1--'] })] },
+  { name: 'mime-evil-file-name', messages: [msg({ headers: [H.from, H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"'], body: ['--b1', 'Content-Type: application/octet-stream', 'Content-Disposition: attachment; filename="evil.exe"', '', 'AAAA', '--b1--'] })] },
+  { name: 'mime-primary-content-type', messages: [msg({ headers: [H.from, H.subject, 'Content-Type: application/x-evil'] })] },
+  { name: 'nested-message', messages: [msg({ headers: [H.from, H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"'], body: ['--b1', 'Content-Type: message/rfc822', '', 'From: inner@example.org', 'Subject: nested reject', '', 'inner body', '--b1--'] })] },
+  { name: 'nested-no-boundary-match', messages: [msg({ headers: [H.from, H.subject, 'Content-Type: message/rfc822'], body: ['Subject: nested reject', '', 'x'] })] },
+  { name: 'body-in-mime-part', messages: [msg({ headers: [H.from, H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/alternative; boundary=xyz'], body: ['--xyz', '', 'warn this line', '--xyz--', 'replace this line'] })] },
+  { name: 'reject-character', latin1: true, messages: [msg({ headers: [H.from, H.subject], body: ['bell \x07 here'] })] },
+  { name: 'strip-character', latin1: true, messages: [msg({ headers: [H.from, 'Subject: a\x01b'], body: ['c\x01d\x01'] })] },
+];
+
 export const FIXTURE_CASES: Record<string, CaseSpec[]> = {
   '01-basic': basic,
+  '02-checks': checks,
 };
