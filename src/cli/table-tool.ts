@@ -26,6 +26,8 @@ export interface ToolConfig {
 /** %m for a table failure that names no cause (Postfix's errno after dict_fail and friends). */
 const NO_REASON = 'Application error';
 
+const NEWLINE = Buffer.from('\n');
+
 /** Postfix's VSTREAM buffer: stdout is written in chunks of this size. */
 const VSTREAM_BUFSIZE = 4096;
 let pending: Buffer[] = [];
@@ -253,39 +255,49 @@ function rawQueries(d: Dict, input: Buffer, format: (k: string, v: string) => st
   const answers = (d as RawBatchDict).lookupBatchRaw(lines);
   if (!answers) return undefined;
   if (d.flags & DICT_FLAG_UTF8_ACTIVE && !isUtf8(answers.vals)) return undefined;
-  const { start, end, vals } = answers;
-  let size = 0;
-  let pos = 0;
+  const { start, end, vals, lineStart } = answers;
   const n = start.length;
-  const lineStart = new Int32Array(n);
+  const last = input[input.length - 1] === 10 ? input.length - 1 : input.length;
+  let size = 0;
   for (let i = 0; i < n; i++) {
-    lineStart[i] = pos;
-    const nl = input.indexOf(10, pos);
-    const le = nl < 0 ? input.length : nl;
-    if (start[i]! >= 0) size += le - pos + sep.length + (end[i]! - start[i]!) + 1;
-    pos = le + 1;
+    if (start[i]! < 0) continue;
+    const le = i + 1 < n ? lineStart[i + 1]! - 1 : last;
+    size += le - lineStart[i]! + sep.length + end[i]! - start[i]! + 1;
   }
   const outBuf = Buffer.allocUnsafe(size);
-  let o = 0;
+  const o = assemble(outBuf, input, lineStart, last, sep, vals, start, end);
   let foundAny = false;
   for (let i = 0; i < n; i++) {
     if (start[i]! < 0) continue;
     foundAny = true;
-    const ls = lineStart[i]!;
-    const le = i + 1 < n ? lineStart[i + 1]! - 1 : (input[input.length - 1] === 10 ? input.length - 1 : input.length);
     if (end[i] === start[i]) {
-      const key = input.toString('latin1', ls, le);
+      const le = i + 1 < n ? lineStart[i + 1]! - 1 : last;
+      const key = input.toString('latin1', lineStart[i]!, le);
       msgWarn(`table ${d.type}:${d.name}: key ${printable(key)}: empty string result is not allowed`);
       msgWarn(`table ${d.type}:${d.name} should return NO RESULT in case of NOT FOUND`);
     }
-    for (let q = ls; q < le; q++) outBuf[o++] = input[q]!;
-    for (let q = 0; q < sep.length; q++) outBuf[o++] = sep[q]!;
-    for (let q = start[i]!, qe = end[i]!; q < qe; q++) outBuf[o++] = vals[q]!;
-    outBuf[o++] = 10;
   }
   emitBytes(outBuf.subarray(0, o));
   if (foundAny) emitFlush();
   return foundAny ? 0 : 1;
+}
+
+/** The output of rawQueries: "key SEP value NL" for each key found, in input order. */
+function assemble(outBuf: Buffer, input: Buffer, lineStart: Uint32Array, last: number, sep: Buffer,
+  vals: Buffer, start: Int32Array, end: Int32Array): number {
+  const n = start.length;
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const vs = start[i]!;
+    if (vs < 0) continue;
+    const ls = lineStart[i]!;
+    const le = i + 1 < n ? lineStart[i + 1]! - 1 : last;
+    for (let q = ls; q < le; q++) outBuf[o++] = input[q]!;
+    for (let q = 0; q < sep.length; q++) outBuf[o++] = sep[q]!;
+    for (let q = vs, qe = end[i]!; q < qe; q++) outBuf[o++] = vals[q]!;
+    outBuf[o++] = 10;
+  }
+  return o;
 }
 
 function deleteOpenFlags(type: string): number {

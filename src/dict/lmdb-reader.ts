@@ -234,6 +234,57 @@ export class LmdbReader {
     return u16(b, node) + u16(b, node + 2) * 0x10000 + u16(b, node + 4) * 0x100000000;
   }
 
+  /**
+   * Many lookups in one tight loop (postmap -q -): keys are arena[off[i]..
+   * off[i]+len[i]) with a NUL after each, taken in `order` (key order, so
+   * that consecutive keys mostly land in the same leaf). For each key found,
+   * its value (up to the first NUL) is appended to `out`; vs/ve get its
+   * position, vs stays -1 when absent. nul: try the NUL-terminated form
+   * (1), the bare form (0), or both (2: with NUL first); returns the form
+   * that answered first (-1 for none), for Postfix's flag learning.
+   */
+  getMany(arena: Buffer, off: Uint32Array, len: Uint32Array, order: Uint32Array, nul: 0 | 1 | 2,
+    vs: Int32Array, ve: Int32Array, out: { buf: Buffer; used: number }): number {
+    let firstForm = -1;
+    let mode = nul;
+    for (let j = 0; j < order.length; j++) {
+      const i = order[j]!;
+      let v: ValueRef | undefined;
+      if (mode !== 0) {
+        v = this.get(arena, len[i]! + 1, off[i]!);
+        if (v && mode === 2) {
+          mode = 1;
+          if (firstForm < 0) firstForm = 1;
+        }
+      }
+      if (!v && mode !== 1) {
+        v = this.get(arena, len[i]!, off[i]!);
+        if (v && mode === 2) {
+          mode = 0;
+          if (firstForm < 0) firstForm = 0;
+        }
+      }
+      if (!v) continue;
+      const vb = v.buf;
+      let e = v.start;
+      const vend = v.end;
+      while (e < vend && vb[e] !== 0) e++;
+      const n = e - v.start;
+      if (out.used + n > out.buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(out.buf.length * 2, out.used + n));
+        out.buf.copy(bigger, 0, 0, out.used);
+        out.buf = bigger;
+      }
+      const ob = out.buf;
+      let u = out.used;
+      vs[i] = u;
+      for (let q = v.start; q < e; q++) ob[u++] = vb[q]!;
+      out.used = u;
+      ve[i] = u;
+    }
+    return firstForm;
+  }
+
   /** Looks up key bytes key[0..klen); the value's bytes, or undefined. Throws CorruptTable on damage. */
   get(key: Uint8Array, klen = key.length, koff = 0): ValueRef | undefined {
     let pgno = this.root;

@@ -174,26 +174,35 @@ function keyArena(keys: readonly string[], fold: boolean): EntryList {
 /** Keys given as lines (each ending in a newline) of a buffer we may change: newlines become NULs. */
 function linesArena(bytes: Buffer, fold: boolean): EntryList {
   const e = new EntryList();
+  // Folding and NUL-terminating with native string operations: a byte loop
+  // in JavaScript runs unoptimized for much of a one-shot command.
+  if (fold || bytes.includes(10)) {
+    const text = bytes.toString('latin1');
+    const folded = fold && /[A-Z]/.test(text) ? lowerAsciiLatin1(text) : text;
+    bytes.write(folded.replaceAll('\n', '\0'), 0, 'latin1');
+  }
   e.keyArena = bytes;
   let start = 0;
-  for (let j = 0; j < bytes.length; j++) {
-    const c = bytes[j]!;
-    if (c === 10) {
-      bytes[j] = 0;
-      e.keyUsed = start;
-      e.addRaw(j - start, 0, 0, 0, 0, 0);
-      start = j + 1;
-    } else if (fold && c >= 65 && c <= 90) bytes[j] = c + 32;
+  for (let j = bytes.indexOf(0); j >= 0; j = bytes.indexOf(0, j + 1)) {
+    e.keyUsed = start;
+    e.addRaw(j - start, 0, 0, 0, 0, 0);
+    start = j + 1;
   }
   e.keyUsed = bytes.length;
   return e;
 }
 
-/** Answers of lookupBatchRaw: per key, its value's bytes vals[start..end), or start -1. */
+/** ASCII lower case of a byte string (characters 0-255): only A-Z change. */
+function lowerAsciiLatin1(s: string): string {
+  return /[^\x00-\x7f]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s.toLowerCase();
+}
+
+/** Answers of lookupBatchRaw: per key, its value's bytes vals[start..end), or start -1; where each key's line starts. */
 export interface RawAnswers {
   start: Int32Array;
   end: Int32Array;
   vals: Buffer;
+  lineStart: Uint32Array;
 }
 
 /** Tables that answer many byte-string lookups without building strings (postmap -q -). */
@@ -277,32 +286,20 @@ class ReadOnlyStore implements Dict {
     const order = localityOrder(e);
     const start = new Int32Array(n).fill(-1);
     const end = new Int32Array(n);
-    let vals = Buffer.allocUnsafe(1 << 16);
-    let used = 0;
+    const out = { buf: Buffer.allocUnsafe(1 << 16), used: 0 };
+    const t1 = (this.flags & DICT_FLAG_TRY1NULL) !== 0;
+    const t0 = (this.flags & DICT_FLAG_TRY0NULL) !== 0;
     try {
-      for (let j = 0; j < n; j++) {
-        const i = order[j]!;
-        const v = this.probeRef(e.keyArena, e.keyOff[i]!, e.keyLen[i]!);
-        if (!v) continue;
-        let ve = v.start;
-        const vb = v.buf;
-        while (ve < v.end && vb[ve] !== 0) ve++;
-        const len = ve - v.start;
-        if (used + len > vals.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(vals.length * 2, used + len));
-          vals.copy(bigger, 0, 0, used);
-          vals = bigger;
-        }
-        for (let q = v.start; q < ve; q++) vals[used + q - v.start] = vb[q]!;
-        start[i] = used;
-        used += len;
-        end[i] = used;
-      }
+      const form = this.reader.getMany(e.keyArena, e.keyOff, e.keyLen, order, t1 && t0 ? 2 : t1 ? 1 : 0, start, end, out);
+      if (form === 1) this.flags &= ~DICT_FLAG_TRY0NULL;
+      if (form === 0) this.flags &= ~DICT_FLAG_TRY1NULL;
     } catch (err) {
       if (err instanceof CorruptTable) return undefined;
       throw err;
     }
-    return { start, end, vals: vals.subarray(0, used) };
+    const vals = out.buf;
+    const used = out.used;
+    return { start, end, vals: vals.subarray(0, used), lineStart: e.keyOff };
   }
 
   /** probe() without the text: the raw value, or undefined. */
