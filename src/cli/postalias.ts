@@ -130,7 +130,7 @@ function buildBulk(job: AliasJob): void {
   if (!builder && !fatal) fatal = `table fail:${name}: write error: Application error`;
   let all = warnings;
   if (fatal === undefined && builder) {
-    const result = builder.finish(perm);
+    const result = builder.finish(perm, (what) => progress.note(what));
     all = warnings.concat(result.warnings);
     if (!result.ok) fatal = result.fatal;
   } else if (builder) {

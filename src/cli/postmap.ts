@@ -164,7 +164,7 @@ function buildBulk(job: BuildJob): void {
   progress.note(`${count} lines read, writing ${type}:${name}`);
   let all = warnings;
   if (fatal === undefined && builder) {
-    const result = builder.finish(perm);
+    const result = builder.finish(perm, (what) => progress.note(what));
     all = warnings.concat(result.warnings);
     if (!result.ok) fatal = result.fatal;
   } else if (builder) {

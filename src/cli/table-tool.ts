@@ -421,7 +421,7 @@ export class Progress {
   tick(lines: number): void {
     if (!this.tty) return;
     const now = Date.now();
-    if (now - this.started < 700 || now - this.lastDraw < 200) return;
+    if (now - this.started < 400 || now - this.lastDraw < 200) return;
     this.lastDraw = now;
     const secs = (now - this.started) / 1000;
     process.stderr.write(`\r${this.label}: ${lines} lines read, ${Math.round(lines / secs)} lines/s\x1b[K`);
@@ -429,7 +429,7 @@ export class Progress {
   }
 
   note(text: string): void {
-    if (!this.tty || Date.now() - this.started < 700) return;
+    if (!this.tty || Date.now() - this.started < 400) return;
     process.stderr.write(`\r${this.label}: ${text}\x1b[K`);
     this.drawn = true;
   }

@@ -176,9 +176,12 @@ export class MapBuilder {
   }
 
   /** Writes the table: temporary file, fsync, rename over the old table, fsync the directory. */
-  finish(perm: TablePermissions): BuildResult {
+  finish(perm: TablePermissions, phase: (what: string) => void = () => undefined): BuildResult {
+    phase(`sorting ${this.entries.count} records`);
     const { order, count, warnings } = this.settle();
+    phase(`laying out ${count} records`);
     const image = buildLmdbImage(this.entries, order, count, this.target.mapSize, KIND_MARKER[this.target.kind]);
+    phase(`writing ${Math.round(image.size / 1048576)} MB to ${this.path}`);
     const err = writeTableFile(this.path, image.chunks, perm);
     if (err) return { ok: false, warnings, fatal: err };
     return { ok: true, warnings };
