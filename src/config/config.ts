@@ -5,6 +5,7 @@
 import { loadNameValues, readConfigFile } from './maincf.js';
 import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_PARSE_ERROR } from './expand.js';
 import { getParam } from './registry.js';
+import { computedDefault, isComputed, type ConfigView } from './computed.js';
 import { msgWarn } from '../util/msg.js';
 
 /** Where Postfix looks when neither -c nor MAIL_CONFIG says otherwise. */
@@ -58,7 +59,16 @@ export class Config {
   raw(name: string): string | undefined {
     const v = this.params.get(name);
     if (v !== undefined) return v;
+    if (isComputed(name)) return computedDefault(name, this.view());
     return getParam(name)?.defaultValue();
+  }
+
+  /** What host-computed defaults consult: mydomain follows a myhostname set in main.cf. */
+  private view(): ConfigView {
+    return {
+      mainValue: (n) => (this.params.has(n) ? this.get(n) : undefined),
+      expandedDefault: (n) => this.expand(getParam(n)?.defaultValue() ?? '', n),
+    };
   }
 
   /** True when main.cf or -o sets the parameter. */
