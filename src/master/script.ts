@@ -33,6 +33,8 @@ export interface ScriptContext {
 /** master -w's generous limit for the master to report a finished start-up. */
 const MASTER_INIT_TIMEOUT_MS = 100_000;
 const PID_FILE = 'pid/master.pid';
+/** How often Debian's post-install create-missing runs postconf (each one warns about a missing master.cf). */
+const POSTCONF_RUNS_WITHOUT_MASTER_CF = 19;
 
 const USAGE = "Usage: postfix start (or stop, reload, abort, flush, check, status, set-permissions, upgrade-configuration, logrotate)";
 
@@ -72,6 +74,10 @@ function checkFatal(ctx: ScriptContext): boolean {
   }
   const masterCf = `${ctx.configDir}/master.cf`;
   if (!fs.existsSync(masterCf)) {
+    // Postfix's post-install runs postconf this many times before the
+    // script notices, and each complains on stderr: shown as Postfix shows it.
+    const complaint = `${ctx.config.get('command_directory')}/postconf: warning: open ${masterCf}: No such file or directory\n`;
+    process.stderr.write(complaint.repeat(POSTCONF_RUNS_WITHOUT_MASTER_CF));
     ctx.log.fatal(`no ${masterCf} file found`);
     return false;
   }
