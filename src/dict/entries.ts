@@ -243,44 +243,53 @@ const RADIX_MIN = 1 << 14;
  */
 function radixRound(order: Uint32Array, lo: number, hi: number, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer, stack: number[]): void {
   const m = hi - lo;
-  const pre = new Uint32Array(m);
+  const idx = order.subarray(lo, hi);
+  const pre = packPrefixes(idx, depth, ko, kl, ka);
   const pre2 = new Uint32Array(m);
   const idx2 = new Uint32Array(m);
-  const idx = order.subarray(lo, hi);
+  const count = new Int32Array(65536);
+  countingPass(pre, idx, pre2, idx2, count, 0);
+  count.fill(0);
+  countingPass(pre2, idx2, pre, idx, count, 16);
+  pushTiedRuns(pre, idx, lo, depth, kl, order, ko, ka, stack);
+}
+
+/** The 4 key bytes at depth of each key, as one unsigned 32-bit number (missing bytes 0). */
+function packPrefixes(idx: Uint32Array, depth: number, ko: Uint32Array, kl: Uint32Array, ka: Buffer): Uint32Array {
+  const m = idx.length;
+  const pre = new Uint32Array(m);
   for (let j = 0; j < m; j++) {
     const k = idx[j]!;
     const o = ko[k]! + depth;
     const left = kl[k]! - depth;
-    pre[j] = ((left > 0 ? ka[o]! : 0) * 0x1000000) + (((left > 1 ? ka[o + 1]! : 0) << 16) | ((left > 2 ? ka[o + 2]! : 0) << 8) | (left > 3 ? ka[o + 3]! : 0));
+    let v = 0;
+    for (let b = 0; b < 4; b++) v = v * 256 + (b < left ? ka[o + b]! : 0);
+    pre[j] = v;
   }
-  const count = new Int32Array(65536);
-  // Low 16 bits: idx/pre -> idx2/pre2.
-  for (let j = 0; j < m; j++) count[pre[j]! & 0xffff]!++;
-  for (let b = 0, sum = 0; b < 65536; b++) {
+  return pre;
+}
+
+/** One stable counting pass on 16 bits of the prefix (shift 0 or 16), from (pre, idx) to (pre2, idx2). */
+function countingPass(pre: Uint32Array, idx: Uint32Array, pre2: Uint32Array, idx2: Uint32Array, count: Int32Array, shift: number): void {
+  const m = pre.length;
+  for (let j = 0; j < m; j++) count[(pre[j]! >>> shift) & 0xffff]!++;
+  let sum = 0;
+  for (let b = 0; b < 65536; b++) {
     const c = count[b]!;
     count[b] = sum;
     sum += c;
   }
   for (let j = 0; j < m; j++) {
     const p = pre[j]!;
-    const at = count[p & 0xffff]!++;
+    const at = count[(p >>> shift) & 0xffff]!++;
     pre2[at] = p;
     idx2[at] = idx[j]!;
   }
-  // High 16 bits: idx2/pre2 -> idx/pre.
-  count.fill(0);
-  for (let j = 0; j < m; j++) count[pre2[j]! >>> 16]!++;
-  for (let b = 0, sum = 0; b < 65536; b++) {
-    const c = count[b]!;
-    count[b] = sum;
-    sum += c;
-  }
-  for (let j = 0; j < m; j++) {
-    const p = pre2[j]!;
-    const at = count[p >>> 16]!++;
-    pre[at] = p;
-    idx[at] = idx2[j]!;
-  }
+}
+
+/** Runs of equal prefixes: deeper rounds for keys that go on, an exact check when they all ended. */
+function pushTiedRuns(pre: Uint32Array, idx: Uint32Array, lo: number, depth: number, kl: Uint32Array, order: Uint32Array, ko: Uint32Array, ka: Buffer, stack: number[]): void {
+  const m = pre.length;
   let a = 0;
   while (a < m) {
     const v = pre[a]!;

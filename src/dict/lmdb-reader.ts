@@ -15,6 +15,11 @@ export type OpenFailure = { error: 'errno'; err: NodeJS.ErrnoException } | { err
 /** A damaged page or pointer: the table must be rebuilt. */
 export class CorruptTable extends Error {}
 
+/** Throws CorruptTable; kept out of line so that the lookup code stays small for the optimizer. */
+function corrupt(why: string): never {
+  throw new CorruptTable(why);
+}
+
 /** Leaf pages kept in memory (in one slab, so that a page read allocates nothing); lookups in key order never look back far. */
 const LEAF_CACHE_PAGES = 1024;
 /** Pages read at once on a leaf miss: leaves sit in key order, and batch lookups come in key order. */
@@ -52,7 +57,8 @@ export class LmdbReader {
   private branchCache = new Map<number, Buffer>();
   /** Leaf page number -> slot in the slab, -1 when not cached (sized to the file's pages). */
   private leafSlot = new Int32Array(0);
-  private slab: Buffer | undefined;
+  /** Allocated when the file is paged; an empty buffer otherwise (one field type for the optimizer). */
+  private slab: Buffer = Buffer.alloc(0);
   private slabUsed = 0;
   private lastCheck = 0;
   /** The leaf the last lookup ended in (-1: none). */
@@ -113,6 +119,12 @@ export class LmdbReader {
     this.depth = this.meta.main.depth;
     this.lastPg = this.meta.lastPg;
     if (this.meta.main.root !== P_INVALID && (this.meta.lastPg + 1) * psize > st.size) return 'truncated LMDB file';
+    if (st.size > WHOLE_FILE_LIMIT) {
+      // Paged: give the page cache its final shape now, before any lookup runs.
+      if (this.slab.length === 0) this.slab = Buffer.allocUnsafe(LEAF_CACHE_PAGES * psize);
+      this.leafSlot = new Int32Array(this.lastPg + 1).fill(-1);
+      this.pb = this.slab;
+    }
     if (st.size <= WHOLE_FILE_LIMIT) {
       const whole = Buffer.allocUnsafe(st.size);
       let off = 0;
@@ -167,7 +179,7 @@ export class LmdbReader {
 
   /** Makes page pgno current: returns its offset in this.pb. */
   private loadPage(pgno: number, branch: boolean): number {
-    if (pgno < 2 || pgno > this.lastPg) throw new CorruptTable(`page ${pgno} out of range`);
+    if (pgno < 2 || pgno > this.lastPg) corrupt(`page ${pgno} out of range`);
     let base = 0;
     if (this.whole) {
       this.pb = this.whole;
@@ -177,19 +189,19 @@ export class LmdbReader {
       if (!page) {
         page = Buffer.allocUnsafe(this.psize);
         const n = readSync(this.fd, page, 0, this.psize, pgno * this.psize);
-        if (n !== this.psize) throw new CorruptTable(`short read of page ${pgno}`);
+        if (n !== this.psize) corrupt(`short read of page ${pgno}`);
         this.branchCache.set(pgno, page);
       }
       this.pb = page;
     } else {
       let slot = pgno < this.leafSlot.length ? this.leafSlot[pgno]! : -1;
       if (slot < 0) slot = this.readLeaves(pgno);
-      this.pb = this.slab!;
+      this.pb = this.slab;
       base = slot * this.psize;
     }
     const b = this.pb;
     if ((b[base]! | (b[base + 1]! << 8) | (b[base + 2]! << 16)) + b[base + 3]! * 0x1000000 !== pgno % 0x100000000) {
-      throw new CorruptTable(`page ${pgno} has a wrong number`);
+      corrupt(`page ${pgno} has a wrong number`);
     }
     return base;
   }
@@ -197,7 +209,7 @@ export class LmdbReader {
   /** Reads leaf pgno and the pages after it into the slab; returns pgno's slot. */
   private readLeaves(pgno: number): number {
     const psize = this.psize;
-    this.slab ??= Buffer.allocUnsafe(LEAF_CACHE_PAGES * psize);
+    if (this.slab.length === 0) this.slab = Buffer.allocUnsafe(LEAF_CACHE_PAGES * psize);
     if (this.leafSlot.length !== this.lastPg + 1) this.leafSlot = new Int32Array(this.lastPg + 1).fill(-1);
     let count = Math.min(READ_AHEAD_PAGES, this.lastPg + 1 - pgno);
     if (this.slabUsed + count > LEAF_CACHE_PAGES) {
@@ -206,7 +218,7 @@ export class LmdbReader {
     }
     const first = this.slabUsed;
     const n = readSync(this.fd, this.slab, first * psize, count * psize, pgno * psize);
-    if (n < psize) throw new CorruptTable(`short read of page ${pgno}`);
+    if (n < psize) corrupt(`short read of page ${pgno}`);
     count = Math.floor(n / psize);
     for (let i = 0; i < count; i++) if (this.leafSlot[pgno + i]! < 0) this.leafSlot[pgno + i] = first + i;
     this.slabUsed += count;
@@ -216,7 +228,7 @@ export class LmdbReader {
   private numKeys(base: number): number {
     const lower = u16(this.pb, base + 12);
     const upper = u16(this.pb, base + 14);
-    if (lower < PAGEHDRSZ || upper > this.psize || lower > upper) throw new CorruptTable('bad page bounds');
+    if (lower < PAGEHDRSZ || upper > this.psize || lower > upper) corrupt('bad page bounds');
     return (lower - PAGEHDRSZ) >> 1;
   }
 
@@ -224,8 +236,8 @@ export class LmdbReader {
   private nodeAt(base: number, i: number): number {
     const b = this.pb;
     const off = u16(b, base + PAGEHDRSZ + 2 * i);
-    if (off < PAGEHDRSZ || off + NODESIZE > this.psize) throw new CorruptTable('bad node offset');
-    if (off + NODESIZE + u16(b, base + off + 6) > this.psize) throw new CorruptTable('bad key size');
+    if (off < PAGEHDRSZ || off + NODESIZE > this.psize) corrupt('bad node offset');
+    if (off + NODESIZE + u16(b, base + off + 6) > this.psize) corrupt('bad key size');
     return base + off;
   }
 
@@ -299,17 +311,17 @@ export class LmdbReader {
       }
     }
     for (let level = 0; ; level++) {
-      if (level > 64) throw new CorruptTable('tree too deep');
+      if (level > 64) corrupt('tree too deep');
       const leaf = level + 1 >= this.depth;
       const base = this.loadPage(pgno, !leaf);
       const flags = u16(this.pb, base + 10);
       const n = this.numKeys(base);
       if (flags & P_BRANCH) {
-        if (n < 1) throw new CorruptTable('empty branch page');
+        if (n < 1) corrupt('empty branch page');
         pgno = this.branchChild(base, n, key, klen, koff);
         continue;
       }
-      if (!(flags & P_LEAF)) throw new CorruptTable('unexpected page type');
+      if (!(flags & P_LEAF)) corrupt('unexpected page type');
       this.lastLeaf = pgno;
       return this.leafFind(base, n, key, klen, koff);
     }
@@ -349,20 +361,20 @@ export class LmdbReader {
     const dsize = u16(b, node) + u16(b, node + 2) * 0x10000;
     const flags = u16(b, node + 4);
     const at = node + NODESIZE + u16(b, node + 6);
-    if (flags & (F_SUBDATA | F_DUPDATA)) throw new CorruptTable('unexpected sub-database');
+    if (flags & (F_SUBDATA | F_DUPDATA)) corrupt('unexpected sub-database');
     const ref = this.ref;
     if (!(flags & F_BIGDATA)) {
-      if (at + dsize > base + this.psize) throw new CorruptTable('bad data size');
+      if (at + dsize > base + this.psize) corrupt('bad data size');
       ref.buf = b;
       ref.start = at;
       ref.end = at + dsize;
       return ref;
     }
-    const ovpg = Number(b.readBigUInt64LE(at));
+    const ovpg = b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
     const pos = ovpg * this.psize;
-    if (ovpg < 2 || ovpg > this.meta.lastPg || pos + PAGEHDRSZ + dsize > this.size) throw new CorruptTable('bad overflow page');
+    if (ovpg < 2 || ovpg > this.meta.lastPg || pos + PAGEHDRSZ + dsize > this.size) corrupt('bad overflow page');
     if (this.whole) {
-      if (!(u16(this.whole, pos + 10) & P_OVERFLOW)) throw new CorruptTable('not an overflow page');
+      if (!(u16(this.whole, pos + 10) & P_OVERFLOW)) corrupt('not an overflow page');
       ref.buf = this.whole;
       ref.start = pos + PAGEHDRSZ;
       ref.end = pos + PAGEHDRSZ + dsize;
@@ -370,9 +382,9 @@ export class LmdbReader {
     }
     const head = Buffer.alloc(PAGEHDRSZ);
     readSync(this.fd, head, 0, PAGEHDRSZ, pos);
-    if (!(u16(head, 10) & P_OVERFLOW)) throw new CorruptTable('not an overflow page');
+    if (!(u16(head, 10) & P_OVERFLOW)) corrupt('not an overflow page');
     const data = Buffer.allocUnsafe(dsize);
-    if (readSync(this.fd, data, 0, dsize, pos + PAGEHDRSZ) !== dsize) throw new CorruptTable('short overflow read');
+    if (readSync(this.fd, data, 0, dsize, pos + PAGEHDRSZ) !== dsize) corrupt('short overflow read');
     ref.buf = data;
     ref.start = 0;
     ref.end = dsize;
@@ -387,7 +399,7 @@ export class LmdbReader {
   }
 
   private *walk(pgno: number, level: number): Generator<[Buffer, Buffer]> {
-    if (level > 64) throw new CorruptTable('tree too deep');
+    if (level > 64) corrupt('tree too deep');
     const leaf = level >= this.meta.main.depth;
     let base = this.loadPage(pgno, !leaf);
     const flags = u16(this.pb, base + 10);
@@ -403,7 +415,7 @@ export class LmdbReader {
         const key = Buffer.from(this.pb.subarray(node + NODESIZE, node + NODESIZE + ks));
         const v = this.nodeData(base, node);
         yield [key, Buffer.from(v.buf.subarray(v.start, v.end))];
-      } else throw new CorruptTable('unexpected page type');
+      } else corrupt('unexpected page type');
     }
   }
 
