@@ -64,12 +64,12 @@ function filesToBase64(list: string): { b64: string } | { error: string } {
 
 /** One parsed source record, or the warning that replaces it. */
 type SourceRecord =
-  | { kind: 'record'; buf: Buffer; keyStart: number; keyEnd: number; valStart: number; valEnd: number; lineno: number }
+  | { kind: 'record'; buf: Buffer; keyStart: number; keyEnd: number; valStart: number; valEnd: number; lineno: number; keyPlain: boolean }
   | { kind: 'skip' };
 
 const SKIP: SourceRecord = Object.freeze({ kind: 'skip' });
 /** parseSourceLine's result, reused from line to line. */
-const RECORD = { kind: 'record' as const, buf: Buffer.alloc(0) as Buffer, keyStart: 0, keyEnd: 0, valStart: 0, valEnd: 0, lineno: 0 };
+const RECORD = { kind: 'record' as const, buf: Buffer.alloc(0) as Buffer, keyStart: 0, keyEnd: 0, valStart: 0, valEnd: 0, lineno: 0, keyPlain: false };
 
 /** The per-line checks and split of postmap(): warnings go to warn(line, text). */
 function parseSourceLine(
@@ -99,6 +99,7 @@ function parseSourceLine(
   r.valStart = p.valStart;
   r.valEnd = p.valEnd;
   r.lineno = lineno;
+  r.keyPlain = p.keyPlain;
   return r;
 }
 
@@ -153,7 +154,7 @@ function buildBulk(job: BuildJob): void {
       break;
     }
     if (r.buf === src && !(dictFlags & DICT_FLAG_SRC_RHS_IS_FILE)) {
-      fatal = builder.addFromSource(src, r.keyStart, r.keyEnd, r.valStart, r.valEnd - r.valStart, r.lineno);
+      fatal = builder.addFromSource(src, r.keyStart, r.keyEnd, r.valStart, r.valEnd - r.valStart, r.lineno, r.keyPlain);
     } else {
       const value = recordValue(r, dictFlags, name, warn);
       if (value === undefined) continue;

@@ -72,12 +72,12 @@ export class MapBuilder {
    * written over the white space after it: no copy. (Keys added otherwise
    * go after the source, in a copy of it that keySpace() makes.)
    */
-  addFromSource(src: Buffer, keyStart: number, keyEnd: number, valOff: number, valLen: number, line: number): string | undefined {
+  addFromSource(src: Buffer, keyStart: number, keyEnd: number, valOff: number, valLen: number, line: number, plain = false): string | undefined {
     const e = this.entries;
     const ka = e.keyArena;
     const klen = keyEnd - keyStart;
     let high = false;
-    if (this.foldAscii) {
+    if (this.foldAscii && !plain) {
       for (let j = keyStart; j < keyEnd; j++) {
         const c = ka[j]!;
         if (c >= 65 && c <= 90) ka[j] = c + 32;

@@ -101,13 +101,17 @@ export function cstr(b: Buffer): string {
 }
 
 export type ParsedLine =
-  | { ok: true; keyStart: number; keyEnd: number; valStart: number; valEnd: number; aliasLike: boolean }
+  | {
+    ok: true; keyStart: number; keyEnd: number; valStart: number; valEnd: number; aliasLike: boolean;
+    /** The key has no upper-case ASCII, no non-ASCII byte and no backslash: folding leaves it as is. */
+    keyPlain: boolean;
+  }
   | { ok: false; why: 'unbalanced' | 'format' };
 
 const UNBALANCED: ParsedLine = Object.freeze({ ok: false, why: 'unbalanced' });
 const BAD_FORMAT: ParsedLine = Object.freeze({ ok: false, why: 'format' });
 /** The result of parseKeyValue, reused: read it before the next call. */
-const PARSED = { ok: true as const, keyStart: 0, keyEnd: 0, valStart: 0, valEnd: 0, aliasLike: false };
+const PARSED = { ok: true as const, keyStart: 0, keyEnd: 0, valStart: 0, valEnd: 0, aliasLike: false, keyPlain: false };
 
 /**
  * Splits a logical line (already cut at any NUL) into key and value: the key
@@ -116,11 +120,14 @@ const PARSED = { ok: true as const, keyStart: 0, keyEnd: 0, valStart: 0, valEnd:
  */
 export function parseKeyValue(b: Buffer, start: number, end: number): ParsedLine {
   let inQuotes = false;
+  let plain = true;
   let v = start;
   for (; v < end; v++) {
     const c = b[v]!;
+    if ((c >= 65 && c <= 90) || c >= 128) plain = false;
     if (c === 92) {
       // backslash: the next byte is taken literally
+      plain = false;
       if (++v >= end) break;
     } else if (c === 34) {
       inQuotes = !inQuotes;
@@ -141,6 +148,7 @@ export function parseKeyValue(b: Buffer, start: number, end: number): ParsedLine
   PARSED.valStart = valStart;
   PARSED.valEnd = valEnd;
   PARSED.aliasLike = b[keyEnd - 1] === 58;
+  PARSED.keyPlain = plain;
   return PARSED;
 }
 
