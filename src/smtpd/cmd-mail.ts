@@ -51,11 +51,23 @@ function dsnNotifyMask(text: string): number {
   return mask === 1 || (mask & 1) === 0 ? mask : 0;
 }
 
+const verifySenders = new WeakMap<SmtpdContext, Promise<string>>();
+
+/** address_verify_sender in canonical form, worked out once per service. */
+function verifySenderAddr(ctx: SmtpdContext, conf: string): Promise<string> {
+  let p = verifySenders.get(ctx);
+  if (!p) {
+    p = ctx.resolver.rewrite('local', conf).then(toBytes);
+    verifySenders.set(ctx, p);
+  }
+  return p;
+}
+
 /** The address given to verify_sender_addr, or null when it is not our probe sender. */
 async function validVerifySender(ctx: SmtpdContext, addr: string): Promise<string | null> {
   const conf = ctx.params.verifySender;
   if (conf === '' || conf === '<>') return addr === '' ? '' : null;
-  const mine = toBytes(await ctx.resolver.rewrite('local', conf));
+  const mine = await verifySenderAddr(ctx, conf);
   const at = mine.indexOf('@');
   const base = at >= 0 ? mine.slice(0, at) : mine;
   if (!strcaseEq(addr.slice(0, base.length), base)) return null;

@@ -19,7 +19,7 @@ export { MATCH_FLAG_PARENT, MATCH_FLAG_RETURN };
 
 const LIST_DICT_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_UTF8_REQUEST;
 
-type Pattern = { negate: boolean; text: string; dict?: Dict };
+type Pattern = { negate: boolean; text: string; dict?: Dict; net?: { net: Uint8Array; bits: number } | string };
 
 /** 'error' when a table failed (the list then answers "no match" and sets `error`). */
 type Step = 'match' | 'nomatch' | 'error';
@@ -110,7 +110,8 @@ export class NamadrList {
     if (pattern[0] !== '[' ? addr === pattern : pattern === `[${addr}]`) return 'match';
     if (addr.includes(':') !== pattern.includes(':')) return 'nomatch';
     if (!/[:/]/.test(pattern) || onlyChars(pattern, V4_CHARS) || !onlyChars(pattern, V6_CHARS + '[]/')) return 'nomatch';
-    const net = parseNet(pattern);
+    p.net ??= parseNet(pattern);
+    const net = p.net;
     if (typeof net === 'string') {
       this.error = -1;
       this.problem(net);

@@ -12,11 +12,19 @@ import { SMTPD_FLAG_SMTPUTF8 } from './state.js';
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+let zoneFormat: Intl.DateTimeFormat | null = null;
+/** The last zone name worked out, by UTC offset (it only changes with daylight saving time). */
+let zoneCache: { offset: number; name: string } | null = null;
+
 /** The local time zone's abbreviation, as strftime's %Z prints it where Intl knows it. */
 function zoneName(d: Date): string {
-  const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName');
-  const name = part?.value ?? 'UTC';
-  if (name === 'GMT' && d.getTimezoneOffset() === 0 && (process.env.TZ ?? 'UTC').toUpperCase().startsWith('UTC')) return 'UTC';
+  const offset = d.getTimezoneOffset();
+  if (zoneCache?.offset === offset) return zoneCache.name;
+  zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+  const part = zoneFormat.formatToParts(d).find((p) => p.type === 'timeZoneName');
+  let name = part?.value ?? 'UTC';
+  if (name === 'GMT' && offset === 0 && (process.env.TZ ?? 'UTC').toUpperCase().startsWith('UTC')) name = 'UTC';
+  zoneCache = { offset, name };
   return name;
 }
 

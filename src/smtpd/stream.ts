@@ -58,6 +58,15 @@ export class SmtpStream {
     socket.on('end', end);
     socket.on('close', end);
     socket.on('error', end);
+    // The socket's own idle timer (reset by any traffic) stands for the
+    // per-read deadline; it only matters while a read is waiting.
+    socket.setTimeout(timeoutMs);
+    socket.on('timeout', () => {
+      if (this.waiter) {
+        this.timedOut = true;
+        this.wake();
+      }
+    });
   }
 
   private wake(): void {
@@ -94,16 +103,9 @@ export class SmtpStream {
     }
     const before = this.inbuf.length;
     while (this.inbuf.length === before && !this.eof) {
+      this.socket.setTimeout(this.timeoutMs);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.timedOut = true;
-          this.waiter = null;
-          resolve();
-        }, this.timeoutMs);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
+        this.waiter = resolve;
       });
       if (this.timedOut) throw new SessionExit('timeout');
     }
@@ -211,7 +213,7 @@ export class SmtpStream {
     const data = this.out;
     this.out = '';
     this.lastIo = Date.now();
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(Buffer.from(data, 'latin1'));
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data, 'latin1');
   }
 
   /** shutdown(SHUT_RDWR): drops the connection without another word. */

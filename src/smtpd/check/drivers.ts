@@ -185,15 +185,27 @@ export function smtpdCheckSize(ctx: SmtpdContext, state: SmtpdState, size: numbe
   return null;
 }
 
+/** The last statfs() of the queue file system: asked at most once a second. */
+let lastStatfs: { at: number; dir: string; fs: { bsize: number; bavail: number } | null } | null = null;
+
+function queueSpace(dir: string): { bsize: number; bavail: number } | null {
+  const now = Date.now();
+  if (lastStatfs && lastStatfs.dir === dir && now - lastStatfs.at < 1000) return lastStatfs.fs;
+  let fs: { bsize: number; bavail: number } | null;
+  try {
+    fs = statfsSync(dir);
+  } catch {
+    fs = null;
+  }
+  lastStatfs = { at: now, dir, fs };
+  return fs;
+}
+
 /** smtpd_check_queue(): queue_minfree and 1.5 times message_size_limit must be free. */
 export function smtpdCheckQueue(ctx: SmtpdContext, state: SmtpdState): string | null {
   checkReset(state);
-  let fs: { bsize: number; bavail: number };
-  try {
-    fs = statfsSync(ctx.params.queueDirectory || '.');
-  } catch {
-    return null;
-  }
+  const fs = queueSpace(ctx.params.queueDirectory || '.');
+  if (fs === null) return null;
   const blocks = (x: number): number => Math.floor(x / fs.bsize);
   if (blocks(ctx.params.queueMinfree) >= fs.bavail || blocks(ctx.params.messageSizeLimit) >= fs.bavail / 1.5) {
     smtpdCheckReject(ctx, state, MAIL_ERROR_RESOURCE, 452, '4.3.1', 'Insufficient system storage');
