@@ -414,7 +414,10 @@ function paramsInitTrace(config: Config): void {
     for (const f of families) info(`inet_addr_local: configured ${localAddresses(f).length} ${f} addresses`);
   };
   if (config.isSet('mynetworks')) return interfaces();
-  if (families.length === 0) return info('skipping mynetworks setting - all network protocols are disabled');
+  if (families.length === 0) {
+    info('skipping mynetworks setting - all network protocols are disabled');
+    return interfaces();
+  }
   const style = config.get('mynetworks_style');
   info(`name_mask: ${style}`);
   interfaces();
