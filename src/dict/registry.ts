@@ -23,6 +23,7 @@ const TYPE_MODULES: Readonly<Record<string, () => Promise<TypeModule>>> = {
   pcre: () => import('./pcre.js'),
   pipemap: () => import('./pipemap.js'),
   proxy: () => import('./proxy.js'),
+  randmap: () => import('./randmap.js'),
   regexp: () => import('./regexp.js'),
   socketmap: () => import('./socketmap.js'),
   static: () => import('./static.js'),
