@@ -9,6 +9,7 @@ import {
 } from './dict.js';
 import { asciiLower, filesToBase64, isSpace } from './pattern-common.js';
 import { CHARS_BRACE, CHARS_COMMA_SP, balancedLength, extractGroup, tokenizeQuoted } from '../util/tokens.js';
+import { casefold, needUtf8Activation } from './utf8.js';
 
 /** split_qnameval(): "key = value" with an optionally "quoted" key; error text or the pair. */
 export function splitQuotedNameValue(text: string): { key: string; value: string } | string {
@@ -67,7 +68,10 @@ export const open: DictOpener = (name, openFlags, dictFlags) => {
   if (len === 0 || len !== name.length || inner.length === 0) {
     return fail(`bad syntax: "inline:${name}"; need "inline:{name=value...}"`);
   }
-  const fold = (k: string): string => (dictFlags & DICT_FLAG_FOLD_FIX ? asciiLower(k) : k);
+  // Keys go in as the UTF-8 layer will look them up: casefolded when that
+  // layer is active (SMTPUTF8 on), else with ASCII letters lowered.
+  const foldKey = needUtf8Activation(dictFlags) ? casefold : asciiLower;
+  const fold = (k: string): string => (dictFlags & DICT_FLAG_FOLD_FIX ? foldKey(k) : k);
   const table = new Map<string, string>();
   let err: string | undefined;
   for (let token of tokenizeQuoted(inner, CHARS_COMMA_SP, CHARS_BRACE)) {
