@@ -70,21 +70,40 @@ const stderrTrouble: SinkTrouble = (text) => {
   }
 };
 
-/** A sink that appends lines to an open maillog_file descriptor. */
-export function fileSink(fd: number, hostname: string, path: string, trouble: SinkTrouble = stderrTrouble): LogSink {
+function writeAll(fd: number, data: Buffer): void {
+  let done = 0;
+  while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done);
+}
+
+/**
+ * A sink that appends lines to an open maillog_file descriptor. With
+ * batch, the lines of one turn of the event loop go out in one write
+ * (a busy daemon logs several lines per message); they are written at the
+ * end of the turn and when the process exits.
+ */
+export function fileSink(fd: number, hostname: string, path: string, trouble: SinkTrouble = stderrTrouble, batch = false): LogSink {
   let failed = false;
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (!pending.length) return;
+    const data = Buffer.from(pending.join(''), 'utf8');
+    const lines = pending;
+    pending = [];
+    try {
+      writeAll(fd, data);
+      failed = false;
+    } catch (e) {
+      if (!failed) trouble(`logfile '${path}' write error: ${errnoText(e as NodeJS.ErrnoException)}`);
+      failed = true;
+      for (const line of lines) trouble(line.trimEnd());
+    }
+  };
+  if (batch) process.on('exit', flush);
   return {
     write(tag, text) {
-      const line = Buffer.from(`${formatMaillogLine(hostname, tag, text)}\n`, 'utf8');
-      try {
-        let done = 0;
-        while (done < line.length) done += fs.writeSync(fd, line, done, line.length - done);
-        failed = false;
-      } catch (e) {
-        if (!failed) trouble(`logfile '${path}' write error: ${errnoText(e as NodeJS.ErrnoException)}`);
-        failed = true;
-        trouble(line.toString('utf8').trimEnd());
-      }
+      pending.push(`${formatMaillogLine(hostname, tag, text)}\n`);
+      if (!batch) flush();
+      else if (pending.length === 1) setImmediate(flush);
     },
   };
 }
@@ -121,7 +140,7 @@ export type OpenedSink = { sink: LogSink; fd?: number; close(): void } | { error
  * an already open descriptor may be passed in, as the master hands its
  * workers one), else syslog.
  */
-export function openLogSink(settings: LogSettings, opts: { fd?: number; trouble?: SinkTrouble } = {}): OpenedSink {
+export function openLogSink(settings: LogSettings, opts: { fd?: number; trouble?: SinkTrouble; batch?: boolean } = {}): OpenedSink {
   if (settings.maillogFile === '') {
     const s = syslogSink({ facility: settings.facility, trouble: opts.trouble ?? stderrTrouble });
     return { sink: s, close: () => s.close() };
@@ -135,7 +154,7 @@ export function openLogSink(settings: LogSettings, opts: { fd?: number; trouble?
     fd = r.fd;
   }
   const owned = opts.fd === undefined;
-  const sink = fileSink(fd, settings.hostname, settings.maillogFile, opts.trouble);
+  const sink = fileSink(fd, settings.hostname, settings.maillogFile, opts.trouble, opts.batch);
   return {
     sink,
     fd,

@@ -26,6 +26,14 @@ const NET_ERRNO_TEXT: Record<string, string> = {
   EINVAL: 'Invalid argument',
 };
 
+/**
+ * libuv threads per worker. Every message ends in an fsync(), which runs on
+ * this pool: with libuv's default of 4, a busy worker queues its sessions'
+ * fsyncs behind each other; with many in flight the file system joins them
+ * into one journal commit (Postfix gets the same from its many processes).
+ */
+const WORKER_THREADS = 64;
+
 /** libuv's flag for a "::" socket that takes IPv6 only (IPV6_V6ONLY), as Postfix sets it. */
 const UV_TCP_IPV6ONLY = 1;
 
@@ -191,7 +199,7 @@ export class ServiceSupervisor {
     };
     const owner = env.ownership.privileged && spec.entry.unprivileged ? env.ownership.mailOwner : null;
     const child = fork(env.workerScript, [], {
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(init) },
+      env: { ...process.env, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(WORKER_THREADS) },
       stdio: logFd !== undefined ? ['ignore', 'ignore', 'inherit', 'ipc', logFd] : ['ignore', 'ignore', 'inherit', 'ipc'],
       execArgv: [],
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),

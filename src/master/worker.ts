@@ -187,7 +187,7 @@ class Worker {
 /** The worker's log sink: the maillog_file descriptor the master handed over, or syslog. */
 function workerSink(init: WorkerInit): LogSink {
   const config = Config.load(init.configDir, init.options);
-  const opened = openLogSink(logSettingsFrom((n) => config.get(n)), { fd: init.logFd ? WORKER_LOG_FD : undefined });
+  const opened = openLogSink(logSettingsFrom((n) => config.get(n)), { fd: init.logFd ? WORKER_LOG_FD : undefined, batch: true });
   if ('error' in opened) throw new ConfigError(opened.error);
   return opened.sink;
 }

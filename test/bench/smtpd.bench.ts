@@ -1,0 +1,109 @@
+// Benchmark: mail acceptance over SMTP. This project's daemon and Postfix
+// 3.7.11 run the same configuration (fixtures/smtpd/01-defaults: every
+// accepted message is written, fsynced and left in the queue, nothing is
+// delivered) one after the other in the same run, and Postfix's
+// smtp-source drives N concurrent sessions of 1 KB messages at each (one
+// message per connection, its default); without smtp-source the project's
+// own load generator does the same. Runs alternate between the two daemons
+// so that background load hits both alike; medians are reported, with the
+// ratio (target: at least 2x Postfix's rate). Every run checks that all
+// messages reached the queue. Starts daemons, so it runs in a private
+// network namespace (re-running itself under unshare as root).
+// Sizes: BENCH_SESSIONS (20), BENCH_MESSAGES (2000), BENCH_RUNS (3).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../lib/cases.js';
+import { type Daemon, type DaemonKind, startDaemon } from '../lib/daemon.js';
+import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
+import { runLoad } from '../master/smtp-load.js';
+
+export const name = 'smtpd: concurrent SMTP sessions of 1 KB messages, this daemon vs Postfix';
+
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 20);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SMTP_SOURCE = '/usr/sbin/smtp-source';
+const FIXTURE = path.join(repoRoot(), 'fixtures', 'smtpd', '01-defaults');
+const self = fileURLToPath(import.meta.url);
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Files in the queue (every accepted message stays there). */
+function queued(d: Daemon): number {
+  const count = (dir: string): number =>
+    fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? count(path.join(dir, e.name)) : 1), 0) : 0;
+  return ['incoming', 'active', 'deferred', 'hold'].reduce((n, q) => n + count(path.join(d.dir, 'spool', q)), 0);
+}
+
+/** One load run: elapsed seconds. */
+async function drive(port: number): Promise<number> {
+  if (fs.existsSync(SMTP_SOURCE)) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(SMTP_SOURCE, ['-s', String(SESSIONS), '-m', String(MESSAGES), '-l', '1024', '-f', 'bench@example.org', '-t', 'root@mx.example.com', `127.0.0.1:${port}`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`smtp-source: ${r.stderr || r.stdout}`);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+  const perSession = Math.ceil(MESSAGES / SESSIONS);
+  const r = await runLoad({ port, sessions: SESSIONS, messagesPerSession: perSession, size: 1024, connectionPerMessage: true });
+  if (r.failures) throw new Error(`${r.failures} sessions failed`);
+  return r.elapsedMs / 1000;
+}
+
+async function measure(kind: DaemonKind, fixture: string): Promise<number> {
+  const d = await startDaemon(kind, fixture);
+  try {
+    const port = d.ports[0]!;
+    const before = queued(d);
+    const seconds = await drive(port);
+    const count = queued(d) - before;
+    if (count < MESSAGES) throw new Error(`${kind}: ${count} of ${MESSAGES} messages in the queue`);
+    return MESSAGES / seconds;
+  } finally {
+    await d.stop();
+  }
+}
+
+/** The measurement itself, inside the namespace. */
+async function inner(): Promise<void> {
+  const kinds: DaemonKind[] = fs.existsSync('/usr/sbin/postfix') ? ['ours', 'postfix'] : ['ours'];
+  const generator = fs.existsSync(SMTP_SOURCE) ? 'smtp-source' : 'the project load generator';
+  console.log(`  ${SESSIONS} sessions, ${MESSAGES} messages of 1 KB, ${RUNS} runs, driven by ${generator}`);
+  // Postfix runs its queue manager as always (it moves each message on to
+  // active/ and deferred/); without one its cleanup stalls on every message.
+  const rates: Record<string, number[]> = {};
+  for (let run = 0; run < RUNS; run++) {
+    for (const kind of run % 2 ? [...kinds].reverse() : kinds) {
+      const rate = await measure(kind, FIXTURE);
+      (rates[kind] ??= []).push(rate);
+      console.log(`  run ${run + 1} ${kind.padEnd(7)} ${rate.toFixed(0)} msg/s`);
+    }
+  }
+  const ours = median(rates.ours!);
+  console.log(`  ours    median ${ours.toFixed(0)} msg/s`);
+  if (rates.postfix) {
+    const theirs = median(rates.postfix);
+    console.log(`  postfix median ${theirs.toFixed(0)} msg/s`);
+    console.log(`  ratio ${(ours / theirs).toFixed(2)}x Postfix (target >= 2x)`);
+  }
+}
+
+export async function run(): Promise<void> {
+  if (namespaceReady()) return inner();
+  const why = whyNoNamespace();
+  if (why) throw new Error(why);
+  const r = await runInNamespace([process.execPath, self, '--inner'], { echo: true });
+  if (r.status !== 0) throw new Error(`benchmark exited with status ${r.status}`);
+}
+
+if (process.argv[1] === self && process.argv[2] === '--inner') {
+  inner().catch((e: unknown) => {
+    console.error((e as Error).message);
+    process.exitCode = 1;
+  });
+}
