@@ -71,7 +71,9 @@ export interface SyslogSink extends LogSink {
 
 export function syslogSink(opts: SyslogOptions): SyslogSink {
   const socketPath = opts.socketPath ?? DEFAULT_SYSLOG_SOCKET;
-  const facility = syslogFacility(opts.facility) ?? FACILITIES.mail!;
+  const known = syslogFacility(opts.facility) !== undefined;
+  const facility = known ? syslogFacility(opts.facility)! : FACILITIES.mail!;
+  const facilityName = known ? opts.facility.toLowerCase() : 'mail';
   const children = new Map<string, ChildProcess>();
   let broken: string | null = null;
 
@@ -91,7 +93,7 @@ export function syslogSink(opts: SyslogOptions): SyslogSink {
     const { name, pid } = splitTag(tag);
     const child = spawn(
       opts.loggerProgram ?? 'logger',
-      ['-u', socketPath, '--socket-errors=on', '--prio-prefix', '-S', '8192', '-t', name, `--id=${pid}`, '-p', `${facility * 8 + LOG_INFO}`],
+      ['-u', socketPath, '--socket-errors=on', '--prio-prefix', '-S', '8192', '-t', name, `--id=${pid}`, '-p', `${facilityName}.info`],
       { stdio: ['pipe', 'ignore', 'pipe'] },
     );
     child.on('error', (e) => giveUp(`logger: ${e.message}`));
