@@ -7,7 +7,7 @@
 import type { Config } from '../config/config.js';
 import type { CleanupService } from '../cleanup/api.js';
 import type { MailLogger } from '../log/logger.js';
-import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST } from '../dict/dict.js';
+import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST, O_RDONLY, type Dict } from '../dict/dict.js';
 import { setUtf8Enable } from '../dict/utf8.js';
 import { tokenizeQuoted, CHARS_COMMA_SP } from '../util/tokens.js';
 import type { AddrFindEnv } from '../address/addr-find.js';
@@ -83,6 +83,8 @@ export interface SmtpdContext {
   readonly bareLfMask: number;
   readonly ehloDiscardMask: number;
   readonly ehloDiscardMaps: Maps | null;
+  /** smtpd_command_filter: one table that rewrites command lines. */
+  readonly commandFilter: Dict | null;
   /** Tables named in restriction lists, by "type:name" (map_command_table). */
   readonly accessMaps: Map<string, Maps>;
   readonly restrictions: {
@@ -276,6 +278,9 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
     ehloDiscardMask: ehloMask(params.discardEhloKeywords),
     ehloDiscardMaps: params.discardEhloKeywordAddressMaps !== ''
       ? await Maps.create('smtpd_discard_ehlo_keyword_address_maps', params.discardEhloKeywordAddressMaps, ACCESS_DICT_FLAGS, cache)
+      : null,
+    commandFilter: config.get('smtpd_command_filter') !== ''
+      ? await cache.open(config.get('smtpd_command_filter'), O_RDONLY, DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX)
       : null,
     accessMaps,
     restrictions,

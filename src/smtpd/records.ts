@@ -16,6 +16,7 @@ import {
   forwarded, SMTPD_FLAG_SMTPUTF8, type SmtpdState,
 } from './state.js';
 import { toText } from './text.js';
+import { SessionExit } from './stream.js';
 
 /** CLEANUP_FLAG_MASK_EXTERNAL: what receivers of outside mail ask for by default. */
 const CLEANUP_FLAG_MASK_EXTERNAL = CLEANUP_FLAG_FILTER | CLEANUP_FLAG_MILTER | CLEANUP_FLAG_BCC_OK | CLEANUP_FLAG_MAP_OK;
@@ -45,7 +46,13 @@ export function rec(state: SmtpdState, type: string, data: string): void {
 export async function mailOpenStream(ctx: SmtpdContext, state: SmtpdState): Promise<void> {
   let flags = inputTranspCleanup(CLEANUP_FLAG_MASK_EXTERNAL, ctx.params.receiveOverrideOptions) | CLEANUP_FLAG_SMTP_REPLY;
   flags |= state.flags & SMTPD_FLAG_SMTPUTF8 ? CLEANUP_FLAG_SMTPUTF8 : autodetectUtf8(ctx);
-  state.cleanup = await ctx.cleanup.open(flags);
+  try {
+    state.cleanup = await ctx.cleanup.open(flags);
+  } catch {
+    // Postfix's smtpd cannot go on without cleanup: it logs this and exits.
+    ctx.log.fatal('unable to connect to the public cleanup service');
+    throw new SessionExit('quiet');
+  }
   state.queueId = state.cleanup.queueId;
   rec(state, 'T', `${Math.floor(state.arrivalMs / 1000)} ${state.arrivalUsec}`);
   if (ctx.params.contentFilter !== '') rec(state, 'L', ctx.params.contentFilter);

@@ -25,7 +25,8 @@ import {
   SMTPD_FLAG_HANGUP, SMTPD_FLAG_ILL_PIPELINING, type SmtpdState,
 } from './state.js';
 import { SessionExit } from './stream.js';
-import { escapeBytes, isHeader, toBytes, toText, validUtf8Bytes } from './text.js';
+import { escapeBytes, isHeader, printable, toBytes, toText, validUtf8Bytes } from './text.js';
+import { dictLookup } from '../address/maps.js';
 
 type Action = (ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]) => Promise<number>;
 
@@ -131,6 +132,23 @@ async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
   return true;
 }
 
+/** smtpd_command_filter: the table may replace the whole command line (leading blanks are not part of the key). */
+async function filterCommand(ctx: SmtpdContext, state: SmtpdState, line: string): Promise<string> {
+  const key = line.replace(/^[ \t]+/, '');
+  const r = await dictLookup(ctx.commandFilter!, toText(key), ctx.log);
+  if (r.status === 'found') {
+    const replacement = toBytes(r.value);
+    ctx.log.info(toText(`${state.namaddr}: replacing command "${line.slice(0, 100)}" with "${replacement.slice(0, 100)}"`));
+    state.lastCommand = replacement;
+    return replacement;
+  }
+  if (r.status === 'error') {
+    ctx.log.warning(toText(`${ctx.commandFilter!.type}:${ctx.commandFilter!.name} lookup error for "${printable(line.slice(0, 100), '?', ctx.params.smtputf8Enable)}"`));
+    throw new SessionExit('data');
+  }
+  return line;
+}
+
 /** One pass of the command loop; returns when the session should end. */
 async function commandLoop(ctx: SmtpdContext, state: SmtpdState): Promise<void> {
   const p = ctx.params;
@@ -143,7 +161,7 @@ async function commandLoop(ctx: SmtpdContext, state: SmtpdState): Promise<void> 
       return;
     }
     const q = await smtpdChatQuery(ctx, state);
-    const line = q.line;
+    let line = q.line;
     state.lastCommand = line;
     if (q.gotBareLf & BARE_LF_FLAG_REPLY_REJECT) {
       logWhatsup(ctx, state, 'reject', 'bare <LF> received');
@@ -157,6 +175,7 @@ async function commandLoop(ctx: SmtpdContext, state: SmtpdState): Promise<void> 
       state.errorCount++;
       continue;
     }
+    if (ctx.commandFilter) line = await filterCommand(ctx, state, line);
     const argv = smtpdToken(line);
     if (argv.length === 0) {
       state.errorMask |= MAIL_ERROR_PROTOCOL;

@@ -15,6 +15,7 @@ import { TableCache } from '../../src/address/maps.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 import type { CleanupResult, CleanupService, CleanupSession } from '../../src/cleanup/api.js';
 import { createSmtpdService, localConnectionCounter, type SmtpdService } from '../../src/smtpd/service.js';
+import { createCleanupService, type CleanupServiceHandle } from '../../src/cleanup/service.js';
 import { prepareRunDir } from '../lib/daemon.js';
 
 /** One message as the fake cleanup received it. */
@@ -104,8 +105,13 @@ function withComputedDefaults(config: Config, conf: string, overrides: Array<[st
   return extra.length ? Config.load(conf, [...extra, ...overrides]) : config;
 }
 
+export interface FixtureOptions {
+  /** Use this project's cleanup (queue files in the run directory) instead of the fake. */
+  realCleanup?: boolean;
+}
+
 /** Copies the fixture, builds its tables with this project's tools, and listens on its ports. */
-export async function startFixture(fixtureDir: string): Promise<RunningFixture> {
+export async function startFixture(fixtureDir: string, opts: FixtureOptions = {}): Promise<RunningFixture> {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'smtpd-ours-')));
   const conf = prepareRunDir('ours', fixtureDir, dir);
   const cleanup = new FakeCleanup();
@@ -116,13 +122,26 @@ export async function startFixture(fixtureDir: string): Promise<RunningFixture> 
   const services: SmtpdService[] = [];
   const resolvers: AddressResolver[] = [];
   const ports: number[] = [];
+  const realCleanups: CleanupServiceHandle[] = [];
   for (const svc of smtpdServices(conf)) {
     const config = withComputedDefaults(Config.load(conf, [['service_name', svc.service], ...svc.options]), conf, [['service_name', svc.service], ...svc.options]);
     const logger = createLogger(sink, `${config.get('syslog_name') || 'postfix'}/smtpd`);
     const resolver = new AddressResolver(config, { cache: new TableCache(logger), log: logger });
     resolvers.push(resolver);
+    let serviceCleanup: CleanupService = cleanup;
+    if (opts.realCleanup) {
+      for (const q of ['incoming', 'active', 'deferred', 'hold', 'corrupt', 'maildrop']) fs.mkdirSync(path.join(dir, 'spool', q), { recursive: true });
+      const cleanupConfig = Config.load(conf, [['service_name', 'cleanup']]);
+      const cleanupLog = createLogger(sink, `${cleanupConfig.get('syslog_name') || 'postfix'}/cleanup`);
+      const cleanupResolver = new AddressResolver(cleanupConfig, { cache: new TableCache(cleanupLog), log: cleanupLog });
+      resolvers.push(cleanupResolver);
+      const real = createCleanupService({ config: cleanupConfig, resolver: cleanupResolver, logger: cleanupLog });
+      await real.ready;
+      realCleanups.push(real);
+      serviceCleanup = real;
+    }
     const service = createSmtpdService({
-      config, serviceName: svc.service, cleanup, resolver, logger, connectionCounter: counter,
+      config, serviceName: svc.service, cleanup: serviceCleanup, resolver, logger, connectionCounter: counter,
       hooks: { sleep: async () => undefined },
     });
     await service.ready;
@@ -140,6 +159,7 @@ export async function startFixture(fixtureDir: string): Promise<RunningFixture> 
     async stop() {
       for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
       for (const s of services) await s.close();
+      for (const c of realCleanups) await c.close();
       for (const r of resolvers) await r.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },

@@ -15,7 +15,7 @@ import { startFixture } from './harness.js';
 import { extraFixtureRoot, fixturePolicyServer, normalizeLogLine } from './record.js';
 import { normalizeRequest } from './policy-server.js';
 
-/** Fixtures whose sessions need the real cleanup (header_checks, body_checks): skipped with a fake cleanup. */
+/** Fixtures whose sessions need the real cleanup (header_checks, body_checks, its size limit). */
 const NEEDS_CLEANUP = new Set(['08-content']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -86,8 +86,7 @@ async function replayAll(): Promise<{ identical: number; total: number; failures
   for (const dir of listSmtpdFixtures(root)) {
     const name = path.basename(dir);
     if (process.env.SMTPD_ONLY && !name.startsWith(process.env.SMTPD_ONLY)) continue;
-    if (NEEDS_CLEANUP.has(name) && !process.env.SMTPD_ALL) continue;
-    const fx = await startFixture(dir);
+    const fx = await startFixture(dir, { realCleanup: NEEDS_CLEANUP.has(name) || !!process.env.SMTPD_REAL_CLEANUP });
     try {
       const report = await replaySessions(loadSessions(dir), name);
       identical += report.identical;
