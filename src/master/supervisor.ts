@@ -37,7 +37,7 @@ const WORKER_THREADS = 64;
 /** libuv's flag for a "::" socket that takes IPv6 only (IPV6_V6ONLY), as Postfix sets it. */
 const UV_TCP_IPV6ONLY = 1;
 
-type ServerHandle = { close(): void };
+type ServerHandle = { close(): void; getsockname(out: { address?: string; port?: number }): number };
 type CreateHandle = (address: string, port: number, addressType: number, fd: undefined, flags: number) => ServerHandle | number;
 
 export interface SupervisorEnv {
@@ -98,12 +98,18 @@ export class ServiceSupervisor {
     const create = (net as unknown as { _createServerHandle: CreateHandle })._createServerHandle;
     const ep = this.spec.endpoint!;
     for (const a of ep.addresses) {
-      const r = create(a.address, ep.port, a.family, undefined, a.family === 6 ? UV_TCP_IPV6ONLY : 0);
-      if (typeof r === 'number') {
+      let r = create(a.address, ep.port, a.family, undefined, a.family === 6 ? UV_TCP_IPV6ONLY : 0);
+      // libuv keeps EADDRINUSE from bind() for a later listen(), which only a
+      // worker does, on a copy of the descriptor that knows nothing of it (and
+      // would listen on a random port): an unbound socket tells the same.
+      const bound: { address?: string; port?: number } = {};
+      const code = typeof r === 'number' ? getSystemErrorName(r) : r.getsockname(bound) !== 0 || bound.port !== ep.port ? 'EADDRINUSE' : null;
+      if (code !== null) {
+        if (typeof r !== 'number') r.close();
         this.closeListeners();
-        const code = getSystemErrorName(r);
         return `bind ${a.address} port ${ep.port}: ${NET_ERRNO_TEXT[code] ?? code}`;
       }
+      r = r as ServerHandle;
       this.listeners.push({ handle: r, address: a.address, port: ep.port });
     }
     return null;
@@ -215,7 +221,7 @@ export class ServiceSupervisor {
     this.workers.set(pid, proc);
     child.on('message', (m: WorkerMessage) => this.onMessage(proc, m));
     child.on('exit', (code, signal) => this.onExit(proc, code, signal));
-    this.listeners.forEach((l, index) => child.send({ type: 'listen', index, address: l.address, port: l.port }, l.handle as net.Server));
+    this.listeners.forEach((l, index) => child.send({ type: 'listen', index, address: l.address, port: l.port }, l.handle as unknown as net.Server));
   }
 
   private retire(w: WorkerProc): void {

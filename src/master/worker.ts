@@ -132,7 +132,14 @@ class Worker {
           send({ type: 'listen-error', address, port, code: e.code ?? 'EIO' });
           resolve(false);
         });
-        server.listen(handle as net.ListenOptions, () => resolve(true));
+        server.listen(handle as net.ListenOptions, () => {
+          // A socket the master could not bind would listen on a port of the kernel's choosing.
+          const at = server.address();
+          if (at && typeof at === 'object' && at.port === port) return resolve(true);
+          send({ type: 'listen-error', address, port, code: 'EADDRINUSE' });
+          server.close();
+          resolve(false);
+        });
       });
       if (!ok) {
         process.exitCode = 1;

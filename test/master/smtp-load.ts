@@ -36,7 +36,7 @@ export interface LoadResult {
 }
 
 /** Reads whole SMTP replies ("250-..." lines up to "250 ...") from a socket. */
-class ReplyReader {
+export class ReplyReader {
   private buf = '';
   private waiting: Array<(r: string | null) => void> = [];
   private replies: string[] = [];
@@ -73,9 +73,29 @@ class ReplyReader {
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => this.waiting.push(resolve));
   }
+
+  /** The next reply, or 'timeout' when none comes within ms. */
+  within(ms: number): Promise<string | null | 'timeout'> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const i = this.waiting.indexOf(take);
+        if (i >= 0) this.waiting.splice(i, 1);
+        resolve('timeout');
+      }, ms);
+      const take = (r: string | null) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const ready = this.replies.shift();
+      if (ready !== undefined) take(ready);
+      else if (this.closed) take(null);
+      else this.waiting.push(take);
+    });
+  }
 }
 
-function connect(host: string, port: number): Promise<net.Socket | null> {
+/** A connected socket, or null when the connection failed. */
+export function connect(host: string, port: number): Promise<net.Socket | null> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
     s.once('connect', () => resolve(s));
@@ -83,7 +103,8 @@ function connect(host: string, port: number): Promise<net.Socket | null> {
   });
 }
 
-function body(token: string, size: number): string {
+/** A message of about size bytes with token as its Subject, ending in "." */
+export function body(token: string, size: number): string {
   const head = `From: <load@example.org>\r\nTo: <load@example.org>\r\nSubject: ${token}\r\nMessage-Id: <${token}@example.org>\r\n\r\n`;
   const line = 'abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n';
   const lines = Math.max(1, Math.ceil((size - head.length) / line.length));
