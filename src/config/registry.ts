@@ -137,18 +137,16 @@ function rowName(index: number): string {
   return row.slice(0, row.indexOf('\t'));
 }
 
-/** Index of name in the sorted rows, or -1. Plain < on ASCII names is strcmp order. */
+let byName: Map<string, number> | undefined;
+
+/** Index of name in the rows, or -1 (one pass builds the map; daemons and postconf look up hundreds of names). */
 function indexOf(name: string): number {
-  let lo = 0;
-  let hi = rows().length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const n = rowName(mid);
-    if (n === name) return mid;
-    if (n < name) lo = mid + 1;
-    else hi = mid - 1;
+  if (!byName) {
+    byName = new Map();
+    const list = rows();
+    for (let i = 0; i < list.length; i++) byName.set(rowName(i), i);
   }
-  return -1;
+  return byName.get(name) ?? -1;
 }
 
 /** The built-in parameter called name, or undefined. */
