@@ -47,7 +47,8 @@ export class Session implements CleanupSession {
   private readonly state: CleanupState;
   private readonly queue: Array<[string, string]> = [];
   private head = 0;
-  private pump: Promise<void> | null = null;
+  private pump: Promise<void> = Promise.resolve();
+  private running = false;
   private ended = false;
   private closed = false;
   private size = 0;
@@ -74,12 +75,13 @@ export class Session implements CleanupSession {
     if (type === 'N' || type === 'L') this.size += buf.length;
     if (type === 'E') this.ended = true;
     this.queue.push([type, buf]);
-    this.pump ??= this.run();
+    if (!this.running) this.pump = this.run();
   }
 
   /** Processes queued records in order until none are left. */
   private async run(): Promise<void> {
     const state = this.state;
+    this.running = true;
     while (this.head < this.queue.length && !this.closed) {
       const [type, buf] = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as [string, string];
@@ -93,11 +95,12 @@ export class Session implements CleanupSession {
     }
     this.queue.length = 0;
     this.head = 0;
-    this.pump = null;
+    this.running = false;
   }
 
+  /** Waits until every record received so far has been processed. */
   private async drain(): Promise<void> {
-    while (this.pump) await this.pump;
+    while (this.running) await this.pump;
   }
 
   async finish(): Promise<CleanupResult> {

@@ -98,7 +98,38 @@ const checks: CaseSpec[] = [
   { name: 'strip-character', latin1: true, messages: [msg({ headers: [H.from, 'Subject: a\x01b'], body: ['c\x01d\x01'] })] },
 ];
 
+const rewrite: CaseSpec[] = [
+  { name: 'sender-canonical-masquerade', messages: [msg({ headers: [H.from, H.to, H.subject] })] },
+  { name: 'header-canonical', messages: [msg({ from: 'joe@example.org', headers: ['From: joe@example.org', 'To: joe@example.org, user@old.example', 'Cc: alice@remote.example', 'Reply-To: <joe@example.org> (Joe)', H.subject] })] },
+  { name: 'canonical-loop', messages: [msg({ from: 'loop1@example.org', headers: [H.subject] })] },
+  { name: 'canonical-multi', messages: [msg({ from: 'multi@example.org', headers: [H.subject] })] },
+  { name: 'recipient-canonical-envelope-only', messages: [msg({ rcpts: ['alice@remote.example'], headers: ['To: alice@remote.example', H.subject] })] },
+  { name: 'masquerade-exception', messages: [msg({ from: 'root@sub.example.org', headers: ['From: root@sub.example.org', 'To: x@sub.example.org, y@keep.example.org', H.subject] })] },
+  { name: 'virtual-list', messages: [msg({ rcpts: ['list@virt.example'] })] },
+  { name: 'virtual-self', messages: [msg({ rcpts: ['self@virt.example'] })] },
+  { name: 'virtual-alias', messages: [msg({ rcpts: ['alias@virt.example', 'alias-target@remote.example'] })] },
+  { name: 'virtual-dup', messages: [msg({ rcpts: ['dup@virt.example'] })] },
+  { name: 'virtual-extension', messages: [msg({ rcpts: ['ext+tag@virt.example'] })] },
+  { name: 'virtual-catchall', messages: [msg({ rcpts: ['anyone@catch.example'] })] },
+  { name: 'virtual-notify-success', messages: [msg({ rcpts: ['list@virt.example NOTIFY=SUCCESS,FAILURE', 'alias@virt.example NOTIFY=SUCCESS'] })] },
+  { name: 'sender-bcc', messages: [msg({ from: 'bccsender@example.org', headers: [H.subject] })] },
+  { name: 'recipient-bcc', messages: [msg({ rcpts: ['bob@remote.example', 'alice@remote.example'], headers: [H.subject] })] },
+  { name: 'null-sender-bcc', messages: [msg({ from: '<>', headers: [H.subject] })] },
+  { name: 'undisclosed-recipients', messages: [msg({ headers: [H.from, H.subject] })] },
+  { name: 'undisclosed-with-cc', messages: [msg({ headers: [H.from, 'Cc: someone@remote.example', H.subject] })] },
+  { name: 'remote-header-rewrite', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'], headers: ['From: joe', 'To: bob, carol@remote.example', H.subject] })] },
+  { name: 'remote-envelope', client: '127.0.1.5', messages: [msg({ from: 'joe', rcpts: ['postmaster'], headers: [H.subject] })] },
+  { name: 'access-hold', messages: [msg({ rcpts: ['hold@remote.example'], headers: [H.subject] })] },
+  { name: 'access-discard', messages: [msg({ rcpts: ['discard@remote.example'], headers: [H.subject] })] },
+  { name: 'access-redirect', messages: [msg({ rcpts: ['redirect@remote.example'], headers: [H.subject] })] },
+  { name: 'access-filter', messages: [msg({ rcpts: ['filter@remote.example'], headers: [H.subject] })] },
+  { name: 'access-bcc', messages: [msg({ rcpts: ['bcc@remote.example'], headers: [H.subject] })] },
+  { name: 'access-prepend', messages: [msg({ rcpts: ['prepend@remote.example'], headers: [H.subject] })] },
+  { name: 'access-all', messages: [msg({ rcpts: ['hold@remote.example', 'redirect@remote.example', 'filter@remote.example', 'bcc@remote.example', 'prepend@remote.example'], headers: [H.subject] })] },
+];
+
 export const FIXTURE_CASES: Record<string, CaseSpec[]> = {
   '01-basic': basic,
   '02-checks': checks,
+  '03-rewrite': rewrite,
 };

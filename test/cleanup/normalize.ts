@@ -54,6 +54,8 @@ export function normalizeRecords(records: readonly Rec[], queueIds: readonly str
       return [type, `@SIZE@ @OFFSET@ ${f[2]} ${f[3]} @SIZE@ ${f[5]}`];
     }
     if (type === 'T') return [type, '@TIME@'];
+    // cleanup writes R; Postfix's delivery agents turn it into D afterwards (a bounce, here).
+    if (type === 'D') return ['R', normalizeText(data, queueIds)];
     if (type === 'W') return [type, `@TIME@+${Number(data) - arrival}`];
     if (type === 'A' && data.startsWith('create_time=')) return [type, 'create_time=@TIME@'];
     return [type, normalizeText(data, queueIds)];
@@ -64,6 +66,7 @@ export function normalizeRecords(records: readonly Rec[], queueIds: readonly str
 export function normalizePostcat(text: string, path: string, queueIds: readonly string[]): string {
   return normalizeText(text.split(path).join('@PATH@'), queueIds)
     .replace(/^(message_size:).*$/m, '$1 @SIZE@')
+    .replace(/^done_recipient: /gm, 'recipient: ')
     .replace(ASCTIME, '@ASCTIME@');
 }
 

@@ -94,13 +94,17 @@ function arrival(records: Rec[]): number {
 }
 
 /** The files of new IDs, in arrival order, normalized against their own IDs. */
-export function viewNewFiles(spool: string, ids: string[], configDir: string, postcat: string | null): { ids: string[]; views: QueueFileView[]; raw: Buffer[] } {
+export function viewNewFiles(spool: string, ids: string[], configDir: string, postcat: string | null): { ids: string[]; views: QueueFileView[]; raw: Buffer[]; others: string[] } {
   const found: Array<{ id: string; rel: string; data: Buffer; mode: number; records: Rec[] }> = [];
   for (const id of ids) {
     const f = readQueueFile(spool, id);
     if (f) found.push({ id, ...f, records: parseQueueFile(f.data) });
   }
   found.sort((a, b) => arrival(a.records) - arrival(b.records));
+  // Only the session's own messages: notices that Postfix generated meanwhile (bounces, DSN
+  // success notices) have no client attributes.
+  const others = found.filter((f) => !f.records.some(([t, d]) => t === 'A' && d.startsWith('client_address=')));
+  for (const o of others) found.splice(found.indexOf(o), 1);
   const order = found.map((f) => f.id);
   const views = found.map((f): QueueFileView => {
     const view: QueueFileView = {
@@ -122,5 +126,5 @@ export function viewNewFiles(spool: string, ids: string[], configDir: string, po
     }
     return view;
   });
-  return { ids: order, views, raw: found.map((f) => f.data) };
+  return { ids: order, views, raw: found.map((f) => f.data), others: others.map((o) => o.id) };
 }

@@ -58,9 +58,9 @@ async function recordFixture(name: string): Promise<void> {
       });
       const ids = await waitNewFiles(spool, before);
       await sleep(300); // postlogd writes the maillog asynchronously
-      const { ids: order, views, raw } = viewNewFiles(spool, ids, daemon.configDir, REAL_POSTCAT);
+      const { ids: order, views, raw, others } = viewNewFiles(spool, ids, daemon.configDir, REAL_POSTCAT);
       raw.forEach((data, k) => fs.writeFileSync(path.join(qdir, `${spec.name}-${k + 1}.qf`), data));
-      const lines = cleanupLines(daemon.log().slice(logBefore));
+      const lines = cleanupLines(daemon.log().slice(logBefore)).filter((l) => !others.some((id) => l.includes(`: ${id}: `)));
       const log = lines.map((l) => normalizeLogLine(l, logQueueIds(lines, order)));
       expected[spec.name] = { messages: views, log };
       sessions.push(session);

@@ -67,6 +67,7 @@ async function replayFixture(dir: string, onlyCase: string | undefined, t: Tally
       if (onlyCase && session.name !== onlyCase) continue;
       const label = `${name}/${session.name}`;
       t.sessions++;
+      if (process.env.CLEANUP_DEBUG) process.stderr.write(`${label}\n`);
       const before = listQueueFiles(ours.spool);
       const logBefore = ours.logLines.length;
       const results = await playSession(session, { mode: 'replay' });
