@@ -11,7 +11,9 @@ import { TableCache } from '../address/maps.js';
 import type { CleanupService, CleanupSession } from '../cleanup/api.js';
 import { createCleanupService } from '../cleanup/service.js';
 import { createLogger, type LogSink } from '../log/logger.js';
+import { systemDns } from '../smtpd/dns.js';
 import { createSmtpdService, localConnectionCounter } from '../smtpd/service.js';
+import { cachingDns } from './dns-cache.js';
 import type { WorkerInit } from './protocol.js';
 import { loadServiceConfig } from './service-config.js';
 
@@ -88,6 +90,7 @@ export function buildReceiveStack(init: WorkerInit, sink: LogSink): ReceiveStack
     resolver: smtpdResolver,
     logger: smtpdLog,
     connectionCounter: localConnectionCounter(),
+    hooks: { dns: cachingDns(systemDns()) },
   });
   const ready = Promise.all([cleanup.ready, smtpd.ready, smtpdResolver.ready(), cleanupResolver.ready()]).then(() => undefined);
   ready.catch(() => undefined);
