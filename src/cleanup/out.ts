@@ -5,7 +5,9 @@
 // line (continuation lines get a leading tab when the rewriting machinery
 // left them bare), cut at header_size_limit. The queue file may not grow past
 // message_size_limit: Postfix sets the file size limit of the process, so a
-// write past it fails as EFBIG ("queue file size limit exceeded").
+// write past it fails as EFBIG ("queue file size limit exceeded"). Postfix
+// notices that when its 4096-byte stream buffer is written out (or at the
+// final flush), so the failure is reported at the same point here.
 // Touches only the queue file it is given.
 import type { FsFailure } from '../queue/layout.js';
 import type { QueueFile } from '../queue/queue-file.js';
@@ -15,6 +17,8 @@ import { errnoFailureText } from './text.js';
 import { SMTPUTF8_FLAG_HEADER, SMTPUTF8_FLAG_REQUESTED, type CleanupState } from './state.js';
 
 const FLUSH_AT = 64 * 1024;
+/** VSTREAM_BUFSIZE: Postfix writes queue files in blocks of this size. */
+const VSTREAM_BUFSIZE = 4096;
 
 /** A write-behind buffer over a queue file; offsets are file offsets. */
 export class QueueOutput {
@@ -35,25 +39,39 @@ export class QueueOutput {
   put(type: string, data: string): FsFailure | null {
     if (this.failure) return this.failure;
     const rec = encodeRecord(type.charCodeAt(0), data);
-    if (this.limit > 0 && this.offset + rec.length > this.limit) {
-      this.failure = { code: 'EFBIG', error: Object.assign(new Error('File too large'), { code: 'EFBIG' }) };
-      return this.failure;
-    }
+    // A full buffer is written out when the next byte arrives.
+    const written = Math.floor((this.offset + rec.length - 1) / VSTREAM_BUFSIZE) * VSTREAM_BUFSIZE;
+    if (this.limit > 0 && written > this.limit) return this.tooBig();
     this.chunks.push(rec);
     this.buffered += rec.length;
     this.offset += rec.length;
-    return this.buffered >= FLUSH_AT ? this.flush() : null;
+    return this.buffered >= FLUSH_AT ? this.writeOut() : null;
   }
 
-  /** Writes what is buffered. */
+  private tooBig(): FsFailure {
+    this.failure = { code: 'EFBIG', error: Object.assign(new Error('File too large'), { code: 'EFBIG' }) };
+    return this.failure;
+  }
+
+  /** Writes what is buffered (vstream_fflush). */
   flush(): FsFailure | null {
     if (this.failure) return this.failure;
+    if (this.limit > 0 && this.offset > this.limit) return this.tooBig();
+    return this.writeOut();
+  }
+
+  private writeOut(): FsFailure | null {
     if (this.buffered === 0) return null;
     const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     this.buffered = 0;
     this.failure = this.file.append(data);
     return this.failure;
+  }
+
+  /** Whether closing the stream would fail: a write failed, or what is buffered cannot be written. */
+  closeFails(): boolean {
+    return this.failure !== null || (this.limit > 0 && this.offset > this.limit);
   }
 
   /** Overwrites bytes at an offset that was already flushed (the SIZE record). */

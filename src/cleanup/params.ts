@@ -100,7 +100,7 @@ export function readCleanupParams(config: Config): CleanupParams {
     mimeBoundLimit: config.getInt('mime_boundary_length_limit'),
     mimeMaxDepth: config.getInt('mime_nesting_limit'),
     bodyCheckLen: positive(config, 'body_checks_size_limit', 0),
-    lineLimit: config.getInt('line_length_limit'),
+    lineLimit: positive(config, 'line_length_limit', 512),
     messageLimit: config.getInt('message_size_limit'),
     longQueueIds: config.getBool('enable_long_queue_ids'),
     enableOrcpt: config.getBool('enable_original_recipient'),

@@ -157,7 +157,11 @@ export class Session implements CleanupSession {
         else if (this.file.queue === MAIL_QUEUE_INCOMING) this.hooks.queued(this.file.queue, this.file.id);
       }
     }
-    if (state.errs !== 0 || state.flags & CLEANUP_FLAG_DISCARD) this.file.abort();
+    if (state.errs !== 0 || state.flags & CLEANUP_FLAG_DISCARD) {
+      // mail_stream_cleanup(): closing flushes what is buffered, and fails after a write error.
+      if (state.out.closeFails()) state.ctx.log.warning('mail_stream_cleanup: close error');
+      this.file.abort();
+    }
     return state.errs;
   }
 }

@@ -128,8 +128,39 @@ const rewrite: CaseSpec[] = [
   { name: 'access-all', messages: [msg({ rcpts: ['hold@remote.example', 'redirect@remote.example', 'filter@remote.example', 'bcc@remote.example', 'prepend@remote.example'], headers: [H.subject] })] },
 ];
 
+const longIds: CaseSpec[] = [
+  { name: 'long-id-all-headers', messages: [msg()] },
+  { name: 'long-id-missing', messages: [msg({ headers: [H.subject, 'Return-Path: <x@example.org>', 'X-Drop-Me: yes', 'Bcc: kept@example.org'] })] },
+  { name: 'long-id-resent', messages: [msg({ headers: [H.subject, 'Resent-From: joe'] })] },
+  { name: 'remote-always-add', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'], headers: [H.subject, 'To: bob'] })] },
+  { name: 'dup-filter-limit', messages: [msg({ rcpts: ['a@remote.example', 'b@remote.example', 'c@remote.example', 'a@remote.example', 'c@remote.example', 'c@remote.example'], headers: [H.subject] })] },
+  { name: 'no-orcpt-dups', messages: [msg({ rcpts: ['a@remote.example ORCPT=rfc822;x@remote.example', 'a@remote.example ORCPT=rfc822;y@remote.example'], headers: [H.subject] })] },
+  { name: 'long-id-two-messages', messages: [msg({ headers: [H.subject] }), msg({ headers: ['Subject: two'] })] },
+];
+
+const hops = (n: number): string[] => Array.from({ length: n }, (_, i) => `Received: from hop${i}.example.org by x; Mon, 2 Jan 2023 03:04:05 +0000`);
+const limits: CaseSpec[] = [
+  { name: 'small-message', messages: [msg()] },
+  { name: 'queue-file-too-big', messages: [msg({ body: Array.from({ length: 18 }, (_, i) => `line ${i} ${'z'.repeat(100)}`) })] },
+  { name: 'queue-file-too-big-in-headers', messages: [msg({ headers: [H.subject, ...Array.from({ length: 22 }, (_, i) => `X-Filler-${i}: ${'q'.repeat(90)}`)], body: ['x'] })] },
+  { name: 'hops-4', messages: [msg({ headers: [...hops(3), H.subject] })] },
+  { name: 'hops-5', messages: [msg({ headers: [...hops(4), H.subject] })] },
+  { name: 'header-truncated', messages: [msg({ headers: [H.subject, 'X-Long: start', ...Array.from({ length: 20 }, (_, i) => `\tcontinued line ${i} ${'w'.repeat(40)}`)] })] },
+  { name: 'long-line-600', messages: [msg({ headers: [H.subject, `X-Wide: ${'v'.repeat(700)}`], body: ['u'.repeat(1300)] })] },
+  { name: 'body-checks-limit', messages: [msg({ headers: [H.subject], body: ['check one', 'padding '.repeat(12), 'check two', 'check three'] })] },
+  { name: 'header-check-multipart', messages: [msg({ headers: [H.subject, 'X-Check: top', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=a'], body: ['--a', 'X-Check: part', '', 'check in part', '--a--'] })] },
+  { name: 'mime-nesting', messages: [msg({ headers: [H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=a'], body: ['--a', 'Content-Type: multipart/mixed; boundary=b', '', '--b', 'Content-Type: multipart/mixed; boundary=c', '', '--c', 'Content-Type: multipart/mixed; boundary=d', '', '--d', '', 'deep', '--d--', '--c--', '--b--', '--a--'] })] },
+  { name: 'strict-8bit-header', messages: [msg({ headers: [H.subject, 'X-Eight: caf\u00e9'] })] },
+  { name: 'strict-8bit-body', messages: [msg({ headers: [H.subject], body: ['caf\u00e9'] })] },
+  { name: 'strict-8bit-body-declared', messages: [msg({ mailParams: 'BODY=8BITMIME', headers: [H.subject, 'MIME-Version: 1.0', 'Content-Type: text/plain', 'Content-Transfer-Encoding: 8bit'], body: ['caf\u00e9'] })] },
+  { name: 'strict-encoding-domain', messages: [msg({ headers: [H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=a', 'Content-Transfer-Encoding: base64'], body: ['--a', '', 'x', '--a--'] })] },
+  { name: 'strict-message-rfc822-encoding', messages: [msg({ headers: [H.subject, 'MIME-Version: 1.0', 'Content-Type: message/rfc822', 'Content-Transfer-Encoding: quoted-printable'], body: ['Subject: inner', '', 'x'] })] },
+];
+
 export const FIXTURE_CASES: Record<string, CaseSpec[]> = {
   '01-basic': basic,
   '02-checks': checks,
   '03-rewrite': rewrite,
+  '04-long-ids': longIds,
+  '05-limits': limits,
 };
