@@ -6,6 +6,7 @@
 // concurrent writers' lines apart). With maillog_file empty, lines go to
 // syslog (src/log/syslog.ts). Touches only the log file it is given.
 import * as fs from 'node:fs';
+import { dirname } from 'node:path';
 import type { LogSink } from './logger.js';
 import { syslogSink } from './syslog.js';
 import { errnoText } from '../util/errno.js';
@@ -39,24 +40,55 @@ export function maillogPrefixError(maillogFile: string, prefixes: string[]): str
 }
 
 /**
- * logwriter_open_or_die()'s open: create or append, mode 0644, no symlink
- * and a regular file. Returns the descriptor or Postfix's fatal text.
+ * logwriter_open_or_die()'s open, with util/safe_open.c's checks: a new
+ * file is created exclusively with mode 0644; an existing one must have one
+ * link and not be a directory, and may be a symbolic link only when root
+ * owns the link and its directory (so /dev/stdout works, for start-fg).
+ * Returns the descriptor or Postfix's fatal text.
  */
 export function openMaillogFile(path: string): { fd: number } | { error: string } {
+  const fail = (why: string) => ({ error: `open logfile '${path}': ${why}` });
+  const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL } = fs.constants;
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+    fd = fs.openSync(path, O_WRONLY | O_APPEND);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ELOOP' ? 'file is a symbolic link' : `cannot open file: ${errnoText(err)}`;
-    return { error: `open logfile '${path}': ${why}` };
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return fail(`cannot open file: ${errnoText(e as NodeJS.ErrnoException)}`);
+    try {
+      return { fd: fs.openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0o644) };
+    } catch (e2) {
+      return fail(`cannot create file exclusively: ${errnoText(e2 as NodeJS.ErrnoException)}`);
+    }
   }
+  const why = existingFileProblem(fd, path);
+  if (why === null) return { fd };
+  fs.closeSync(fd);
+  return fail(why);
+}
+
+/** safe_open_exist()'s checks of an opened file; null when it may be used. */
+function existingFileProblem(fd: number, path: string): string | null {
   const st = fs.fstatSync(fd);
-  if (!st.isFile()) {
-    fs.closeSync(fd);
-    return { error: `open logfile '${path}': file is not a regular file` };
+  if (st.nlink !== 1) return `file has ${st.nlink} hard links`;
+  if (st.isDirectory()) return 'file is a directory';
+  let lst: fs.Stats;
+  try {
+    lst = fs.lstatSync(path);
+  } catch (e) {
+    return `file status changed unexpectedly: ${errnoText(e as NodeJS.ErrnoException)}`;
   }
-  return { fd };
+  if (lst.isSymbolicLink()) {
+    if (lst.uid !== 0) return 'file is a symbolic link';
+    try {
+      const parent = fs.statSync(dirname(path));
+      if (parent.uid === 0 && (parent.mode & 0o022) === 0) return null;
+    } catch {
+      // no usable parent: refuse below
+    }
+    return 'file is a symbolic link';
+  }
+  if (st.dev !== lst.dev || st.ino !== lst.ino || st.nlink !== lst.nlink || st.mode !== lst.mode) return 'file status changed unexpectedly';
+  return null;
 }
 
 /** Where a sink reports that it cannot write (once); the daemon passes stderr or a fallback. */

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileSink, formatMaillogLine, logHostLabel, logTimestamp, maillogPrefixError, MSG_LOGGER_RECLEN } from '../../src/log/sink.js';
+import { fileSink, formatMaillogLine, logHostLabel, logTimestamp, maillogPrefixError, MSG_LOGGER_RECLEN, openMaillogFile } from '../../src/log/sink.js';
 import { splitTag, syslogFacility, syslogSeverity, syslogSink } from '../../src/log/syslog.js';
 import { inetProtocols, servicePort, splitHostPort } from '../../src/master/endpoints.js';
 import { formatPidLine, masterRunning, openLock, readMasterPid, writePid } from '../../src/master/lock.js';
@@ -32,6 +32,33 @@ test('maillog lines look like postlogd writes them', () => {
 test('maillog_file must start with one of maillog_file_prefixes', () => {
   assert.equal(maillogPrefixError('/var/log/mail.log', ['/var', '/dev/stdout']), null);
   assert.equal(maillogPrefixError('/tmp/x', ['/var', '/dev/stdout']), "maillog_file value '/tmp/x' does not match any prefix in maillog_file_prefixes");
+});
+
+test('maillog_file is opened with safe_open()\'s checks', () => {
+  const dir = tmpdir();
+  try {
+    const file = path.join(dir, 'maillog');
+    const created = openMaillogFile(file);
+    assert.ok('fd' in created);
+    fs.closeSync(created.fd);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o644 & ~process.umask());
+    const again = openMaillogFile(file);
+    assert.ok('fd' in again);
+    fs.closeSync(again.fd);
+    fs.linkSync(file, path.join(dir, 'second'));
+    assert.deepEqual(openMaillogFile(file), { error: `open logfile '${file}': file has 2 hard links` });
+    fs.symlinkSync(path.join(dir, 'second'), path.join(dir, 'link'));
+    fs.rmSync(file);
+    // A link is refused unless root owns it and its directory, writable by root alone.
+    fs.chmodSync(dir, 0o775);
+    assert.deepEqual(openMaillogFile(path.join(dir, 'link')), { error: `open logfile '${path.join(dir, 'link')}': file is a symbolic link` });
+    assert.deepEqual(openMaillogFile(dir), { error: `open logfile '${dir}': cannot open file: Is a directory` });
+    const stdout = openMaillogFile('/dev/stdout');
+    assert.ok('fd' in stdout, 'root-owned /dev/stdout is accepted');
+    fs.closeSync(stdout.fd);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('fileSink appends whole lines, at once or batched per turn', async () => {
