@@ -53,9 +53,12 @@ test('maillog_file is opened with safe_open()\'s checks', () => {
     fs.chmodSync(dir, 0o775);
     assert.deepEqual(openMaillogFile(path.join(dir, 'link')), { error: `open logfile '${path.join(dir, 'link')}': file is a symbolic link` });
     assert.deepEqual(openMaillogFile(dir), { error: `open logfile '${dir}': cannot open file: Is a directory` });
-    const stdout = openMaillogFile('/dev/stdout');
-    assert.ok('fd' in stdout, 'root-owned /dev/stdout is accepted');
-    fs.closeSync(stdout.fd);
+    // /dev/stdout reopens descriptor 1, which cannot be done when it is a socket (as under node --test).
+    if (!fs.fstatSync(1).isSocket()) {
+      const stdout = openMaillogFile('/dev/stdout');
+      assert.ok('fd' in stdout, 'root-owned /dev/stdout is accepted');
+      fs.closeSync(stdout.fd);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
