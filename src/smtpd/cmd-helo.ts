@@ -3,14 +3,14 @@
 // (printable, neutered) name, run smtpd_helo_restrictions now when
 // smtpd_delay_reject is off, and EHLO lists the extensions in Postfix's
 // order minus those smtpd_discard_ehlo_keywords hides. This server has no
-// TLS and no SASL, so it never announces STARTTLS or AUTH.
+// SASL, so it never announces AUTH; STARTTLS is offered when TLS is configured.
 import type { SmtpdToken } from '../address/smtp-token.js';
 import { smtpdChatReply } from './chat.js';
 import { smtpdCheckHelo } from './check/drivers.js';
 import type { SmtpdContext } from './context.js';
 import {
   EHLO_MASK_8BITMIME, EHLO_MASK_CHUNKING, EHLO_MASK_DSN, EHLO_MASK_ENHANCEDSTATUSCODES, EHLO_MASK_ETRN,
-  EHLO_MASK_PIPELINING, EHLO_MASK_SILENT, EHLO_MASK_SIZE, EHLO_MASK_SMTPUTF8, EHLO_MASK_VERP, EHLO_MASK_VRFY,
+  EHLO_MASK_PIPELINING, EHLO_MASK_SILENT, EHLO_MASK_SIZE, EHLO_MASK_SMTPUTF8, EHLO_MASK_STARTTLS, EHLO_MASK_VERP, EHLO_MASK_VRFY,
   EHLO_MASK_XCLIENT, EHLO_MASK_XFORWARD, strEhloMask,
 } from './ehlo.js';
 import { chatReset, mailReset, rcptReset } from './reset.js';
@@ -68,6 +68,7 @@ export async function ehloCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   if (!(mask & EHLO_MASK_SIZE)) lines.push(ctx.params.messageSizeLimit > 0 ? `SIZE ${ctx.params.messageSizeLimit}` : 'SIZE');
   if (!(mask & EHLO_MASK_VRFY) && !ctx.params.disableVrfy) lines.push('VRFY');
   if (!(mask & EHLO_MASK_ETRN)) lines.push('ETRN');
+  if (!(mask & EHLO_MASK_STARTTLS) && ctx.tls.useTls && state.stream.tlsSocket === null) lines.push('STARTTLS');
   if (!(mask & EHLO_MASK_VERP)) {
     if (await ctx.verpClients.match(toText(state.name), state.addr)) lines.push('XVERP');
     else if (ctx.verpClients.error) return cantAnnounce(ctx, state, 'XVERP');

@@ -1,7 +1,7 @@
 // Mirrors rset_cmd(), noop_cmd(), vrfy_cmd(), etrn_cmd(), quit_cmd(),
 // starttls_cmd() and the AUTH entry of Postfix's smtpd/smtpd.c and
-// smtpd_sasl_proto.c. This server offers neither TLS nor SASL, so STARTTLS
-// and AUTH answer as Postfix does when they are not enabled. ETRN asks the
+// smtpd_sasl_proto.c. This server offers no SASL, so AUTH answers as
+// Postfix does when it is not enabled. ETRN asks the
 // daemon's flush hook (the fast flush service) and answers by its result.
 import type { SmtpdToken } from '../address/smtp-token.js';
 import { smtpdChatReply } from './chat.js';
@@ -9,10 +9,12 @@ import { smtpdCheckEtrn, smtpdCheckRcpt } from './check/drivers.js';
 import { collapseArgs } from './cmd-helo.js';
 import { extractAddr } from './cmd-mail.js';
 import type { SmtpdContext } from './context.js';
-import { EHLO_MASK_SMTPUTF8 } from './ehlo.js';
+import { EHLO_MASK_SMTPUTF8, EHLO_MASK_STARTTLS } from './ehlo.js';
 import { validHostname, validMailhostLiteral } from './hostname.js';
 import { chatReset, mailReset, rcptReset } from './reset.js';
-import { MAIL_ERROR_POLICY, MAIL_ERROR_PROTOCOL, SMTPD_FLAG_SMTPUTF8, type SmtpdState } from './state.js';
+import { MAIL_ERROR_POLICY, MAIL_ERROR_PROTOCOL, MAIL_ERROR_SOFTWARE, SMTPD_FLAG_SMTPUTF8, type SmtpdState } from './state.js';
+import { heloReset } from './cmd-helo.js';
+import { SessionExit } from './stream.js';
 import { strcaseEq, toText } from './text.js';
 
 async function fail(ctx: SmtpdContext, state: SmtpdState, text: string, errClass = MAIL_ERROR_PROTOCOL): Promise<number> {
@@ -112,7 +114,51 @@ export async function quitCmd(ctx: SmtpdContext, state: SmtpdState): Promise<num
 
 export async function starttlsCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argv.length !== 1) return fail(ctx, state, '501 5.5.4 Syntax: STARTTLS');
-  return fail(ctx, state, '502 5.5.1 Error: command not implemented');
+  if (state.stream.tlsSocket !== null) return fail(ctx, state, '554 5.5.1 Error: TLS already active');
+  if (!ctx.tls.useTls || state.ehloDiscardMask & EHLO_MASK_STARTTLS) return fail(ctx, state, '502 5.5.1 Error: command not implemented');
+  if (ctx.tls.context === null) return fail(ctx, state, '454 4.7.0 TLS not available due to local problem', MAIL_ERROR_SOFTWARE);
+  await smtpdChatReply(ctx, state, '220 2.0.0 Ready to start TLS');
+  heloReset(state);
+  mailReset(state);
+  rcptReset(state);
+  await startTls(ctx, state);
+  return 0;
+}
+
+/** smtpd_start_tls(): the handshake; a failed one leaves nothing to talk about. */
+export async function startTls(ctx: SmtpdContext, state: SmtpdState): Promise<void> {
+  const why = await state.stream.startTls(ctx.tls.context!, ctx.params.tls.starttlsTimeoutSec * 1000);
+  if (why === 'timeout') {
+    ctx.log.info(toText(`SSL_accept error from ${state.namaddr}: Connection timed out`));
+    throw new SessionExit('eof');
+  }
+  if (why !== null) {
+    ctx.log.info(toText(`SSL_accept error from ${state.namaddr}: -1`));
+    ctx.log.warning(toText(`TLS library problem: ${openSslError(why)}`));
+    throw new SessionExit('eof');
+  }
+  const t = state.stream.tlsSocket!;
+  if (ctx.params.tls.loglevel >= 1) {
+    const c = t.getCipher();
+    ctx.log.info(toText(`Anonymous TLS connection established from ${state.namaddr}: ${t.getProtocol() ?? ''} with cipher ${c.standardName ?? c.name} (${cipherBits(c.name)}/${cipherBits(c.name)} bits)`));
+  }
+}
+
+/**
+ * An OpenSSL error as Postfix prints it: Node's message carries a thread ID
+ * in front, the function name, and the path of its bundled OpenSSL sources.
+ */
+export function openSslError(message: string): string {
+  const m = /^(?:[0-9A-F]+:)?(error:[0-9A-F]+:[^:]*:)[^:]*(:.*)$/m.exec(message.trim());
+  if (!m) return message.trim();
+  return (m[1]! + m[2]!).replace('../deps/openssl/openssl/', '../');
+}
+
+/** The key length of a cipher suite, from its name. */
+export function cipherBits(name: string): number {
+  if (/CHACHA20|AES_?256|AES256/i.test(name)) return 256;
+  if (/AES_?128|AES128/i.test(name)) return 128;
+  return 0;
 }
 
 export async function authCmd(ctx: SmtpdContext, state: SmtpdState): Promise<number> {

@@ -22,6 +22,7 @@ import { toText } from './text.js';
 import { ehloMask } from './ehlo.js';
 import { inetFamilies, type Families } from './hostname.js';
 import { systemDns } from './dns.js';
+import { tlsPolicy, type TlsPolicy } from './tls.js';
 
 /** Flags smtpd opens access tables with (command_map_register). */
 export const ACCESS_DICT_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX | DICT_FLAG_UTF8_REQUEST;
@@ -83,6 +84,8 @@ export interface SmtpdContext {
   readonly bareLfMask: number;
   readonly ehloDiscardMask: number;
   readonly ehloDiscardMaps: Maps | null;
+  /** STARTTLS and wrapper mode (smtpd_tls_*). */
+  readonly tls: TlsPolicy;
   /** smtpd_command_filter: one table that rewrites command lines. */
   readonly commandFilter: Dict | null;
   /** Tables named in restriction lists, by "type:name" (map_command_table). */
@@ -248,6 +251,8 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
   const unkAddr = tempfailAction('unknown_address_tempfail_action', params.unknownAddressTempfailAction);
   if (typeof unkName === 'string') fatal ??= unkName;
   if (typeof unkAddr === 'string') fatal ??= unkAddr;
+  const tls = tlsPolicy(params.tls, log);
+  if (tls.fatal !== null) fatal ??= tls.fatal;
   const bareLf = bareLfMask(params.forbidBareNewline);
   if (bareLf === null) fatal ??= `bad smtpd_forbid_bare_newline value: ${params.forbidBareNewline}`;
 
@@ -279,6 +284,7 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
     ehloDiscardMaps: params.discardEhloKeywordAddressMaps !== ''
       ? await Maps.create('smtpd_discard_ehlo_keyword_address_maps', params.discardEhloKeywordAddressMaps, ACCESS_DICT_FLAGS, cache)
       : null,
+    tls,
     commandFilter: config.get('smtpd_command_filter') !== ''
       ? await cache.open(config.get('smtpd_command_filter'), O_RDONLY, DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX)
       : null,

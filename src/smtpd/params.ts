@@ -80,6 +80,19 @@ export interface SmtpdParams {
   logAccessPermitActions: string;
   receiveOverrideOptions: string;
   sasl_authenticated_header: boolean;
+  tls: {
+    securityLevel: string;
+    useTls: boolean;
+    enforceTls: boolean;
+    wrappermode: boolean;
+    authOnly: boolean;
+    certFile: string;
+    keyFile: string;
+    chainFiles: string;
+    receivedHeader: boolean;
+    loglevel: number;
+    starttlsTimeoutSec: number;
+  };
   policy: {
     timeoutSec: number;
     maxIdleSec: number;
@@ -204,6 +217,19 @@ export function readSmtpdParams(config: Config): SmtpdParams {
     logAccessPermitActions: s('smtpd_log_access_permit_actions'),
     receiveOverrideOptions: s('receive_override_options'),
     sasl_authenticated_header: b('smtpd_sasl_authenticated_header'),
+    tls: {
+      securityLevel: s('smtpd_tls_security_level'),
+      useTls: b('smtpd_use_tls'),
+      enforceTls: b('smtpd_enforce_tls'),
+      wrappermode: b('smtpd_tls_wrappermode'),
+      authOnly: b('smtpd_tls_auth_only'),
+      certFile: s('smtpd_tls_cert_file'),
+      keyFile: s('smtpd_tls_key_file'),
+      chainFiles: s('smtpd_tls_chain_files'),
+      receivedHeader: b('smtpd_tls_received_header'),
+      loglevel: i('smtpd_tls_loglevel'),
+      starttlsTimeoutSec: t('smtpd_starttls_timeout'),
+    },
     policy: {
       timeoutSec: t('smtpd_policy_service_timeout'),
       maxIdleSec: t('smtpd_policy_service_max_idle'),

@@ -43,16 +43,17 @@ export function mailDate(whenMs: number): string {
 /** The lines of smtpd's Received: header (byte strings), without PREPEND lines. */
 export function receivedHeader(state: SmtpdState, myhostname: string, mailName: string, authHeader: boolean): string[] {
   const withProto = state.flags & SMTPD_FLAG_SMTPUTF8 ? 'UTF8SMTP' : state.protocol;
+  const rfc3848Sess = state.stream.tlsSocket !== null && state.protocol === 'ESMTP' ? 'S' : '';
   const rfc3848Auth = state.saslUsername && state.protocol === 'ESMTP' ? 'A' : '';
   const lines = [`Received: from ${state.heloName ?? state.name} (${state.name} [${state.rfcAddr}])`];
   if (authHeader && state.saslUsername) lines.push(`\t(Authenticated sender: ${sanitizeComment(state.saslUsername)})`);
   const id = state.cleanup ? ` id ${state.queueId}` : '';
   const date = mailDate(state.arrivalMs);
   if (state.rcptCount === 1 && state.recipient !== null) {
-    lines.push(`\tby ${myhostname} (${mailName}) with ${withProto}${rfc3848Auth}${id}`);
+    lines.push(`\tby ${myhostname} (${mailName}) with ${withProto}${rfc3848Sess}${rfc3848Auth}${id}`);
     lines.push(`\tfor <${quote822Local(state.recipient)}>; ${date}`);
   } else {
-    lines.push(`\tby ${myhostname} (${mailName}) with ${withProto}${rfc3848Auth}${id};`);
+    lines.push(`\tby ${myhostname} (${mailName}) with ${withProto}${rfc3848Sess}${rfc3848Auth}${id};`);
     lines.push(`\t${date}`);
   }
   return lines;

@@ -129,7 +129,7 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
 /** smtpd_service(): one connection. */
 async function serveSession(ctx: SmtpdContext, serviceName: string, socket: Socket): Promise<void> {
   socket.setNoDelay(true);
-  const stream = new SmtpStream(socket, ctx.params.timeoutSec * 1000);
+  const stream = new SmtpStream(socket, ctx.params.timeoutSec * 1000, ctx.tls.wrappermode && ctx.tls.context !== null);
   const state = new SmtpdState(stream, serviceName);
   const counter = ctx.hooks.connectionCounter;
   let counted = false;

@@ -15,7 +15,7 @@ import { logWhatsup } from './check/reject.js';
 import { ehloCmd, heloCmd, heloReset } from './cmd-helo.js';
 import { bdatCmd, dataCmd } from './cmd-data.js';
 import { mailCmd, rcptCmd } from './cmd-mail.js';
-import { authCmd, etrnCmd, noopCmd, quitCmd, rsetCmd, starttlsCmd, vrfyCmd } from './cmd-misc.js';
+import { authCmd, etrnCmd, noopCmd, quitCmd, rsetCmd, startTls, starttlsCmd, vrfyCmd } from './cmd-misc.js';
 import { xclientCmd, xforwardCmd } from './cmd-xclient.js';
 import { BARE_LF_FLAG_REPLY_REJECT, type SmtpdContext } from './context.js';
 import { ehloMask } from './ehlo.js';
@@ -33,6 +33,8 @@ type Action = (ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]) => Prom
 interface CommandDef {
   name: string;
   action: Action;
+  /** SMTPD_CMD_FLAG_PRE_TLS: allowed before STARTTLS when TLS is required. */
+  preTls?: boolean;
   /** SMTPD_CMD_FLAG_LIMIT: counts toward smtpd_junk_command_limit. */
   limit: boolean;
   /** SMTPD_CMD_FLAG_LAST: must be the last of a pipelined group. */
@@ -41,21 +43,21 @@ interface CommandDef {
 
 /** smtpd_cmd_table, in Postfix's order (which is also the order of the disconnect statistics). */
 const COMMANDS: readonly CommandDef[] = [
-  { name: 'HELO', action: heloCmd, limit: true, last: true },
-  { name: 'EHLO', action: ehloCmd, limit: true, last: true },
-  { name: 'XCLIENT', action: xclientCmd, limit: false, last: false },
+  { name: 'HELO', action: heloCmd, limit: true, last: true, preTls: true },
+  { name: 'EHLO', action: ehloCmd, limit: true, last: true, preTls: true },
+  { name: 'XCLIENT', action: xclientCmd, limit: false, last: false, preTls: true },
   { name: 'XFORWARD', action: xforwardCmd, limit: false, last: false },
-  { name: 'STARTTLS', action: starttlsCmd, limit: false, last: false },
+  { name: 'STARTTLS', action: starttlsCmd, limit: false, last: false, preTls: true },
   { name: 'AUTH', action: (c, s) => authCmd(c, s), limit: false, last: false },
   { name: 'MAIL', action: mailCmd, limit: false, last: false },
   { name: 'RCPT', action: rcptCmd, limit: false, last: false },
   { name: 'DATA', action: dataCmd, limit: false, last: true },
   { name: 'BDAT', action: bdatCmd, limit: false, last: false },
   { name: 'RSET', action: rsetCmd, limit: true, last: false },
-  { name: 'NOOP', action: (c, s) => noopCmd(c, s), limit: true, last: true },
+  { name: 'NOOP', action: (c, s) => noopCmd(c, s), limit: true, last: true, preTls: true },
   { name: 'VRFY', action: vrfyCmd, limit: true, last: true },
   { name: 'ETRN', action: etrnCmd, limit: true, last: false },
-  { name: 'QUIT', action: (c, s) => quitCmd(c, s), limit: false, last: false },
+  { name: 'QUIT', action: (c, s) => quitCmd(c, s), limit: false, last: false, preTls: true },
 ];
 
 function countCommand(state: SmtpdState, name: string, success: boolean | null): void {
@@ -97,6 +99,13 @@ function flagIllPipelining(ctx: SmtpdContext, state: SmtpdState): boolean {
 
 /** The greeting, or the refusal that ends the session before it starts; true to go on. */
 async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
+  if (ctx.tls.wrappermode && state.stream.tlsSocket === null) {
+    if (ctx.tls.context === null) {
+      ctx.log.warning(`Wrapper-mode request dropped from ${state.namaddr} for service ${state.service}. TLS context initialization failed. For details see earlier warnings in your logs.`);
+      return false;
+    }
+    await startTls(ctx, state);
+  }
   // Postfix looks for early talkers after the process handoff and name lookup;
   // give a client that talks first the same moment to be seen when it matters.
   if (ctx.watchPipelining && state.stream.pending === 0) await new Promise((r) => setTimeout(r, 10));
@@ -211,6 +220,11 @@ async function commandLoop(ctx: SmtpdContext, state: SmtpdState): Promise<void> 
     if (cmd === null) {
       await smtpdChatReply(ctx, state, '500 5.5.2 Error: command not recognized');
       state.errorMask |= MAIL_ERROR_PROTOCOL;
+      state.errorCount++;
+      continue;
+    }
+    if (ctx.tls.enforceTls && state.stream.tlsSocket === null && !cmd.preTls) {
+      await smtpdChatReply(ctx, state, '530 5.7.0 Must issue a STARTTLS command first');
       state.errorCount++;
       continue;
     }

@@ -8,6 +8,7 @@
 // reasons Postfix long-jumps out of a session arrive as a thrown
 // SessionExit, caught at the top of the session (smtpd_proto's setjmp).
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 
 /** Why the session loop was left: smtp_stream.h's SMTP_ERR_* plus XCLIENT's restart. */
 export type ExitReason = 'eof' | 'timeout' | 'quiet' | 'data' | 'restart';
@@ -42,30 +43,98 @@ export class SmtpStream {
   /** smtp_detect_bare_lf for this session. */
   detectBareLf = 0;
 
+  private readonly onData = (chunk: Buffer): void => {
+    this.inbuf += chunk.toString('latin1');
+    this.wake();
+  };
+
+  private readonly onEnd = (): void => {
+    this.eof = true;
+    this.wake();
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.waiter) {
+      this.timedOut = true;
+      this.wake();
+    }
+  };
+
+  private attached = false;
+
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     /** smtpd_timeout in ms. */
     public timeoutMs: number,
+    /** Wrapper mode: read nothing until startTls(), so the client's handshake stays unread. */
+    deferRead = false,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      this.inbuf += chunk.toString('latin1');
-      this.wake();
-    });
-    const end = (): void => {
-      this.eof = true;
-      this.wake();
-    };
-    socket.on('end', end);
-    socket.on('close', end);
-    socket.on('error', end);
+    if (!deferRead) this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    this.attached = true;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.on('error', this.onEnd);
     // The socket's own idle timer (reset by any traffic) stands for the
     // per-read deadline; it only matters while a read is waiting.
-    socket.setTimeout(timeoutMs);
-    socket.on('timeout', () => {
-      if (this.waiter) {
-        this.timedOut = true;
-        this.wake();
-      }
+    socket.setTimeout(this.timeoutMs);
+    socket.on('timeout', this.onTimeout);
+  }
+
+  private detach(socket: Socket): void {
+    this.attached = false;
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('close', this.onEnd);
+    socket.removeListener('error', this.onEnd);
+    socket.removeListener('timeout', this.onTimeout);
+    socket.setTimeout(0);
+  }
+
+  /** The TLS session once one is up (cipher and protocol for the log and headers). */
+  get tlsSocket(): tls.TLSSocket | null {
+    return this.socket instanceof tls.TLSSocket ? this.socket : null;
+  }
+
+  /**
+   * Turns the connection into TLS (tls_server_start): pending replies are
+   * sent first and unread plaintext is thrown away, so that nothing a
+   * client sent before the handshake counts afterwards. Null on success,
+   * else why the handshake failed.
+   */
+  startTls(context: tls.SecureContext, timeoutMs: number): Promise<string | null> {
+    this.flush();
+    const plain = this.socket;
+    if (this.attached) this.detach(plain);
+    this.inbuf = '';
+    this.pos = 0;
+    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: context });
+    return new Promise((resolve) => {
+      const done = (why: string | null): void => {
+        clearTimeout(timer);
+        secure.removeListener('secure', onSecure);
+        secure.removeListener('error', onError);
+        resolve(why);
+      };
+      const onSecure = (): void => {
+        this.socket = secure;
+        this.attach(secure);
+        done(null);
+      };
+      const onError = (e: Error): void => {
+        this.eof = true;
+        done(e.message);
+      };
+      const timer = setTimeout(() => {
+        secure.destroy();
+        this.eof = true;
+        done('timeout');
+      }, timeoutMs);
+      secure.once('secure', onSecure);
+      secure.once('error', onError);
     });
   }
 
@@ -224,6 +293,7 @@ export class SmtpStream {
 
   /** Ends the connection after sending what is pending. */
   close(): void {
+    if (!this.attached) this.attach(this.socket);
     this.flush();
     if (this.waiter) this.wake();
     if (!this.socket.destroyed) this.socket.end();
