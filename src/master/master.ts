@@ -213,9 +213,9 @@ class Master {
     process.on('SIGQUIT', () => void this.terminate('SIGQUIT', true));
   }
 
-  private die(e: unknown): void {
-    if (!(e instanceof MasterExit)) this.log.fatal(String((e as Error).message ?? e));
-    this.killAll();
+  /** A fatal error after start-up: the workers see the master go and finish their sessions. */
+  die(e: unknown): never {
+    if (!(e instanceof MasterExit)) this.log.fatal(String((e as Error).stack ?? e).split('\n').join(' '));
     process.exit(1);
   }
 
@@ -300,4 +300,5 @@ export async function runMaster(opts: MasterOptions): Promise<void> {
   const master = new Master(opts);
   process.title = 'master';
   await master.start();
+  process.on('uncaughtException', (e) => master.die(e));
 }
