@@ -17,8 +17,23 @@ function posixZoneNames(tz: string): { std: string; dst: string | null } | null 
   return { std: strip(m[1]!), dst: m[2] ? strip(m[2]) : null };
 }
 
-/** strftime's %Z: the zone's abbreviation for that moment. */
+let formatter: Intl.DateTimeFormat | null = null;
+let formatterZone: string | undefined;
+const zoneCache = new Map<string, string>();
+
+/** strftime's %Z: the zone's abbreviation for that moment (cached per TZ and UTC offset). */
 export function zoneName(d: Date): string {
+  const key = `${process.env.TZ ?? ''}\0${d.getTimezoneOffset()}`;
+  let name = zoneCache.get(key);
+  if (name === undefined) {
+    name = computeZoneName(d);
+    if (zoneCache.size > 64) zoneCache.clear();
+    zoneCache.set(key, name);
+  }
+  return name;
+}
+
+function computeZoneName(d: Date): string {
   const tz = process.env.TZ;
   if (tz !== undefined && tz !== '' && !tz.startsWith(':')) {
     const p = posixZoneNames(tz);
@@ -29,10 +44,14 @@ export function zoneName(d: Date): string {
       return isDst ? p.dst! : p.std;
     }
   }
-  const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName');
+  if (formatter === null || formatterZone !== tz) {
+    formatter = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+    formatterZone = tz;
+  }
+  const part = formatter.formatToParts(d).find((x) => x.type === 'timeZoneName');
   const name = part?.value ?? 'UTC';
   if ((name === 'GMT' || name === 'UTC') && d.getTimezoneOffset() === 0) {
-    const id = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const id = formatter.resolvedOptions().timeZone;
     return id === 'UTC' || id === 'Etc/UTC' || id === 'Universal' || id === 'Zulu' || id === 'Etc/Universal' ? 'UTC' : 'GMT';
   }
   return name;

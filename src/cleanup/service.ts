@@ -21,10 +21,13 @@ import { VirtualAliasExpander } from '../address/virtual.js';
 import type { Maps } from '../address/maps.js';
 import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST } from '../dict/dict.js';
 import type { MailLogger } from '../log/logger.js';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
 import {
-  MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE, layoutFromConfig, mailQueueRemove, type FsFailure,
+  MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE, layoutFromConfig, mailQueuePath, type FsFailure,
   type QueueLayout,
 } from '../queue/layout.js';
+import { errnoText } from '../util/errno.js';
 import { commitAll, createQueueFile, type QueueFile, type TimeVal } from '../queue/queue-file.js';
 import type { CleanupService, CleanupSession } from './api.js';
 import { HeaderOptsTable } from './header-opts.js';
@@ -103,13 +106,21 @@ async function openContext(opts: CleanupServiceOptions): Promise<CleanupContext>
   };
 }
 
-/** cleanup_open()'s housekeeping: logs of an earlier message with the same ID would confuse mailq. */
-function removeSpuriousLogs(queueDir: string, layout: QueueLayout, id: string, log: MailLogger): void {
-  for (const queue of [MAIL_QUEUE_DEFER, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_TRACE]) {
-    const f = mailQueueRemove(queueDir, layout, queue, id);
-    if (f === null) log.warning(`${queue}: removed spurious ${id} log`);
-    else if (f.code !== 'ENOENT') log.warning(`${queue}: remove ${id} log: ${f.error.message}`);
-  }
+/**
+ * cleanup_open()'s housekeeping: logs of an earlier message with the same
+ * ID would confuse mailq. Done in the background; the session waits for it
+ * before the message is committed.
+ */
+async function removeSpuriousLogs(queueDir: string, layout: QueueLayout, id: string, log: MailLogger): Promise<void> {
+  await Promise.all([MAIL_QUEUE_DEFER, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_TRACE].map(async (queue) => {
+    try {
+      await fsp.unlink(path.resolve(queueDir, mailQueuePath(layout, queue, id)));
+      log.warning(`${queue}: removed spurious ${id} log`);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'ENOENT') log.warning(`${queue}: remove ${id} log: ${errnoText(err)}`);
+    }
+  }));
 }
 
 export function createCleanupService(opts: CleanupServiceOptions): CleanupServiceHandle {
@@ -147,8 +158,8 @@ export function createCleanupService(opts: CleanupServiceOptions): CleanupServic
       opts.logger.warning(r.error);
       throw new Error(r.error);
     }
-    removeSpuriousLogs(queueDir, layout, r.file.id, opts.logger);
-    return new Session(ctx, r.file, flags, hooks);
+    const housekeeping = removeSpuriousLogs(queueDir, layout, r.file.id, opts.logger);
+    return new Session(ctx, r.file, flags, hooks, housekeeping);
   };
 
   const close = async (): Promise<void> => {

@@ -53,7 +53,9 @@ export class Session implements CleanupSession {
   private closed = false;
   private size = 0;
 
-  constructor(ctx: CleanupContext, private readonly file: QueueFile, flags: number, private readonly hooks: SessionHooks) {
+  constructor(ctx: CleanupContext, private readonly file: QueueFile, flags: number, private readonly hooks: SessionHooks,
+    /** Work started at open that must be done before the message is committed. */
+    private readonly housekeeping: Promise<void> = Promise.resolve()) {
     this.state = new CleanupState(ctx, file, new QueueOutput(file, ctx.params.messageLimit));
     // cleanup_control()
     this.state.flags = flags;
@@ -116,6 +118,7 @@ export class Session implements CleanupSession {
     if (this.closed) return;
     this.closed = true;
     await this.drain();
+    await this.housekeeping;
     this.file.abort();
   }
 
@@ -152,6 +155,7 @@ export class Session implements CleanupSession {
         }
       }
       if (state.errs === 0) {
+        await this.housekeeping;
         const c = await this.hooks.commit(this.file);
         if (c) state.errs = c.code === 'EFBIG' ? CLEANUP_STAT_SIZE : CLEANUP_STAT_WRITE;
         else if (this.file.queue === MAIL_QUEUE_INCOMING) this.hooks.queued(this.file.queue, this.file.id);
