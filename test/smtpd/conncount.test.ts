@@ -11,35 +11,48 @@ import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js'
 import { startFixture } from './harness.js';
 import { extraFixtureRoot } from './record.js';
 
-/** Connects from addr, collects everything until close; sends QUIT after holdMs. */
-function session(addr: string, holdMs: number): Promise<string> {
-  return new Promise((resolve) => {
+/** Connects from addr, collects everything until close; sends QUIT once `release` settles. */
+function session(addr: string, release: Promise<unknown>): { greeted: Promise<void>; done: Promise<string> } {
+  let greet: () => void = () => undefined;
+  const greeted = new Promise<void>((r) => (greet = r));
+  const done = new Promise<string>((resolve) => {
     const s = net.connect({ port: 11625, host: '127.0.0.1', localAddress: addr });
     let text = '';
-    s.on('data', (d) => (text += d.toString('latin1')));
-    s.on('close', () => resolve(text));
+    s.on('data', (d) => {
+      text += d.toString('latin1');
+      if (text.includes('\r\n')) greet();
+    });
+    s.on('close', () => {
+      greet();
+      resolve(text);
+    });
     s.on('error', () => undefined);
-    setTimeout(() => s.end('QUIT\r\n'), holdMs);
+    void release.then(() => s.end('QUIT\r\n'));
   });
+  return { greeted, done };
 }
 
 async function run(): Promise<void> {
   const fx = await startFixture(path.join(extraFixtureRoot(), '16-conncount'));
   try {
-    const first = session('127.0.1.5', 600);
-    await new Promise((r) => setTimeout(r, 200));
-    const second = session('127.0.1.5', 300);
-    const inside1 = session('127.0.0.1', 300);
-    const inside2 = session('127.0.0.1', 300);
-    assert.equal(await first, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
-    assert.equal(await second, '421 4.7.0 mx.example.com Error: too many connections from 127.0.1.5\r\n');
-    assert.equal(await inside1, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
-    assert.equal(await inside2, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
+    // The first session stays open until every other one has ended, whatever the machine's load.
+    let releaseFirst: () => void = () => undefined;
+    const first = session('127.0.1.5', new Promise<void>((r) => (releaseFirst = r)));
+    await first.greeted;
+    const now = Promise.resolve();
+    const second = session('127.0.1.5', new Promise(() => undefined));
+    const inside1 = session('127.0.0.1', now);
+    const inside2 = session('127.0.0.1', now);
+    assert.equal(await second.done, '421 4.7.0 mx.example.com Error: too many connections from 127.0.1.5\r\n');
+    assert.equal(await inside1.done, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
+    assert.equal(await inside2.done, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
+    releaseFirst();
+    assert.equal(await first.done, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
     const warn = fx.logLines.find((l) => l.includes('Connection concurrency'));
     assert.match(warn ?? '', /: warning: Connection concurrency limit exceeded: 2 from unknown\[127\.0\.1\.5\] for service 127\.0\.0\.1:11625$/);
     assert.ok(fx.logLines.some((l) => /disconnect from unknown\[127\.0\.1\.5\] commands=0\/0$/.test(l)));
     // The count goes down again when sessions end.
-    assert.equal(await session('127.0.1.5', 100), '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
+    assert.equal(await session('127.0.1.5', Promise.resolve()).done, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
   } finally {
     await fx.stop();
   }
