@@ -41,6 +41,36 @@ function queued(d: Daemon): number {
   return ['incoming', 'active', 'deferred', 'hold'].reduce((n, q) => n + count(path.join(d.dir, 'spool', q)), 0);
 }
 
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/**
+ * CPU seconds used so far by a daemon: its master (with the children it
+ * has reaped) and every live process below it. A measure of the work per
+ * message that does not depend on how busy the machine is.
+ */
+function treeCpuSeconds(masterPid: number): number {
+  const stats = new Map<number, { ppid: number; own: number; reaped: number }>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(name), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let ticks = 0;
+  const walk = (pid: number) => {
+    const st = stats.get(pid);
+    if (!st) return;
+    ticks += st.own + st.reaped;
+    for (const [child, c] of stats) if (c.ppid === pid) walk(child);
+  };
+  walk(masterPid);
+  return ticks / CLK_TCK;
+}
+
 /** One load run: elapsed seconds. */
 async function drive(port: number): Promise<number> {
   if (fs.existsSync(SMTP_SOURCE)) {
@@ -55,15 +85,25 @@ async function drive(port: number): Promise<number> {
   return r.elapsedMs / 1000;
 }
 
-async function measure(kind: DaemonKind, fixture: string): Promise<number> {
+interface Measurement {
+  /** Messages per second. */
+  rate: number;
+  /** Milliseconds of CPU the daemon spent per message. */
+  cpuMs: number;
+}
+
+async function measure(kind: DaemonKind, fixture: string): Promise<Measurement> {
   const d = await startDaemon(kind, fixture);
   try {
     const port = d.ports[0]!;
+    const master = Number(fs.readFileSync(path.join(d.dir, 'spool', 'pid', 'master.pid'), 'utf8').trim());
     const before = queued(d);
+    const cpuBefore = treeCpuSeconds(master);
     const seconds = await drive(port);
+    const cpu = treeCpuSeconds(master) - cpuBefore;
     const count = queued(d) - before;
     if (count < MESSAGES) throw new Error(`${kind}: ${count} of ${MESSAGES} messages in the queue`);
-    return MESSAGES / seconds;
+    return { rate: MESSAGES / seconds, cpuMs: (cpu * 1000) / MESSAGES };
   } finally {
     await d.stop();
   }
@@ -76,21 +116,23 @@ async function inner(): Promise<void> {
   console.log(`  ${SESSIONS} sessions, ${MESSAGES} messages of 1 KB, ${RUNS} runs, driven by ${generator}`);
   // Postfix runs its queue manager as always (it moves each message on to
   // active/ and deferred/); without one its cleanup stalls on every message.
+  console.log(`  load average before: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   const rates: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
   for (let run = 0; run < RUNS; run++) {
     for (const kind of run % 2 ? [...kinds].reverse() : kinds) {
-      const rate = await measure(kind, FIXTURE);
-      (rates[kind] ??= []).push(rate);
-      console.log(`  run ${run + 1} ${kind.padEnd(7)} ${rate.toFixed(0)} msg/s`);
+      const m = await measure(kind, FIXTURE);
+      (rates[kind] ??= []).push(m.rate);
+      (cpu[kind] ??= []).push(m.cpuMs);
+      console.log(`  run ${run + 1} ${kind.padEnd(7)} ${m.rate.toFixed(0)} msg/s, ${m.cpuMs.toFixed(2)} ms CPU per message`);
     }
   }
-  const ours = median(rates.ours!);
-  console.log(`  ours    median ${ours.toFixed(0)} msg/s`);
+  for (const kind of kinds) console.log(`  ${kind.padEnd(7)} median ${median(rates[kind]!).toFixed(0)} msg/s, ${median(cpu[kind]!).toFixed(2)} ms CPU per message`);
   if (rates.postfix) {
-    const theirs = median(rates.postfix);
-    console.log(`  postfix median ${theirs.toFixed(0)} msg/s`);
-    console.log(`  ratio ${(ours / theirs).toFixed(2)}x Postfix (target >= 2x)`);
+    console.log(`  ratio ${(median(rates.ours!) / median(rates.postfix)).toFixed(2)}x Postfix's rate (target >= 2x)`);
+    console.log(`  CPU per message ${(median(cpu.ours!) / median(cpu.postfix!)).toFixed(2)}x Postfix's`);
   }
+  console.log(`  load average after: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 }
 
 export async function run(): Promise<void> {
