@@ -19,6 +19,7 @@ import {
 import { dictTypeNames } from '../../dict/registry.js';
 import { errnoText } from '../../util/errno.js';
 import { FatalExit, msgFatal, msgWarn } from '../../util/msg.js';
+import { parseCompatLevel } from '../../config/expand.js';
 import { out } from '../../util/output.js';
 import type { PcfContext } from './context.js';
 
@@ -142,6 +143,9 @@ const STDOUT_BUFFER = 4096;
 export function showBounceTemplates(ctx: PcfContext, how: 'expand' | 'dump', args: readonly string[]): void {
   if (args.length > 1) msgFatal('options -b and -t require at most one template file');
   const config = loadConfig(ctx.configDir);
+  // postconf reads main.cf the way every Postfix program does before it runs
+  // the bounce daemon: a malformed compatibility_level stops it there.
+  parseCompatLevel(config.get('compatibility_level'), (text) => msgFatal(text));
   const prefix = `${config.get('syslog_name')}/bounce`;
   const env = templateEnv(config);
   // Postfix's message layer shows control characters (and non-ASCII text,
