@@ -20,6 +20,8 @@ import { buildReceiveStack, type ReceiveStack } from './smtpd-stack.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
 const STOP_COMMIT_WAIT_MS = 3000;
+/** How long it then waits for clients to close their side. */
+const STOP_CLOSE_WAIT_MS = 200;
 
 function send(msg: WorkerMessage): void {
   if (process.connected) process.send?.(msg);
@@ -178,16 +180,19 @@ class Worker {
 
   /** Let commits under way answer, then close the sessions and leave. */
   async stop(): Promise<void> {
-    if (this.leaving && !this.slots) process.exit(0);
     this.leaving = true;
     this.closeListeners();
     if (this.stack) await Promise.race([this.stack.commitsDone(), new Promise((r) => setTimeout(r, STOP_COMMIT_WAIT_MS))]);
     // The 250 for a commit that just finished is written in the same turn; end() sends it before the FIN.
     await new Promise((r) => setImmediate(r));
-    for (const s of this.slots?.sockets ?? []) s.end();
-    setTimeout(() => process.exit(0), 200).unref();
-    for (const s of this.slots?.sockets ?? []) s.once('close', () => this.slots!.sockets.size === 0 && process.exit(0));
-    if ((this.slots?.sockets.size ?? 0) === 0) process.exit(0);
+    const sockets = [...(this.slots?.sockets ?? [])];
+    if (!sockets.length) process.exit(0);
+    let open = sockets.length;
+    for (const s of sockets) {
+      s.once('close', () => --open === 0 && process.exit(0));
+      s.end();
+    }
+    setTimeout(() => process.exit(0), STOP_CLOSE_WAIT_MS);
   }
 }
 

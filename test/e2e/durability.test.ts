@@ -87,7 +87,10 @@ if (!namespaceReady()) {
     }
     const r = await runInNamespace([process.execPath, '--test', '--test-reporter=spec', fileURLToPath(import.meta.url)]);
     const output = `${r.stdout}${r.stderr}`;
-    for (const line of output.split('\n')) if (/killed \d+ processes/.test(line)) t.diagnostic(line.replace(/^[^k]*/, ''));
+    for (const line of output.split('\n')) {
+      const m = /((killed|stopped) .* problems)/.exec(line);
+      if (m) t.diagnostic(m[1]!);
+    }
     assert.equal(r.status, 0, output.length > SHOW ? `...${output.slice(-SHOW)}` : output);
   });
 } else {
@@ -121,6 +124,27 @@ if (!namespaceReady()) {
         spawnSync(path.join(root, 'bin', 'postfix'), ['-c', daemon.configDir, 'stop'], { encoding: 'utf8' });
         fs.rmSync(daemon.dir, { recursive: true, force: true });
       }
+    }
+  });
+
+  test('postfix stop in the middle of a load: every acknowledged message is complete', async (t) => {
+    const daemon = await startDaemon('ours', FIXTURE, { keep: true });
+    const spool = path.join(daemon.dir, 'spool');
+    try {
+      const load = runLoad({ port: daemon.ports[0]!, sessions: SESSIONS, messagesPerSession: Infinity, size: 1024 });
+      await new Promise((r) => setTimeout(r, KILL_AFTER_MS));
+      const stop = spawnSync(path.join(root, 'bin', 'postfix'), ['-c', daemon.configDir, 'stop'], { encoding: 'utf8', env: { PATH: process.env.PATH, TZ: 'UTC' } });
+      assert.equal(stop.status, 0, `${stop.stdout}${stop.stderr}`);
+      const result = await load;
+      const problems = result.acked.map((m) => checkQueued(spool, m)).filter((p): p is string => p !== null);
+      t.diagnostic(`stopped after ${KILL_AFTER_MS} ms; ${result.acked.length} messages acknowledged, ${problems.length} problems`);
+      assert.ok(result.acked.length >= SESSIONS);
+      assert.deepEqual(problems, []);
+      assert.match(daemon.log(), /postfix\/master\[\d+\]: terminating on signal 15/);
+      const status = spawnSync(path.join(root, 'bin', 'postfix'), ['-c', daemon.configDir, 'status'], { encoding: 'utf8' });
+      assert.equal(status.status, 1);
+    } finally {
+      await daemon.stop();
     }
   });
 }
