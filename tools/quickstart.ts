@@ -1,8 +1,9 @@
 // The README's first command: writes a private configuration under
 // ./run/etc (queue, data and log under the checkout, loopback only, a high
-// port, the current user as mail_owner) and shows it with `postconf -n`.
+// port, the current user as mail_owner), shows it with `postconf -n` and
+// starts the mail system on it with `postfix start`.
 // Nothing outside the checkout is read or written.
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { chownSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -28,9 +29,10 @@ function mainCf(): string {
     `queue_directory = ${join(run, 'spool')}`,
     `data_directory = ${join(run, 'data')}`,
     `maillog_file = ${join(run, 'maillog')}`,
+    `maillog_file_prefixes = ${run}`,
     `home_mailbox = Maildir/`,
-    `mail_owner = ${user.username}`,
-    `setgid_group = ${group}`,
+    `mail_owner = ${user.uid === 0 ? 'nobody' : user.username}`,
+    `setgid_group = ${user.uid === 0 ? 'nogroup' : group}`,
     'alias_maps =',
     'alias_database =',
     '',
@@ -52,14 +54,26 @@ function masterCf(): string {
     'virtual   unix  -       n       n       -       -       virtual',
     'error     unix  -       -       n       -       -       error',
     'discard   unix  -       -       n       -       -       discard',
+    'postlog   unix-dgram n  -       n       -       1       postlogd',
     '',
   ].join('\n');
 }
 
 mkdirSync(etc, { recursive: true });
 for (const d of ['spool', 'data']) mkdirSync(join(run, d), { recursive: true });
+// data_directory belongs to mail_owner, as Postfix requires: nobody when started as root.
+if (userInfo().uid === 0) {
+  const uid = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+  if (Number.isInteger(uid)) chownSync(join(run, 'data'), uid, -1);
+}
 if (!existsSync(join(etc, 'main.cf'))) writeFileSync(join(etc, 'main.cf'), mainCf());
 if (!existsSync(join(etc, 'master.cf'))) writeFileSync(join(etc, 'master.cf'), masterCf());
-console.log(`Configuration in ${etc}. Its settings (bin/postconf -c ${etc} -n):`);
-const r = spawnSync(join(root, 'bin/postconf'), ['-c', etc, '-n'], { stdio: 'inherit' });
+console.log(`Configuration in ${etc}:`);
+spawnSync(join(root, 'bin/postconf'), ['-c', etc, '-n'], { stdio: 'inherit' });
+const r = spawnSync(join(root, 'bin/postfix'), ['-c', etc, 'start'], { stdio: 'inherit' });
+if (r.status === 0) {
+  console.log(`\nThe mail system is running on 127.0.0.1:${port} (log: ${join(run, 'maillog')}).`);
+  console.log(`Send a message:  swaks --server 127.0.0.1:${port} --to postmaster@localhost`);
+  console.log(`Stop it:         bin/postfix -c ${etc} stop`);
+}
 process.exitCode = r.status ?? 1;
