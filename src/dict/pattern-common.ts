@@ -11,6 +11,7 @@
 // before matching; results go back to UTF-8 text on the way out. ASCII text,
 // the common case, passes through both conversions without a copy.
 import { readFileSync } from 'node:fs';
+import { type Dict, type DictOpener, type LookupResult, DICT_FLAG_FOLD_MUL, DICT_FLAG_PATTERN, NOT_FOUND, O_RDONLY, found, surrogateDict } from './dict.js';
 import { msgWarn } from '../util/msg.js';
 import { errnoText } from '../util/errno.js';
 import { CHARS_BRACE, CHARS_COMMA_SP, extractGroup, tokenizeQuoted } from '../util/tokens.js';
@@ -302,4 +303,57 @@ export function filesToBase64(pathnames: string): { ok: true; value: string } | 
     if (i + 1 < names.length) chunks.push(Buffer.from('\n'));
   }
   return { ok: true, value: Buffer.concat(chunks).toString('base64') };
+}
+
+// ---------------------------------------------------------------------------
+// The open and lookup shell shared by regexp: and pcre: tables.
+
+export interface PatternTableKind<R extends RuleBase> {
+  type: string;
+  /** A parser for one table; returns null for lines it skips (after warning). */
+  parser(name: string, dictFlags: number): { parseLine(line: string, lineno: number, nesting: number): R | null };
+  /** First match wins; null when nothing matched. Keys and results are byte strings. */
+  lookupRules(rules: readonly R[], key: string): string | null;
+}
+
+/**
+ * Reads a pattern table once at open (the rules, with IF/ENDIF linked) and
+ * answers lookups from the compiled rules, as dict_regexp.c and dict_pcre.c
+ * both do: read-only, keys folded when the caller asks for it.
+ */
+export function patternTableOpener<R extends RuleBase>(kind: PatternTableKind<R>): DictOpener {
+  return (name, openFlags, dictFlags) => {
+    if (openFlags !== O_RDONLY) {
+      return surrogateDict(kind.type, name, dictFlags, `${kind.type}:${name} map requires O_RDONLY access mode`);
+    }
+    const src = openTableSource(kind.type, name);
+    if (!src.ok) return surrogateDict(kind.type, name, dictFlags, src.reason);
+    const parser = kind.parser(name, dictFlags);
+    const rules: R[] = [];
+    let nesting = 0;
+    for (const { text, lineno } of logicalLines(src.source.text, src.source.path)) {
+      const line = trimEnd(text);
+      if (line.length === 0) continue;
+      const rule = parser.parseLine(line, lineno, nesting);
+      if (!rule) continue;
+      if (rule.op === OP_IF) nesting++;
+      else if (rule.op === OP_ENDIF) nesting--;
+      rules.push(rule);
+    }
+    linkIfEndif(rules, `${kind.type} map ${name}`);
+    const flags = dictFlags | DICT_FLAG_PATTERN;
+    const dict: Dict = {
+      type: kind.type,
+      name,
+      flags,
+      lookup(key: string): LookupResult {
+        let k = toBytes(key);
+        if (dict.flags & DICT_FLAG_FOLD_MUL) k = asciiLower(k);
+        const value = kind.lookupRules(rules, k);
+        return value === null ? NOT_FOUND : found(fromBytes(value));
+      },
+      close: () => undefined,
+    };
+    return dict;
+  };
 }

@@ -12,13 +12,12 @@
 // that says so, instead of matching differently).
 import { msgWarn } from '../util/msg.js';
 import {
-  type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, surrogateDict,
-  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_FOLD_MUL, DICT_FLAG_NO_REGSUB, DICT_FLAG_SRC_RHS_IS_FILE,
+  type DictOpener, DICT_FLAG_NO_REGSUB, DICT_FLAG_SRC_RHS_IS_FILE,
 } from './dict.js';
 import {
   type Replacement, type RuleBase, OP_MATCH, OP_IF, OP_ENDIF,
-  asciiLower, expandReplacement, filesToBase64, fromBytes, isAlnum, isSpace,
-  linkIfEndif, logicalLines, openTableSource, prescanReplacement, skipSpace, toBytes, trimEnd,
+  expandReplacement, filesToBase64, fromBytes, isAlnum, isSpace,
+  prescanReplacement, skipSpace, patternTableOpener,
 } from './pattern-common.js';
 import { type PcreOptions, translatePcre } from './regex/pcre.js';
 
@@ -194,38 +193,8 @@ function lookupRules(rules: PcreRule[], key: string): string | null {
   return null;
 }
 
-class PcreDict implements Dict {
-  readonly type = 'pcre';
-  constructor(readonly name: string, public flags: number, private readonly rules: PcreRule[]) {}
-
-  lookup(key: string): LookupResult {
-    let k = toBytes(key);
-    if (this.flags & DICT_FLAG_FOLD_MUL) k = asciiLower(k);
-    const value = lookupRules(this.rules, k);
-    return value === null ? NOT_FOUND : found(fromBytes(value));
-  }
-
-  close(): void {}
-}
-
-export const open: DictOpener = (name, openFlags, dictFlags) => {
-  if (openFlags !== O_RDONLY) {
-    return surrogateDict('pcre', name, dictFlags, `pcre:${name} map requires O_RDONLY access mode`);
-  }
-  const src = openTableSource('pcre', name);
-  if (!src.ok) return surrogateDict('pcre', name, dictFlags, src.reason);
-  const parser = new PcreParser(name, dictFlags);
-  const rules: PcreRule[] = [];
-  let nesting = 0;
-  for (const { text, lineno } of logicalLines(src.source.text, src.source.path)) {
-    const line = trimEnd(text);
-    if (line.length === 0) continue;
-    const rule = parser.parseLine(line, lineno, nesting);
-    if (!rule) continue;
-    if (rule.op === OP_IF) nesting++;
-    else if (rule.op === OP_ENDIF) nesting--;
-    rules.push(rule);
-  }
-  linkIfEndif(rules, `pcre map ${name}`);
-  return new PcreDict(name, dictFlags | DICT_FLAG_PATTERN, rules);
-};
+export const open: DictOpener = patternTableOpener<PcreRule>({
+  type: 'pcre',
+  parser: (name, dictFlags) => new PcreParser(name, dictFlags),
+  lookupRules,
+});

@@ -9,13 +9,12 @@
 // POSIX-to-JavaScript translation and its known differences.
 import { msgWarn } from '../util/msg.js';
 import {
-  type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, surrogateDict,
-  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_FOLD_MUL, DICT_FLAG_NO_REGSUB, DICT_FLAG_SRC_RHS_IS_FILE,
+  type DictOpener, DICT_FLAG_NO_REGSUB, DICT_FLAG_SRC_RHS_IS_FILE,
 } from './dict.js';
 import {
   type Replacement, type RuleBase, OP_MATCH, OP_IF, OP_ENDIF,
-  asciiLower, asciiUpper, expandReplacement, filesToBase64, fromBytes, isAlnum, isSpace,
-  linkIfEndif, logicalLines, openTableSource, prescanReplacement, skipSpace, toBytes, trimEnd,
+  asciiUpper, expandReplacement, filesToBase64, fromBytes, isAlnum, isSpace,
+  prescanReplacement, skipSpace, patternTableOpener,
 } from './pattern-common.js';
 import { translatePosix } from './regex/posix.js';
 
@@ -216,38 +215,8 @@ function lookupRules(rules: RegexpRule[], key: string): string | null {
   return null;
 }
 
-class RegexpDict implements Dict {
-  readonly type = 'regexp';
-  constructor(readonly name: string, public flags: number, private readonly rules: RegexpRule[]) {}
-
-  lookup(key: string): LookupResult {
-    let k = toBytes(key);
-    if (this.flags & DICT_FLAG_FOLD_MUL) k = asciiLower(k);
-    const value = lookupRules(this.rules, k);
-    return value === null ? NOT_FOUND : found(fromBytes(value));
-  }
-
-  close(): void {}
-}
-
-export const open: DictOpener = (name, openFlags, dictFlags) => {
-  if (openFlags !== O_RDONLY) {
-    return surrogateDict('regexp', name, dictFlags, `regexp:${name} map requires O_RDONLY access mode`);
-  }
-  const src = openTableSource('regexp', name);
-  if (!src.ok) return surrogateDict('regexp', name, dictFlags, src.reason);
-  const parser = new RegexpParser(name, dictFlags);
-  const rules: RegexpRule[] = [];
-  let nesting = 0;
-  for (const { text, lineno } of logicalLines(src.source.text, src.source.path)) {
-    const line = trimEnd(text);
-    if (line.length === 0) continue;
-    const rule = parser.parseLine(line, lineno, nesting);
-    if (!rule) continue;
-    if (rule.op === OP_IF) nesting++;
-    else if (rule.op === OP_ENDIF) nesting--;
-    rules.push(rule);
-  }
-  linkIfEndif(rules, `regexp map ${name}`);
-  return new RegexpDict(name, dictFlags | DICT_FLAG_PATTERN, rules);
-};
+export const open: DictOpener = patternTableOpener<RegexpRule>({
+  type: 'regexp',
+  parser: (name, dictFlags) => new RegexpParser(name, dictFlags),
+  lookupRules,
+});
