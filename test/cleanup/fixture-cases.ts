@@ -57,6 +57,16 @@ const basic: CaseSpec[] = [
   { name: 'hop-count', messages: [msg({ headers: [...Array.from({ length: 49 }, (_, i) => `Received: from hop${i}.example.org by x; Mon, 2 Jan 2023 03:04:05 +0000`), H.subject] })] },
   { name: 'hop-count-49', messages: [msg({ headers: [...Array.from({ length: 48 }, (_, i) => `Received: from hop${i}.example.org by x; Mon, 2 Jan 2023 03:04:05 +0000`), H.subject] })] },
   { name: 'folded-message-id', messages: [msg({ headers: [H.from, H.subject, 'Message-Id:', ' <folded.1@example.org>'] })] },
+  { name: 'utf8-addresses', messages: [msg({ from: 'j\u00f6e@example.org', mailParams: 'SMTPUTF8', rcpts: ['\u00e5lice@remote.example', 'bob@remote.example'], headers: ['From: J\u00f6e <j\u00f6e@example.org>', 'To: \u00e5lice@remote.example', H.subject] })] },
+  { name: 'utf8-address-no-smtputf8', messages: [msg({ from: 'j\u00f6e@example.org', rcpts: ['bob@remote.example'], headers: [H.subject] })] },
+  { name: 'verp', messages: [msg({ mailParams: 'XVERP', headers: [H.subject] })] },
+  { name: 'verp-delimiters', messages: [msg({ mailParams: 'XVERP=-=', headers: [H.subject] })] },
+  { name: 'verp-null-sender', messages: [msg({ from: '<>', mailParams: 'XVERP', headers: [H.subject] })] },
+  { name: 'dsn-xtext', messages: [msg({ mailParams: 'RET=FULL ENVID=a+2Bb+3Dc', rcpts: ['alice@remote.example ORCPT=rfc822;x+2By@remote.example NOTIFY=FAILURE,DELAY'], headers: [H.subject] })] },
+  { name: 'part-cte-8bit', messages: [msg({ headers: [H.subject, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=a'], body: ['--a', 'Content-Type: text/plain', 'Content-Transfer-Encoding: 8bit', '', 'caf\u00e9', '--a--'] })] },
+  { name: 'many-unqualified-recipients', messages: [msg({ headers: ['To: anna, bert, carl, dora, emil, fritz, gina, hugo, ida, jan, karl, lena, mia, nils', 'Cc: "Doe, John" <john>, (a comment) jane, <jim>, "quoted local"@remote.example', H.subject] })] },
+  { name: 'group-and-empty-headers', messages: [msg({ headers: ['To: undisclosed-recipients:;', 'Cc:', 'From:', 'Reply-To: friends: ann, bob;', H.subject] })] },
+  { name: 'route-addr-and-percent', messages: [msg({ headers: ['To: <@relay.example:user@remote.example>, user%other@remote.example, host!user', H.subject] })] },
   { name: 'bare-cr-in-header', latin1: true, messages: [msg({ headers: [...ALL, 'X-CR: a\rb'] , body: ['c\rd'] })] },
 ];
 
@@ -74,6 +84,7 @@ const bodies = [
 const checks: CaseSpec[] = [
   ...subjects.map((sub) => ({ name: `header-${sub.replace(/ /g, '-')}`, messages: [msg({ headers: [H.from, H.to, `Subject: ${sub}`, H.date, H.id] })] })),
   ...bodies.map((b) => ({ name: `body-${b.replace(/ /g, '-')}`, messages: [msg({ headers: [H.from, H.subject], body: ['first line', `${b} please`, 'last line'] })] })),
+  { name: 'header-replace-becomes-from', messages: [msg({ headers: ['Subject: make from', H.to] })] },
   { name: 'header-remote-client-reject', client: '127.0.1.5', messages: [msg({ rcpts: ['postmaster@mx.example.com'], headers: [H.from, 'Subject: reject me'] })] },
   { name: 'header-multi-line', messages: [msg({ headers: [H.from, H.subject, 'X-Multi: first', '	second line'] })] },
   { name: 'header-received', messages: [msg({ headers: ['Received: from hop99.example.org by x', H.from, H.subject] })] },
