@@ -12,6 +12,7 @@ import type { Maps } from '../address/maps.js';
 import { CLEANUP_FLAG_AUTOUTF8, CLEANUP_FLAG_BCC_OK, CLEANUP_FLAG_MAP_OK, CLEANUP_STAT_WRITE } from './api.js';
 import { DSN_NOTIFY_NEVER } from './envelope.js';
 import { cleanupOut } from './out.js';
+import { cleanupTraceAppend } from './trace.js';
 import { SMTPUTF8_FLAG_REQUESTED, SMTPUTF8_FLAG_SENDER, type CleanupState } from './state.js';
 import { allAscii, toBytes, toText, validUtf8 } from './text.js';
 
@@ -104,7 +105,7 @@ export async function cleanupOutRecipient(state: CleanupState, dsnOrcptIn: strin
   }
   const addrs = x.addresses.map(toBytes);
   if (dsnNotify & DSN_NOTIFY_SUCCESS && (addrs.length > 1 || addrs[0] !== recip)) {
-    // Postfix also writes an "expanded" trace record for the SUCCESS notice; not here yet.
+    cleanupTraceAppend(state, { address: recip, origAddr: orcpt, dsnOrcpt, dsnNotify });
     dsnNotify = dsnNotify === DSN_NOTIFY_SUCCESS ? DSN_NOTIFY_NEVER : dsnNotify & ~DSN_NOTIFY_SUCCESS;
   }
   for (const a of addrs) writeRecipient(state, dsnOrcpt, dsnNotify, orcpt, a);

@@ -83,7 +83,7 @@ class CommitBatcher {
   }
 }
 
-async function openContext(opts: CleanupServiceOptions): Promise<CleanupContext> {
+async function openContext(opts: CleanupServiceOptions, queueDir: string, layout: QueueLayout): Promise<CleanupContext> {
   const { config, resolver, logger } = opts;
   const params = readCleanupParams(config);
   const cache = resolver.cache;
@@ -92,6 +92,8 @@ async function openContext(opts: CleanupServiceOptions): Promise<CleanupContext>
   const addrFlags = DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX | DICT_FLAG_UTF8_REQUEST;
   return {
     params,
+    queueDir,
+    layout,
     resolver,
     log: logger,
     rules: await CleanupAddressRules.create(resolver, { log: logger, cache }),
@@ -128,7 +130,7 @@ export function createCleanupService(opts: CleanupServiceOptions): CleanupServic
   const layoutOrError = layoutFromConfig(opts.config);
   const ctxPromise = (async () => {
     if ('error' in layoutOrError) throw new Error(layoutOrError.error);
-    return openContext(opts);
+    return openContext(opts, queueDir, layoutOrError);
   })();
   const ready = ctxPromise.then(() => undefined, (e: unknown) => {
     opts.logger.fatal((e as Error).message);

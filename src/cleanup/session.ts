@@ -21,6 +21,7 @@ import { noteWriteError, QueueOutput } from './out.js';
 import { encodeRecord } from '../queue/record.js';
 import { CLEANUP_FLAG_END_SEEN, CleanupState, SMTPUTF8_FLAG_REQUESTED, type CleanupContext } from './state.js';
 import { errnoFailureText } from './text.js';
+import { removeTrace, syncTrace } from './trace.js';
 
 /** CLEANUP_STAT_MASK_INCOMPLETE: the errors that stop a bouncing client's message. */
 const CLEANUP_STAT_MASK_INCOMPLETE = CLEANUP_STAT_BAD | CLEANUP_STAT_WRITE | CLEANUP_STAT_SIZE | (1 << 8);
@@ -119,6 +120,7 @@ export class Session implements CleanupSession {
     this.closed = true;
     await this.drain();
     await this.housekeeping;
+    removeTrace(this.state);
     this.file.abort();
   }
 
@@ -156,6 +158,12 @@ export class Session implements CleanupSession {
       }
       if (state.errs === 0) {
         await this.housekeeping;
+        if (!(await syncTrace(state))) {
+          state.ctx.log.warning(`${state.queueId}: trace logfile update error`);
+          state.errs |= CLEANUP_STAT_WRITE;
+        }
+      }
+      if (state.errs === 0) {
         const c = await this.hooks.commit(this.file);
         if (c) state.errs = c.code === 'EFBIG' ? CLEANUP_STAT_SIZE : CLEANUP_STAT_WRITE;
         else if (this.file.queue === MAIL_QUEUE_INCOMING) this.hooks.queued(this.file.queue, this.file.id);
@@ -164,6 +172,7 @@ export class Session implements CleanupSession {
     if (state.errs !== 0 || state.flags & CLEANUP_FLAG_DISCARD) {
       // mail_stream_cleanup(): closing flushes what is buffered, and fails after a write error.
       if (state.out.closeFails()) state.ctx.log.warning('mail_stream_cleanup: close error');
+      removeTrace(state);
       this.file.abort();
     }
     return state.errs;

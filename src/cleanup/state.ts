@@ -9,6 +9,7 @@ import { DuplicateFilter } from '../address/virtual.js';
 import type { Maps } from '../address/maps.js';
 import type { MailLogger } from '../log/logger.js';
 import type { QueueFile } from '../queue/queue-file.js';
+import type { QueueLayout } from '../queue/layout.js';
 import type { HeaderOptsTable } from './header-opts.js';
 import type { MimeState } from './mime-state.js';
 import type { CleanupParams } from './params.js';
@@ -26,6 +27,9 @@ export const SMTPUTF8_FLAG_SENDER = 1 << 2;
 /** What every session of one service shares. */
 export interface CleanupContext {
   params: CleanupParams;
+  /** queue_directory and its layout (for the trace log). */
+  queueDir: string;
+  layout: QueueLayout;
   resolver: AddressResolver;
   log: MailLogger;
   rules: CleanupAddressRules;
@@ -80,6 +84,8 @@ export class CleanupState {
   contLength = 0;
   mime: MimeState | null = null;
   mimeErrs = 0;
+  /** A trace log (trace/QUEUEID) was written for this message. */
+  traceWritten = false;
   readonly dups: DuplicateFilter;
 
   constructor(

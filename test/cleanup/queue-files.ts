@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkSizeRecord, normalizePostcat, normalizeRecords, parseQueueFile, type Rec } from './normalize.js';
+import { checkSizeRecord, normalizePostcat, normalizeRecords, normalizeText, parseQueueFile, type Rec } from './normalize.js';
 
 const QUEUES = ['incoming', 'active', 'deferred', 'hold', 'corrupt'];
 
@@ -75,6 +75,8 @@ export interface QueueFileView {
   /** SIZE record inconsistency, if any. */
   sizeProblem?: string | null;
   mode?: string;
+  /** The message's trace log (trace/QUEUEID), normalized, when there is one. */
+  trace?: string;
 }
 
 export const REAL_POSTCAT = '/usr/sbin/postcat';
@@ -114,6 +116,8 @@ export function viewNewFiles(spool: string, ids: string[], configDir: string, po
       sizeProblem: checkSizeRecord(f.data),
       mode: (f.mode & 0o777).toString(8),
     };
+    const trace = path.join(spool, 'trace', f.id);
+    if (fs.existsSync(trace)) view.trace = normalizeText(fs.readFileSync(trace, 'latin1'), [f.id]);
     if (postcat) {
       // A copy: the original may move to another queue while postcat reads it.
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cleanup-postcat-'));

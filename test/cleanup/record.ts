@@ -27,9 +27,12 @@ export function fixtureRoot(): string {
   return path.join(repoRoot(), 'fixtures', 'cleanup');
 }
 
-/** cleanup's lines in a maillog text. */
+/**
+ * cleanup's lines in a maillog text. The complaint about a missing queue
+ * manager (left out of some fixtures on purpose) is not cleanup's business.
+ */
 export function cleanupLines(text: string): string[] {
-  return text.split('\n').filter((l) => /postfix\/cleanup\[\d+\]: /.test(l));
+  return text.split('\n').filter((l) => /postfix\/cleanup\[\d+\]: /.test(l) && !l.includes('unable to look up public/qmgr'));
 }
 
 async function recordFixture(name: string): Promise<void> {

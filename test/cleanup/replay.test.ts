@@ -47,6 +47,7 @@ function compareFile(label: string, want: QueueFileView, got: QueueFileView, t: 
   if (wr !== gr) {
     problems.push(diffLines('records', want.records.map((r) => JSON.stringify(r)).join('\n'), got.records.map((r) => JSON.stringify(r)).join('\n')));
   }
+  if (want.trace !== got.trace) problems.push(diffLines('trace log', want.trace ?? '(none)', got.trace ?? '(none)'));
   if (problems.length) t.failures.push(`${label}: ${problems.join('; ')}`);
   else t.files[0]++;
   if (got.postcat !== undefined && want.postcat !== undefined) {
