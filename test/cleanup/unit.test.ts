@@ -15,6 +15,7 @@ import {
   CLEANUP_STAT_CONT, CLEANUP_STAT_HOPS, CLEANUP_STAT_RCPT, CLEANUP_STAT_SIZE,
 } from '../../src/cleanup/api.js';
 import { createCleanupService } from '../../src/cleanup/service.js';
+import type { CleanupSession } from '../../src/cleanup/api.js';
 import { HeaderOptsTable, HDR_OPT_DROP, isHeaderBuf } from '../../src/cleanup/header-opts.js';
 import { MimeState, MIME_ERR_NESTING, MIME_HDR_MULTIPART, MIME_HDR_NESTED, MIME_HDR_PRIMARY, MIME_OPT_REPORT_NESTING } from '../../src/cleanup/mime-state.js';
 import { dsnPrepend } from '../../src/cleanup/act.js';
@@ -111,6 +112,7 @@ interface Run {
   spool: string;
   conf: string;
   lines: string[];
+  open(): Promise<CleanupSession>;
   send(records: Array<[string, string]>, flags?: number): Promise<{ status: number; reason: string; id: string; file?: string; recs?: Rec[] }>;
   close(): Promise<void>;
 }
@@ -131,6 +133,7 @@ async function service(mainCf: string, files: Record<string, string> = {}): Prom
   await svc.ready;
   return {
     spool, conf, lines,
+    open: () => svc.open(FLAGS),
     async send(records, flags = FLAGS) {
       const s = await svc.open(flags);
       for (const [t, d] of records) s.record(t, d.replace(/@QID@/g, s.queueId));
@@ -268,6 +271,49 @@ test('virtual aliases, duplicates and always_bcc', async () => {
       'O:list@example.com', 'R:a@remote.example', 'O:list@example.com', 'R:b@remote.example',
       'O:a@remote.example', 'R:a@remote.example', 'O:archive@remote.example', 'R:archive@remote.example',
     ]);
+  } finally {
+    await run.close();
+  }
+});
+
+test('concurrent sessions: distinct queue IDs, every file complete when its finish() resolves', async () => {
+  const run = await service('');
+  try {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => run.send(stream({ lines: [`Subject: ${i}`, '', 'x'] }))));
+    assert.equal(new Set(results.map((r) => r.id)).size, 40);
+    for (const r of results) {
+      assert.equal(r.status, 0);
+      assert.equal(r.file, `incoming/${r.id}`);
+    }
+  } finally {
+    await run.close();
+  }
+});
+
+test('an unknown record type rejects the message and leaves no file', async () => {
+  const run = await service('');
+  try {
+    const s = { dir: path.join(run.spool, 'incoming'), before: fs.readdirSync(path.join(run.spool, 'incoming')).length };
+    const bad = stream();
+    bad.splice(4, 0, ['Q', 'unknown record']);
+    const r = await run.send(bad);
+    assert.equal(r.status, CLEANUP_STAT_BAD);
+    assert.ok(run.lines.some((l) => l.includes('message rejected: unexpected record type 81 in envelope')));
+    assert.equal(fs.readdirSync(s.dir).length, s.before);
+  } finally {
+    await run.close();
+  }
+});
+
+test('abort() removes the unfinished file', async () => {
+  const run = await service('');
+  try {
+    const s = await run.open();
+    for (const [t, d] of stream().slice(0, 10)) s.record(t, d);
+    assert.ok(fs.existsSync(path.join(run.spool, 'incoming', s.queueId)));
+    await s.abort();
+    assert.ok(!fs.existsSync(path.join(run.spool, 'incoming', s.queueId)));
+    assert.equal((await s.finish()).status !== 0, true);
   } finally {
     await run.close();
   }
