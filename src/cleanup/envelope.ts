@@ -85,19 +85,19 @@ export async function cleanupEnvelope(state: CleanupState, type: string, buf: st
   await cleanupEnvelopeProcess(state, type, buf);
 }
 
-/** The records that describe a recipient: o, n, O, D, / and R. */
-function recipientRecord(state: CleanupState, type: string, mappedType: string, mappedBuf: string, buf: string): Promise<void> | boolean {
+/** The records that describe a recipient (o, n, O, D, / and R); false for any other record. */
+async function recipientRecord(state: CleanupState, type: string, mappedType: string, mappedBuf: string, buf: string): Promise<boolean> {
   if (type === 'R') {
     if (state.sender === null) {
       bad(state, 'message rejected: envelope recipient precedes sender');
       return true;
     }
     state.origRcpt ??= buf;
-    return cleanupAddrRecipient(state, buf).then(() => {
-      state.origRcpt = null;
-      state.dsnOrcpt = null;
-      state.dsnNotify = 0;
-    });
+    await cleanupAddrRecipient(state, buf);
+    state.origRcpt = null;
+    state.dsnOrcpt = null;
+    state.dsnNotify = 0;
+    return true;
   }
   if (type === 'D' || type === '/') {
     state.origRcpt = null;
@@ -171,8 +171,7 @@ export async function cleanupEnvelopeProcess(state: CleanupState, type: string, 
     }
     state.flags |= CLEANUP_FLAG_INRCPT;
   }
-  const r = recipientRecord(state, type, mappedType, mappedBuf, buf);
-  if (r !== false) return r === true ? undefined : r;
+  if (await recipientRecord(state, type, mappedType, mappedBuf, buf)) return;
   if (type === 'M') {
     state.action = 'message';
     state.flags &= ~CLEANUP_FLAG_INRCPT;

@@ -14,7 +14,7 @@ import type { QueueFile } from '../queue/queue-file.js';
 import { encodeRecord } from '../queue/record.js';
 import { CLEANUP_STAT_SIZE, CLEANUP_STAT_WRITE } from './api.js';
 import { errnoFailureText } from './text.js';
-import { SMTPUTF8_FLAG_HEADER, SMTPUTF8_FLAG_REQUESTED, type CleanupState } from './state.js';
+import type { CleanupState } from './state.js';
 
 const FLUSH_AT = 64 * 1024;
 /** VSTREAM_BUFSIZE: Postfix writes queue files in blocks of this size. */
