@@ -51,7 +51,11 @@ async function run(): Promise<void> {
     const warn = fx.logLines.find((l) => l.includes('Connection concurrency'));
     assert.match(warn ?? '', /: warning: Connection concurrency limit exceeded: 2 from unknown\[127\.0\.1\.5\] for service 127\.0\.0\.1:11625$/);
     assert.ok(fx.logLines.some((l) => /disconnect from unknown\[127\.0\.1\.5\] commands=0\/0$/.test(l)));
-    // The count goes down again when sessions end.
+    // The count goes down again when sessions end: once the server has logged
+    // both 127.0.1.5 sessions as gone, a new one is welcome.
+    const gone = () => fx.logLines.filter((l) => l.includes('disconnect from unknown[127.0.1.5]')).length >= 2;
+    for (let i = 0; i < 200 && !gone(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(gone(), 'the server logged both 127.0.1.5 sessions as disconnected');
     assert.equal(await session('127.0.1.5', Promise.resolve()).done, '220 mx.example.com ESMTP Postfix\r\n221 2.0.0 Bye\r\n');
   } finally {
     await fx.stop();
