@@ -11,7 +11,6 @@
 // Touches only the queue file it is given.
 import type { FsFailure } from '../queue/layout.js';
 import type { QueueFile } from '../queue/queue-file.js';
-import { encodeRecord } from '../queue/record.js';
 import { CLEANUP_STAT_SIZE, CLEANUP_STAT_WRITE } from './api.js';
 import { errnoFailureText } from './text.js';
 import type { CleanupState } from './state.js';
@@ -19,11 +18,26 @@ import type { CleanupState } from './state.js';
 const FLUSH_AT = 64 * 1024;
 /** VSTREAM_BUFSIZE: Postfix writes queue files in blocks of this size. */
 const VSTREAM_BUFSIZE = 4096;
+/** The buffer a session starts with; it doubles up to FLUSH_AT and more for one long record. */
+const INITIAL_BUFFER = 8192;
 
-/** A write-behind buffer over a queue file; offsets are file offsets. */
+/** Bytes of a record header: the type and the length in 7-bit groups, low group first. */
+function headerSize(len: number): number {
+  let n = 2;
+  for (let rest = len >>> 7; rest !== 0; rest >>>= 7) n++;
+  return n;
+}
+
+/**
+ * A write-behind buffer over a queue file; offsets are file offsets.
+ * Records are encoded straight into one buffer, and a small message
+ * reaches the disk in a single write together with its final SIZE record.
+ */
 export class QueueOutput {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private buf = Buffer.allocUnsafe(INITIAL_BUFFER);
+  /** Bytes in buf; buf[0] is at file offset `flushed`. */
+  private used = 0;
+  private flushed = 0;
   /** File offset of the next record. */
   offset = 0;
   /** Set once a write failed; later writes do nothing. */
@@ -38,14 +52,34 @@ export class QueueOutput {
   /** Appends one record. A failure is sticky and reported by the caller through the return value. */
   put(type: string, data: string): FsFailure | null {
     if (this.failure) return this.failure;
-    const rec = encodeRecord(type.charCodeAt(0), data);
+    const len = data.length;
+    const size = headerSize(len) + len;
     // A full buffer is written out when the next byte arrives.
-    const written = Math.floor((this.offset + rec.length - 1) / VSTREAM_BUFSIZE) * VSTREAM_BUFSIZE;
+    const written = Math.floor((this.offset + size - 1) / VSTREAM_BUFSIZE) * VSTREAM_BUFSIZE;
     if (this.limit > 0 && written > this.limit) return this.tooBig();
-    this.chunks.push(rec);
-    this.buffered += rec.length;
-    this.offset += rec.length;
-    return this.buffered >= FLUSH_AT ? this.writeOut() : null;
+    this.reserve(size);
+    const buf = this.buf;
+    let at = this.used;
+    buf[at++] = type.charCodeAt(0) & 0xff;
+    let rest = len;
+    do {
+      const b = rest & 0x7f;
+      rest >>>= 7;
+      buf[at++] = rest !== 0 ? b | 0x80 : b;
+    } while (rest !== 0);
+    if (len > 0) at += buf.write(data, at, len, 'latin1');
+    this.used = at;
+    this.offset += size;
+    return this.used >= FLUSH_AT ? this.writeOut() : null;
+  }
+
+  private reserve(size: number): void {
+    if (this.used + size <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.used + size) cap *= 2;
+    const grown = Buffer.allocUnsafe(cap);
+    this.buf.copy(grown, 0, 0, this.used);
+    this.buf = grown;
   }
 
   private tooBig(): FsFailure {
@@ -61,11 +95,10 @@ export class QueueOutput {
   }
 
   private writeOut(): FsFailure | null {
-    if (this.buffered === 0) return null;
-    const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    this.chunks = [];
-    this.buffered = 0;
-    this.failure = this.file.append(data);
+    if (this.used === 0) return null;
+    this.failure = this.file.writeAt(this.buf.subarray(0, this.used), this.flushed);
+    this.flushed += this.used;
+    this.used = 0;
     return this.failure;
   }
 
@@ -74,14 +107,23 @@ export class QueueOutput {
     return this.failure !== null || (this.limit > 0 && this.offset > this.limit);
   }
 
-  /** Overwrites bytes at an offset that was already flushed (the SIZE record). */
-  rewrite(offset: number, bytes: Buffer): FsFailure | null {
-    const f = this.flush();
-    if (f) return f;
+  /**
+   * The last step before the commit: overwrite bytes at an earlier offset
+   * (the SIZE record) and write everything out. Bytes still in the buffer
+   * are patched there, so the file gets one write.
+   */
+  finish(offset: number, bytes: Buffer): FsFailure | null {
+    if (this.failure) return this.failure;
+    if (this.limit > 0 && this.offset > this.limit) return this.tooBig();
     if (this.limit > 0 && offset + bytes.length > this.limit) {
       return { code: 'EFBIG', error: Object.assign(new Error('File too large'), { code: 'EFBIG' }) };
     }
-    return this.file.writeAt(bytes, offset);
+    if (offset >= this.flushed && offset + bytes.length <= this.flushed + this.used) {
+      bytes.copy(this.buf, offset - this.flushed);
+      return this.writeOut();
+    }
+    const f = this.writeOut();
+    return f ?? this.file.writeAt(bytes, offset);
   }
 }
 

@@ -21,7 +21,7 @@ import { VirtualAliasExpander } from '../address/virtual.js';
 import type { Maps } from '../address/maps.js';
 import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST } from '../dict/dict.js';
 import type { MailLogger } from '../log/logger.js';
-import * as fsp from 'node:fs/promises';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE, layoutFromConfig, mailQueuePath, type FsFailure,
@@ -110,19 +110,21 @@ async function openContext(opts: CleanupServiceOptions, queueDir: string, layout
 
 /**
  * cleanup_open()'s housekeeping: logs of an earlier message with the same
- * ID would confuse mailq. Done in the background; the session waits for it
- * before the message is committed.
+ * ID would confuse mailq. Such a log is almost never there, so a cheap
+ * existence check comes first and only a log that exists is removed.
  */
-async function removeSpuriousLogs(queueDir: string, layout: QueueLayout, id: string, log: MailLogger): Promise<void> {
-  await Promise.all([MAIL_QUEUE_DEFER, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_TRACE].map(async (queue) => {
+function removeSpuriousLogs(queueDir: string, layout: QueueLayout, id: string, log: MailLogger): void {
+  for (const queue of [MAIL_QUEUE_DEFER, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_TRACE]) {
+    const file = path.resolve(queueDir, mailQueuePath(layout, queue, id));
+    if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) continue;
     try {
-      await fsp.unlink(path.resolve(queueDir, mailQueuePath(layout, queue, id)));
+      fs.unlinkSync(file);
       log.warning(`${queue}: removed spurious ${id} log`);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code !== 'ENOENT') log.warning(`${queue}: remove ${id} log: ${errnoText(err)}`);
     }
-  }));
+  }
 }
 
 export function createCleanupService(opts: CleanupServiceOptions): CleanupServiceHandle {
@@ -160,8 +162,8 @@ export function createCleanupService(opts: CleanupServiceOptions): CleanupServic
       opts.logger.warning(r.error);
       throw new Error(r.error);
     }
-    const housekeeping = removeSpuriousLogs(queueDir, layout, r.file.id, opts.logger);
-    return new Session(ctx, r.file, flags, hooks, housekeeping);
+    removeSpuriousLogs(queueDir, layout, r.file.id, opts.logger);
+    return new Session(ctx, r.file, flags, hooks);
   };
 
   const close = async (): Promise<void> => {

@@ -54,9 +54,7 @@ export class Session implements CleanupSession {
   private closed = false;
   private size = 0;
 
-  constructor(ctx: CleanupContext, private readonly file: QueueFile, flags: number, private readonly hooks: SessionHooks,
-    /** Work started at open that must be done before the message is committed. */
-    private readonly housekeeping: Promise<void> = Promise.resolve()) {
+  constructor(ctx: CleanupContext, private readonly file: QueueFile, flags: number, private readonly hooks: SessionHooks) {
     this.state = new CleanupState(ctx, file, new QueueOutput(file, ctx.params.messageLimit));
     // cleanup_control()
     this.state.flags = flags;
@@ -119,22 +117,16 @@ export class Session implements CleanupSession {
     if (this.closed) return;
     this.closed = true;
     await this.drain();
-    await this.housekeeping;
     removeTrace(this.state);
     this.file.abort();
   }
 
-  /** cleanup_final(): the real SIZE record over the preliminary one. */
+  /** cleanup_final(): the real SIZE record over the preliminary one, and everything written out. */
   private final(): void {
     const state = this.state;
-    const f = state.out.flush();
-    if (f) {
-      noteWriteError(state, f);
-      return;
-    }
     const fields = [state.xtraOffset - state.dataOffset, state.dataOffset, state.rcptCount, state.qmgrOpts, state.contLength, state.smtputf8];
-    const w = state.out.rewrite(0, encodeRecord(0x43, sizeRecord(fields)));
-    if (w) noteWriteError(state, w);
+    const f = state.out.finish(0, encodeRecord(0x43, sizeRecord(fields)));
+    if (f) noteWriteError(state, f);
   }
 
   /** cleanup_flush(): status checks, the final record, hold, durable commit or removal. */
@@ -157,7 +149,6 @@ export class Session implements CleanupSession {
         }
       }
       if (state.errs === 0) {
-        await this.housekeeping;
         if (!(await syncTrace(state))) {
           state.ctx.log.warning(`${state.queueId}: trace logfile update error`);
           state.errs |= CLEANUP_STAT_WRITE;

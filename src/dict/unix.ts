@@ -1,10 +1,11 @@
 // Mirrors Postfix's util/dict_unix.c: unix:passwd.byname and
 // unix:group.byname. Node has no getpwnam()/getgrnam(), so the files
-// /etc/passwd and /etc/group are read directly (re-read on each lookup, so
-// edits show at once); accounts that only NSS modules such as LDAP know are
+// /etc/passwd and /etc/group are read directly. Each lookup checks the
+// file's identity (inode, size, change times) and re-reads it only when
+// that changed, so edits show at once without a read per lookup; accounts that only NSS modules such as LDAP know are
 // not seen. Results are formatted as Postfix prints them:
 //   name:passwd:uid:gid:gecos:dir:shell      and      name:passwd:gid:member,member
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { msgWarn } from '../util/msg.js';
 import { errnoText } from '../util/errno.js';
 import {
@@ -48,30 +49,56 @@ const DATABASES: Record<string, Database> = {
   },
 };
 
+/** The entries of one file by name (the first usable line of a name wins), and what identified the file. */
+interface Snapshot {
+  stamp: string;
+  entries: Map<string, string>;
+}
+
+function parse(text: string, db: Database): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    const name = fields[0]!;
+    if (name.length === 0 || entries.has(name)) continue;
+    const value = db.format(fields);
+    if (value !== null) entries.set(name, value);
+  }
+  return entries;
+}
+
 class UnixDict implements Dict {
   readonly type = 'unix';
   private sanityChecked = false;
+  private snapshot: Snapshot | null = null;
   constructor(readonly name: string, public flags: number, private readonly db: Database) {}
+
+  /** The file's current entries, read again only when the file changed. */
+  private entries(): Map<string, string> | NodeJS.ErrnoException {
+    try {
+      const st = statSync(this.db.file);
+      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      if (this.snapshot?.stamp !== stamp) this.snapshot = { stamp, entries: parse(readFileSync(this.db.file, 'utf8'), this.db) };
+      return this.snapshot.entries;
+    } catch (e) {
+      this.snapshot = null;
+      return e as NodeJS.ErrnoException;
+    }
+  }
 
   lookup(key: string): LookupResult {
     const k = this.flags & DICT_FLAG_FOLD_FIX ? asciiLower(key) : key;
-    let text: string;
-    try {
-      text = readFileSync(this.db.file, 'utf8');
-    } catch (e) {
+    const entries = this.entries();
+    if (!(entries instanceof Map)) {
       if (this.sanityChecked) return NOT_FOUND;
       this.sanityChecked = true;
-      msgWarn(`cannot access UNIX ${this.db.what} database: ${errnoText(e as NodeJS.ErrnoException)}`);
+      msgWarn(`cannot access UNIX ${this.db.what} database: ${errnoText(entries)}`);
       return lookupError('retry');
     }
     this.sanityChecked = true;
-    for (const line of text.split('\n')) {
-      const fields = line.split(':');
-      if (fields[0] !== k || k.length === 0) continue;
-      const value = this.db.format(fields);
-      if (value !== null) return found(value);
-    }
-    return NOT_FOUND;
+    if (k.length === 0) return NOT_FOUND;
+    const value = entries.get(k);
+    return value === undefined ? NOT_FOUND : found(value);
   }
 
   close(): void {}

@@ -300,8 +300,21 @@ export function encodeLength(len: number): Buffer {
 /** rec_put(): one record as bytes. Strings are taken byte for byte (latin1). */
 export function encodeRecord(type: number, data: Buffer | string = ''): Buffer {
   if (!Number.isInteger(type) || type < 0 || type > 255) throw new Error(`rec_put: bad record type ${type}`);
-  const body = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
-  return Buffer.concat([Buffer.of(type), encodeLength(body.length), body]);
+  const len = data.length;
+  let head = 2;
+  for (let rest = Math.floor(len / 128); rest !== 0; rest = Math.floor(rest / 128)) head++;
+  const out = Buffer.allocUnsafe(head + len);
+  out[0] = type;
+  let at = 1;
+  let rest = len;
+  do {
+    const b = rest % 128;
+    rest = Math.floor(rest / 128);
+    out[at++] = rest !== 0 ? b | 0x80 : b;
+  } while (rest !== 0);
+  if (typeof data === 'string') out.write(data, at, len, 'latin1');
+  else data.copy(out, at);
+  return out;
 }
 
 /** REC_SPACE_NEED: the bytes a record with len data bytes takes. */
