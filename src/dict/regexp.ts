@@ -6,16 +6,14 @@
 // syntax, on by default) and m (toggle REG_NEWLINE). The replacement may use
 // $1 or ${1}; $$ is a dollar. Everything is compiled once at open time, with
 // Postfix's warnings for each rule it skips; regex/posix.ts holds the
-// POSIX-to-JavaScript translation and its known differences.
-import { msgWarn } from '../util/msg.js';
-import {
-  type DictOpener, DICT_FLAG_NO_REGSUB, DICT_FLAG_SRC_RHS_IS_FILE,
-} from './dict.js';
+// POSIX-to-JavaScript translation and its known differences, and
+// pattern-rules.ts the line parsing shared with pcre: tables.
+import { type DictOpener } from './dict.js';
 import {
   type Replacement, type RuleBase, OP_MATCH, OP_IF, OP_ENDIF,
-  asciiUpper, expandReplacement, filesToBase64, fromBytes, isAlnum, isSpace,
-  prescanReplacement, skipSpace, patternTableOpener,
+  asciiUpper, expandReplacement, fromBytes, isSpace, patternTableOpener,
 } from './pattern-common.js';
+import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
 import { translatePosix } from './regex/posix.js';
 
 /** A compiled pattern and whether the rule wants it to match (false after "!"). */
@@ -40,41 +38,21 @@ interface PatternSpec {
   newline: boolean;
 }
 
-class RegexpParser {
-  constructor(private readonly mapname: string, private readonly dictFlags: number) {}
+const REGEXP_SYNTAX: PatternSyntax = {
+  type: 'regexp', trailingBackslashCloses: true, unclosedAction: 'skipping', outOfRangeWord: 'out-of-range',
+};
 
-  private warn(lineno: number, text: string): void {
-    msgWarn(`regexp map ${this.mapname}, line ${lineno}: ${text}`);
+class RegexpParser extends PatternRuleParser<RegexpRule, PatternSpec> {
+  constructor(mapname: string, dictFlags: number) {
+    super(REGEXP_SYNTAX, mapname, dictFlags);
   }
 
   /** dict_regexp_get_pat(): one [!]/pattern/flags; returns the position after it. */
-  private getPattern(line: string, i: number, lineno: number): { spec: PatternSpec; next: number } | null {
-    let match = true;
-    for (; i < line.length; i++) {
-      if (line[i] === '!') match = !match;
-      else if (!isSpace(line[i])) break;
-    }
-    if (i >= line.length) {
-      this.warn(lineno, 'no regexp: skipping this rule');
-      return null;
-    }
-    const delim = line[i++]!;
-    const start = i;
-    while (i < line.length) {
-      if (line[i] === '\\') {
-        if (i + 1 < line.length) i++;
-        else break;
-      } else if (line[i] === delim) {
-        break;
-      }
-      i++;
-    }
-    if (i >= line.length) {
-      this.warn(lineno, `no closing regexp delimiter "${fromBytes(delim)}": skipping this rule`);
-      return null;
-    }
-    const spec: PatternSpec = { source: line.slice(start, i), match, extended: true, icase: true, newline: false };
-    for (i++; i < line.length && !isSpace(line[i]) && line[i] !== '!'; i++) {
+  protected getPattern(line: string, i: number, lineno: number): ParsedPattern<PatternSpec> | null {
+    const pat = this.getDelimited(line, i, lineno);
+    if (!pat) return null;
+    const spec: PatternSpec = { source: pat.source, match: pat.match, extended: true, icase: true, newline: false };
+    for (i = pat.end + 1; i < line.length && !isSpace(line[i]) && line[i] !== '!'; i++) {
       switch (line[i]) {
         case 'i': spec.icase = !spec.icase; break;
         case 'm': spec.newline = !spec.newline; break;
@@ -97,61 +75,21 @@ class RegexpParser {
     return { m: { re, match: spec.match, icase: spec.icase }, nsub: t.nsub };
   }
 
-  parseLine(line: string, lineno: number, nesting: number): RegexpRule | null {
-    if (!isAlnum(line[0])) return this.parseMatch(line, lineno);
-    if (/^if(?![A-Za-z0-9])/i.test(line)) return this.parseIf(line, lineno);
-    if (/^endif(?![A-Za-z0-9])/i.test(line)) {
-      if (nesting === 0) {
-        this.warn(lineno, 'ignoring ENDIF without matching IF');
-        return null;
-      }
-      if (skipSpace(line, 5) < line.length) this.warn(lineno, 'ignoring extra text after ENDIF');
-      return { op: OP_ENDIF, lineno, endif: -1 };
-    }
-    this.warn(lineno, 'ignoring unrecognized request');
-    return null;
-  }
-
-  private parseMatch(line: string, lineno: number): RegexpRule | null {
+  protected parseMatch(line: string, lineno: number): RegexpRule | null {
     const first = this.getPattern(line, 0, lineno);
     if (!first) return null;
     let i = first.next;
-    let second: { spec: PatternSpec; next: number } | null = null;
+    let second: ParsedPattern<PatternSpec> | null = null;
     if (line[i] === '!') {
       second = this.getPattern(line, i, lineno);
       if (!second) return null;
       i = second.next;
     }
-    i = skipSpace(line, i);
-    let text = line.slice(i);
-    if (text.length === 0) this.warn(lineno, 'no replacement text: using empty string');
-    if (this.dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
-      const b64 = filesToBase64(text);
-      if (!b64.ok) {
-        this.warn(lineno, `${b64.reason}: skipping this rule`);
-        return null;
-      }
-      text = b64.value;
-    }
-    const replacement = prescanReplacement('regexp', this.mapname, lineno, text, 'out-of-range');
-    if (!replacement) {
-      this.warn(lineno, 'bad replacement syntax: skipping this rule');
-      return null;
-    }
-    if (replacement.maxSub > 0 && !first.spec.match) {
-      this.warn(lineno, '$number found in negative match replacement text: skipping this rule');
-      return null;
-    }
-    if (replacement.maxSub > 0 && this.dictFlags & DICT_FLAG_NO_REGSUB) {
-      this.warn(lineno, 'regular expression substitution is not allowed: skipping this rule');
-      return null;
-    }
+    const replacement = this.parseReplacement(line, i, lineno, first.spec.match);
+    if (!replacement) return null;
     const c1 = this.compile(first.spec, lineno, replacement.maxSub > 0);
     if (!c1) return null;
-    if (replacement.maxSub > c1.nsub) {
-      this.warn(lineno, `out of range replacement index "${replacement.maxSub}": skipping this rule`);
-      return null;
-    }
+    if (!this.groupsInRange(replacement, c1.nsub, lineno)) return null;
     const rule: RegexpRule = { op: OP_MATCH, lineno, endif: -1, first: c1.m, replacement };
     if (second) {
       const c2 = this.compile(second.spec, lineno, false);
@@ -161,17 +99,14 @@ class RegexpParser {
     return rule;
   }
 
-  private parseIf(line: string, lineno: number): RegexpRule | null {
-    const pat = this.getPattern(line, skipSpace(line, 2), lineno);
-    if (!pat) return null;
-    const i = skipSpace(line, pat.next);
-    if (i < line.length) {
-      this.warn(lineno, `ignoring extra text after IF statement: "${fromBytes(line.slice(i))}"`);
-      this.warn(lineno, 'do not prepend whitespace to statements between IF and ENDIF');
-    }
-    const c = this.compile(pat.spec, lineno, false);
+  protected ifRule(spec: PatternSpec, lineno: number): RegexpRule | null {
+    const c = this.compile(spec, lineno, false);
     if (!c) return null;
     return { op: OP_IF, lineno, endif: -1, first: c.m };
+  }
+
+  protected endifRule(lineno: number): RegexpRule {
+    return { op: OP_ENDIF, lineno, endif: -1 };
   }
 }
 
