@@ -23,14 +23,46 @@ async function fail(ctx: SmtpdContext, state: SmtpdState, text: string, errClass
   return -1;
 }
 
-/** Splits "name=value", xtext-decoding the value (raw when it is not valid xtext) and masking non-printables. */
-function attribute(ctx: SmtpdContext, arg: string): { name: string; value: string } | 'missing' | 'long' {
+/**
+ * The checks both commands start with: no MAIL transaction, at least one
+ * attribute, a client the authorized-hosts list could be checked for (else
+ * the session ends) and is allowed by. Returns the reply result when the
+ * command is refused, null when it may go on.
+ */
+async function refused(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[], command: 'XCLIENT' | 'XFORWARD'): Promise<number | null> {
+  if (state.inMailTransaction) return fail(ctx, state, '503 5.5.1 Error: MAIL transaction in progress');
+  if (argv.length < 2) return fail(ctx, state, `501 5.5.4 Syntax: ${command} attribute=value...`);
+  const hosts = command === 'XCLIENT' ? ctx.xclientHosts : ctx.xforwardHosts;
+  if (hosts.error) {
+    ctx.log.warning(`don't know if command ${command} should be allowed from ${state.namaddr}`);
+    throw new SessionExit('data');
+  }
+  const allowed = command === 'XCLIENT' ? state.xclientAllowed : state.xforwardAllowed;
+  if (!allowed) return fail(ctx, state, '550 5.7.0 Error: insufficient authorization', MAIL_ERROR_POLICY);
+  return null;
+}
+
+/**
+ * Splits "name=value", xtext-decoding the value (raw when it is not valid
+ * xtext) and masking non-printables; a string is the error reply.
+ */
+function attribute(ctx: SmtpdContext, arg: string): { name: string; value: string } | string {
   const eq = arg.indexOf('=');
-  if (eq < 0 || eq + 1 === arg.length) return 'missing';
+  if (eq < 0 || eq + 1 === arg.length) return '501 5.5.4 Error: attribute=value expected';
   const raw = arg.slice(eq + 1);
-  if (raw.length > 255) return 'long';
+  if (raw.length > 255) return '501 5.5.4 Error: attribute value too long';
   const value = printable(xtextUnquote(raw) ?? raw, '?', ctx.params.smtputf8Enable);
   return { name: arg.slice(0, eq), value };
+}
+
+/** A port number: up to five digits. */
+function validPort(value: string): boolean {
+  return allDigits(value) && value.length <= 5;
+}
+
+/** Replaces the characters Postfix neuters in client-supplied text with "?". */
+function neutered(value: string): string {
+  return neuter(value, NEUTER_CHARACTERS, '?');
 }
 
 function nameStatus(value: string): number {
@@ -40,22 +72,16 @@ function nameStatus(value: string): number {
 }
 
 export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
-  if (state.inMailTransaction) return fail(ctx, state, '503 5.5.1 Error: MAIL transaction in progress');
-  if (argv.length < 2) return fail(ctx, state, '501 5.5.4 Syntax: XCLIENT attribute=value...');
-  if (ctx.xclientHosts.error) {
-    ctx.log.warning(`don't know if command XCLIENT should be allowed from ${state.namaddr}`);
-    throw new SessionExit('data');
-  }
-  if (!state.xclientAllowed) return fail(ctx, state, '550 5.7.0 Error: insufficient authorization', MAIL_ERROR_POLICY);
+  const refusal = await refused(ctx, state, argv, 'XCLIENT');
+  if (refusal !== null) return refusal;
   let gotHelo = false;
   let gotProto = false;
   let gotLogin = false;
   let updateNamaddr = false;
   for (const tok of argv.slice(1)) {
     const a = attribute(ctx, tok.strval);
-    if (a === 'missing') return fail(ctx, state, '501 5.5.4 Error: attribute=value expected');
-    if (a === 'long') return fail(ctx, state, '501 5.5.4 Error: attribute value too long');
-    const name = tok.strval.slice(0, tok.strval.indexOf('='));
+    if (typeof a === 'string') return fail(ctx, state, a);
+    const name = a.name;
     let value = a.value;
     const bad = (what: string) => fail(ctx, state, `501 5.5.4 Bad ${what} syntax: ${value}`);
     const key = name.toUpperCase();
@@ -80,7 +106,7 @@ export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: Smt
         state.addr = 'unknown';
         state.rfcAddr = 'unknown';
       } else {
-        value = neuter(value, NEUTER_CHARACTERS, '?');
+        value = neutered(value);
         const n = normalizeMailhostAddr(value, ctx.families);
         if (n === null) return bad('ADDR');
         state.addr = n.addr;
@@ -90,7 +116,7 @@ export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: Smt
       updateNamaddr = true;
     } else if (key === 'PORT') {
       if (strcaseEq(value, '[UNAVAILABLE]')) value = 'unknown';
-      else if (!allDigits(value) || value.length > 5) return bad('PORT');
+      else if (!validPort(value)) return bad('PORT');
       state.port = value;
       updateNamaddr = true;
     } else if (key === 'HELO') {
@@ -98,7 +124,7 @@ export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: Smt
         state.heloName = null;
       } else {
         if (value.length > VALID_HOSTNAME_LEN) return bad('HELO');
-        state.heloName = neuter(value, NEUTER_CHARACTERS, '?');
+        state.heloName = neutered(value);
       }
       gotHelo = true;
     } else if (key === 'PROTO') {
@@ -115,14 +141,14 @@ export async function xclientCmd(ctx: SmtpdContext, state: SmtpdState, argv: Smt
       if (strcaseEq(value, '[UNAVAILABLE]')) {
         state.destAddr = 'unknown';
       } else {
-        value = neuter(value, NEUTER_CHARACTERS, '?');
+        value = neutered(value);
         const n = normalizeMailhostAddr(value, ctx.families);
         if (n === null) return bad('DESTADDR');
         state.destAddr = n.addr;
       }
     } else if (key === 'DESTPORT') {
       if (strcaseEq(value, '[UNAVAILABLE]')) value = 'unknown';
-      else if (!allDigits(value) || value.length > 5) return bad('DESTPORT');
+      else if (!validPort(value)) return bad('DESTPORT');
       state.destPort = value;
     } else {
       return fail(ctx, state, `501 5.5.4 Bad XCLIENT attribute name: ${name}`);
@@ -144,13 +170,8 @@ const XFORWARD_FLAGS: Record<string, number> = {
 };
 
 export async function xforwardCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
-  if (state.inMailTransaction) return fail(ctx, state, '503 5.5.1 Error: MAIL transaction in progress');
-  if (argv.length < 2) return fail(ctx, state, '501 5.5.4 Syntax: XFORWARD attribute=value...');
-  if (ctx.xforwardHosts.error) {
-    ctx.log.warning(`don't know if command XFORWARD should be allowed from ${state.namaddr}`);
-    throw new SessionExit('data');
-  }
-  if (!state.xforwardAllowed) return fail(ctx, state, '550 5.7.0 Error: insufficient authorization', MAIL_ERROR_POLICY);
+  const refusal = await refused(ctx, state, argv, 'XFORWARD');
+  if (refusal !== null) return refusal;
   const xf = state.xforward;
   if (xf.flags === 0) {
     // smtpd_xforward_preset(): unknown until told otherwise.
@@ -159,9 +180,8 @@ export async function xforwardCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
   let updated = 0;
   for (const tok of argv.slice(1)) {
     const a = attribute(ctx, tok.strval);
-    if (a === 'missing') return fail(ctx, state, '501 5.5.4 Error: attribute=value expected');
-    if (a === 'long') return fail(ctx, state, '501 5.5.4 Error: attribute value too long');
-    const name = tok.strval.slice(0, tok.strval.indexOf('='));
+    if (typeof a === 'string') return fail(ctx, state, a);
+    const name = a.name;
     let value = a.value;
     const unavailable = strcaseEq(value, '[UNAVAILABLE]');
     const bad = (what: string) => fail(ctx, state, `501 5.5.4 Bad ${what} syntax: ${value}`);
@@ -170,7 +190,7 @@ export async function xforwardCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
       case XF_NAME:
         if (unavailable) value = 'unknown';
         else {
-          value = neuter(value, NEUTER_CHARACTERS, '?');
+          value = neutered(value);
           if (!validHostname(value)) return bad('NAME');
         }
         xf.name = value;
@@ -179,7 +199,7 @@ export async function xforwardCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
         if (unavailable) {
           xf.addr = 'unknown';
         } else {
-          value = neuter(value, NEUTER_CHARACTERS, '?');
+          value = neutered(value);
           const n = normalizeMailhostAddr(value, ctx.families);
           if (n === null) return bad('ADDR');
           xf.addr = n.addr;
@@ -188,22 +208,22 @@ export async function xforwardCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
         break;
       case XF_PORT:
         if (unavailable) value = 'unknown';
-        else if (!allDigits(value) || value.length > 5) return bad('PORT');
+        else if (!validPort(value)) return bad('PORT');
         xf.port = value;
         break;
       case XF_HELO:
-        xf.heloName = unavailable ? null : neuter(value, NEUTER_CHARACTERS, '?');
+        xf.heloName = unavailable ? null : neutered(value);
         break;
       case XF_PROTO:
         if (unavailable) value = 'unknown';
         else {
           if (value.length > 64) return bad('PROTO');
-          value = neuter(value, NEUTER_CHARACTERS, '?');
+          value = neutered(value);
         }
         xf.protocol = value;
         break;
       case XF_IDENT:
-        xf.ident = unavailable ? null : neuter(value, NEUTER_CHARACTERS, '?');
+        xf.ident = unavailable ? null : neutered(value);
         break;
       case XF_DOMAIN: {
         if (unavailable) value = 'LOCAL';
