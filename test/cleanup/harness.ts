@@ -8,14 +8,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Config } from '../../src/config/config.js';
-import { tryComputedDefault, type ConfigView } from '../../src/config/computed.js';
-import { getParam } from '../../src/config/registry.js';
 import { AddressResolver } from '../../src/address/resolve.js';
 import { TableCache } from '../../src/address/maps.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 import { createCleanupService, type CleanupServiceHandle } from '../../src/cleanup/service.js';
 import { createSmtpdService, localConnectionCounter, type SmtpdService } from '../../src/smtpd/service.js';
+import { loadWithComputedDefaults } from '../lib/config.js';
 import { prepareRunDir } from '../lib/daemon.js';
 import { masterPortOf } from './play.js';
 
@@ -31,25 +29,6 @@ export interface OurStack {
 
 const QUEUE_DIRS = ['incoming', 'active', 'deferred', 'hold', 'corrupt', 'defer', 'bounce', 'trace', 'maildrop', 'saved'];
 
-/**
- * Host-computed defaults (mydomain, mynetworks) evaluated against main.cf,
- * as a daemon sees them; Config.get() alone gives `postconf -d` values.
- */
-function withComputedDefaults(conf: string, overrides: Array<[string, string]>): Config {
-  const config = Config.load(conf, overrides);
-  const view: ConfigView = {
-    mainValue: (name) => (config.isSet(name) ? config.get(name) : undefined),
-    expandedDefault: (name) => config.expand(getParam(name)?.defaultValue() ?? ''),
-  };
-  const extra: Array<[string, string]> = [];
-  for (const name of ['mydomain', 'mynetworks']) {
-    if (config.isSet(name)) continue;
-    const r = tryComputedDefault(name, view);
-    if (r.ok) extra.push([name, r.value]);
-  }
-  return extra.length ? Config.load(conf, [...extra, ...overrides]) : config;
-}
-
 export async function startOurs(fixtureDir: string): Promise<OurStack> {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'cleanup-ours-')));
   const conf = prepareRunDir('ours', fixtureDir, dir);
@@ -57,7 +36,7 @@ export async function startOurs(fixtureDir: string): Promise<OurStack> {
   for (const q of QUEUE_DIRS) fs.mkdirSync(path.join(spool, q), { recursive: true, mode: 0o700 });
   const port = masterPortOf(fixtureDir);
   const overrides: Array<[string, string]> = [['service_name', 'smtp'], ['queue_directory', spool]];
-  const config = withComputedDefaults(conf, overrides);
+  const config = loadWithComputedDefaults(conf, overrides);
   const logLines: string[] = [];
   const sink = memorySink(logLines);
   const smtpdLog = createLogger(sink, 'postfix/smtpd');

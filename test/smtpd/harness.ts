@@ -7,8 +7,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Config } from '../../src/config/config.js';
-import { tryComputedDefault, type ConfigView } from '../../src/config/computed.js';
-import { getParam } from '../../src/config/registry.js';
 import { parseMasterFile } from '../../src/config/mastercf.js';
 import { AddressResolver } from '../../src/address/resolve.js';
 import { TableCache } from '../../src/address/maps.js';
@@ -16,6 +14,7 @@ import { createLogger, memorySink } from '../../src/log/logger.js';
 import type { CleanupResult, CleanupService, CleanupSession } from '../../src/cleanup/api.js';
 import { createSmtpdService, localConnectionCounter, type SmtpdService } from '../../src/smtpd/service.js';
 import { createCleanupService, type CleanupServiceHandle } from '../../src/cleanup/service.js';
+import { loadWithComputedDefaults } from '../lib/config.js';
 import { prepareRunDir } from '../lib/daemon.js';
 
 /** One message as the fake cleanup received it. */
@@ -84,27 +83,6 @@ function smtpdServices(conf: string): Array<{ service: string; port: number; hos
   return out;
 }
 
-/**
- * Config.get() works out host-computed defaults (mydomain, mynetworks) as
- * `postconf -d` does, ignoring main.cf; a daemon must evaluate them against
- * main.cf (mydomain from myhostname, mynetworks from mynetworks_style and
- * inet_interfaces). Until the config layer does, the harness passes them in
- * as overrides so that the fixtures run with the values Postfix uses.
- */
-function withComputedDefaults(config: Config, conf: string, overrides: Array<[string, string]>): Config {
-  const view: ConfigView = {
-    mainValue: (name) => (config.isSet(name) ? config.get(name) : undefined),
-    expandedDefault: (name) => config.expand(getParam(name)?.defaultValue() ?? ''),
-  };
-  const extra: Array<[string, string]> = [];
-  for (const name of ['mydomain', 'mynetworks']) {
-    if (config.isSet(name)) continue;
-    const r = tryComputedDefault(name, view);
-    if (r.ok) extra.push([name, r.value]);
-  }
-  return extra.length ? Config.load(conf, [...extra, ...overrides]) : config;
-}
-
 export interface FixtureOptions {
   /** Use this project's cleanup (queue files in the run directory) instead of the fake. */
   realCleanup?: boolean;
@@ -124,7 +102,7 @@ export async function startFixture(fixtureDir: string, opts: FixtureOptions = {}
   const ports: number[] = [];
   const realCleanups: CleanupServiceHandle[] = [];
   for (const svc of smtpdServices(conf)) {
-    const config = withComputedDefaults(Config.load(conf, [['service_name', svc.service], ...svc.options]), conf, [['service_name', svc.service], ...svc.options]);
+    const config = loadWithComputedDefaults(conf, [['service_name', svc.service], ...svc.options]);
     const logger = createLogger(sink, `${config.get('syslog_name') || 'postfix'}/smtpd`);
     const resolver = new AddressResolver(config, { cache: new TableCache(logger), log: logger });
     resolvers.push(resolver);
