@@ -5,6 +5,18 @@
 import { ConfigError, type Config } from '../config/config.js';
 import { paramBounds } from '../config/registry.js';
 
+/** The smtpd_policy_service_* settings (check/policy.ts; per-service overrides may change them). */
+export interface PolicySettings {
+  timeoutSec: number;
+  maxIdleSec: number;
+  maxTtlSec: number;
+  defaultAction: string;
+  requestLimit: number;
+  tryLimit: number;
+  retryDelaySec: number;
+  context: string;
+}
+
 export interface SmtpdParams {
   myhostname: string;
   mailName: string;
@@ -93,16 +105,7 @@ export interface SmtpdParams {
     loglevel: number;
     starttlsTimeoutSec: number;
   };
-  policy: {
-    timeoutSec: number;
-    maxIdleSec: number;
-    maxTtlSec: number;
-    defaultAction: string;
-    requestLimit: number;
-    tryLimit: number;
-    retryDelaySec: number;
-    context: string;
-  };
+  policy: PolicySettings;
   codes: {
     unknownClient: number;
     unknownHostname: number;

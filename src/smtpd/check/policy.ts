@@ -10,18 +10,7 @@ import net from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type { MailLogger } from '../../log/logger.js';
 import { extractGroup, tokenizeQuoted, CHARS_COMMA_SP } from '../../util/tokens.js';
-import type { SmtpdParams } from '../params.js';
-
-export interface PolicySettings {
-  timeoutSec: number;
-  maxIdleSec: number;
-  maxTtlSec: number;
-  defaultAction: string;
-  requestLimit: number;
-  tryLimit: number;
-  retryDelaySec: number;
-  context: string;
-}
+import type { PolicySettings } from '../params.js';
 
 /** A time override such as "timeout=10s": seconds, or null when malformed. */
 function parseTime(text: string): number | null {
@@ -102,7 +91,7 @@ export class PolicyClient {
     private readonly log: MailLogger,
   ) {}
 
-  static create(spec: string, params: SmtpdParams['policy'], log: MailLogger, queueDir = ''): PolicyClient {
+  static create(spec: string, params: PolicySettings, log: MailLogger, queueDir = ''): PolicyClient {
     const { server, settings } = applyOverrides(spec, params, log);
     return new PolicyClient(server, settings, queueDir, log);
   }
