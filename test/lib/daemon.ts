@@ -78,17 +78,19 @@ export function masterPorts(masterCf: string): number[] {
   return ports;
 }
 
-/** The main.cf lines that make a copy of a fixture runnable in dir. */
-export function runSettings(dir: string): string {
+/** The main.cf settings that put a run's queue, data and log files in dir. */
+export function runPaths(dir: string): string[] {
   return [
-    '',
-    '# Added by test/lib/daemon.ts for this run:',
     `queue_directory = ${dir}/spool`,
     `data_directory = ${dir}/data`,
     `maillog_file = ${dir}/maillog`,
     `maillog_file_prefixes = ${dir}`,
-    '',
-  ].join('\n');
+  ];
+}
+
+/** The main.cf lines that make a copy of a fixture runnable in dir. */
+export function runSettings(dir: string): string {
+  return ['', '# Added by test/lib/daemon.ts for this run:', ...runPaths(dir), ''].join('\n');
 }
 
 /**

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from '../lib/cases.js';
-import type { DaemonKind } from '../lib/daemon.js';
+import { type DaemonKind, runPaths } from '../lib/daemon.js';
 
 /** Where record.ts keeps what Postfix did. */
 export const FIXTURE_PATH = path.join(repoRoot(), 'test', 'master', 'fixtures', 'scenarios.json');
@@ -63,10 +63,7 @@ function mainCf(dir: string): string {
     'inet_protocols = ipv4',
     'alias_maps =',
     'alias_database =',
-    `queue_directory = ${dir}/spool`,
-    `data_directory = ${dir}/data`,
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${dir}`,
+    ...runPaths(dir),
     '',
   ].join('\n');
 }
