@@ -12,16 +12,15 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../lib/cases.js';
 import { type Daemon, startDaemon } from '../lib/daemon.js';
-import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
+import { namespaceReady, whyNoNamespace } from '../lib/netns.js';
+import { testInNamespace } from '../lib/netns-test.js';
 import { body, connect, ReplyReader, runLoad } from './smtp-load.js';
 
 const root = repoRoot();
 const FIXTURE = path.join(root, 'fixtures', 'smtpd', '01-defaults');
 const POSTFIX = path.join(root, 'bin', 'postfix');
-const SHOW = 12000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A copy of the fixture with master.cf edited. */
@@ -90,16 +89,7 @@ async function sendMessage(s: { socket: net.Socket; reader: ReplyReader }, token
 }
 
 if (!namespaceReady()) {
-  test('master daemon behaviour (in a private network namespace)', async (t) => {
-    const why = whyNoNamespace();
-    if (why) {
-      t.skip(why);
-      return;
-    }
-    const r = await runInNamespace([process.execPath, '--test', '--test-reporter=spec', fileURLToPath(import.meta.url)]);
-    const output = `${r.stdout}${r.stderr}`;
-    assert.equal(r.status, 0, output.length > SHOW ? `...${output.slice(-SHOW)}` : output);
-  });
+  testInNamespace('master daemon behaviour (in a private network namespace)', import.meta.url, whyNoNamespace);
 } else {
   test('reload applies a changed main.cf without dropping the session in progress', async () => {
     const d = await startDaemon('ours', FIXTURE);

@@ -10,23 +10,13 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
+import { namespaceReady, whyNoNamespace } from '../lib/netns.js';
+import { testInNamespace } from '../lib/netns-test.js';
 import { FIXTURE_PATH, type ScenarioResult, runScenarios } from './scenarios.js';
 
-const SHOW = 12000;
-
 if (!namespaceReady()) {
-  test('postfix command scenarios (in a private network namespace)', async (t) => {
-    const why = whyNoNamespace() ?? (fs.existsSync(FIXTURE_PATH) ? null : 'no recorded scenarios');
-    if (why) {
-      t.skip(why);
-      return;
-    }
-    const r = await runInNamespace([process.execPath, '--test', '--test-reporter=spec', fileURLToPath(import.meta.url)]);
-    const output = `${r.stdout}${r.stderr}`;
-    assert.equal(r.status, 0, output.length > SHOW ? `...${output.slice(-SHOW)}` : output);
-  });
+  testInNamespace('postfix command scenarios (in a private network namespace)', import.meta.url, () =>
+    whyNoNamespace() ?? (fs.existsSync(FIXTURE_PATH) ? null : 'no recorded scenarios'));
 } else {
   const recorded = JSON.parse(fs.readFileSync(FIXTURE_PATH, 'utf8')) as ScenarioResult[];
   test('postfix command scenarios', async (t) => {
