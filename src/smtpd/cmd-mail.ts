@@ -11,6 +11,7 @@ import {
 } from './check/drivers.js';
 import type { SmtpdContext } from './context.js';
 import { EHLO_MASK_DSN, EHLO_MASK_SMTPUTF8 } from './ehlo.js';
+import { anvilMailRefused, anvilRcptRefused } from './limits.js';
 import { mailOpenStream, rec } from './records.js';
 import { mailReset } from './reset.js';
 import {
@@ -93,6 +94,7 @@ export async function mailCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   if (state.inMailTransaction) return reply('503 5.5.1 Error: nested MAIL command');
   if (state.processingBdat) return reply('503 5.5.1 Error: MAIL after BDAT');
   if (argv.length < 3 || !strcaseEq(argv[1]!.strval, 'from:')) return reply('501 5.5.4 Syntax: MAIL FROM:<address>');
+  if (await anvilMailRefused(ctx, state)) return -1;
   if (argv[2]!.tokval === SMTPD_TOK_ERROR) return reply('501 5.1.7 Bad sender address syntax');
   const utf8Allowed = ctx.params.smtputf8Enable && (state.ehloDiscardMask & EHLO_MASK_SMTPUTF8) === 0;
   if (utf8Allowed && argv.slice(3).some((a) => strcaseEq(a.strval, 'SMTPUTF8'))) state.flags |= SMTPD_FLAG_SMTPUTF8;
@@ -198,6 +200,7 @@ export async function rcptCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   if (!state.inMailTransaction) return reply('503 5.5.1 Error: need MAIL command');
   if (state.processingBdat) return reply('503 5.5.1 Error: RCPT after BDAT');
   if (argv.length < 3 || !strcaseEq(argv[1]!.strval, 'to:')) return reply('501 5.5.4 Syntax: RCPT TO:<address>');
+  if (await anvilRcptRefused(ctx, state)) return -1;
   if (argv[2]!.tokval === SMTPD_TOK_ERROR) return reply('501 5.1.3 Bad recipient address syntax');
   let addr = await extractAddr(ctx, state, argv[2]!.strval, false, ctx.params.strictRfc821, (state.flags & SMTPD_FLAG_SMTPUTF8) !== 0);
   if (addr === null) return reply('501 5.1.3 Bad recipient address syntax');

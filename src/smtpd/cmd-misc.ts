@@ -10,6 +10,7 @@ import { collapseArgs } from './cmd-helo.js';
 import { extractAddr } from './cmd-mail.js';
 import type { SmtpdContext } from './context.js';
 import { EHLO_MASK_SMTPUTF8, EHLO_MASK_STARTTLS } from './ehlo.js';
+import { anvilCountNewTls, anvilRcptRefused, anvilStarttlsRefused } from './limits.js';
 import { validHostname, validMailhostLiteral } from './hostname.js';
 import { chatReset, mailReset, rcptReset } from './reset.js';
 import { MAIL_ERROR_POLICY, MAIL_ERROR_PROTOCOL, MAIL_ERROR_SOFTWARE, SMTPD_FLAG_SMTPUTF8, type SmtpdState } from './state.js';
@@ -46,6 +47,7 @@ export async function vrfyCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
     smtputf8 = true;
   }
   if (argc < 2) return fail(ctx, state, `501 5.5.4 Syntax: VRFY address${ctx.params.smtputf8Enable ? ' [SMTPUTF8]' : ''}`);
+  if (await anvilRcptRefused(ctx, state)) return -1;
   const arg = argc > 2 ? collapseArgs(argv.slice(0, argc), 1) : argv[1]!.strval;
   const addr = await extractAddr(ctx, state, arg, false, false, smtputf8);
   if (addr === null) return fail(ctx, state, '501 5.1.3 Bad recipient address syntax');
@@ -117,6 +119,7 @@ export async function starttlsCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
   if (state.stream.tlsSocket !== null) return fail(ctx, state, '554 5.5.1 Error: TLS already active');
   if (!ctx.tls.useTls || state.ehloDiscardMask & EHLO_MASK_STARTTLS) return fail(ctx, state, '502 5.5.1 Error: command not implemented');
   if (ctx.tls.context === null) return fail(ctx, state, '454 4.7.0 TLS not available due to local problem', MAIL_ERROR_SOFTWARE);
+  if (await anvilStarttlsRefused(ctx, state)) return -1;
   await smtpdChatReply(ctx, state, '220 2.0.0 Ready to start TLS');
   heloReset(state);
   mailReset(state);
@@ -128,13 +131,15 @@ export async function starttlsCmd(ctx: SmtpdContext, state: SmtpdState, argv: Sm
 /** smtpd_start_tls(): the handshake; a failed one leaves nothing to talk about. */
 export async function startTls(ctx: SmtpdContext, state: SmtpdState): Promise<void> {
   const why = await state.stream.startTls(ctx.tls.context!, ctx.params.tls.starttlsTimeoutSec * 1000);
-  if (why === 'timeout') {
-    ctx.log.info(toText(`SSL_accept error from ${state.namaddr}: Connection timed out`));
-    throw new SessionExit('eof');
-  }
   if (why !== null) {
-    ctx.log.info(toText(`SSL_accept error from ${state.namaddr}: -1`));
-    ctx.log.warning(toText(`TLS library problem: ${openSslError(why)}`));
+    if (why === 'timeout') {
+      ctx.log.info(toText(`SSL_accept error from ${state.namaddr}: Connection timed out`));
+    } else {
+      ctx.log.info(toText(`SSL_accept error from ${state.namaddr}: -1`));
+      ctx.log.warning(toText(`TLS library problem: ${openSslError(why)}`));
+    }
+    // A failed handshake counts as a new session too.
+    await anvilCountNewTls(ctx, state, null);
     throw new SessionExit('eof');
   }
   const t = state.stream.tlsSocket!;
@@ -142,6 +147,7 @@ export async function startTls(ctx: SmtpdContext, state: SmtpdState): Promise<vo
     const c = t.getCipher();
     ctx.log.info(toText(`Anonymous TLS connection established from ${state.namaddr}: ${t.getProtocol() ?? ''} with cipher ${c.standardName ?? c.name} (${cipherBits(c.name)}/${cipherBits(c.name)} bits)`));
   }
+  await anvilCountNewTls(ctx, state, t);
 }
 
 /**

@@ -23,6 +23,7 @@ import { ehloMask } from './ehlo.js';
 import { inetFamilies, type Families } from './hostname.js';
 import { systemDns } from './dns.js';
 import { tlsPolicy, type TlsPolicy } from './tls.js';
+import type { AnvilClient } from './anvil.js';
 
 /** Flags smtpd opens access tables with (command_map_register). */
 export const ACCESS_DICT_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX | DICT_FLAG_UTF8_REQUEST;
@@ -31,18 +32,24 @@ export const ACCESS_DICT_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX | DICT_FLAG
 export interface SmtpdHooks {
   /** Sleeps for smtpd_error_sleep_time and the "sleep" restriction; tests can shorten it. */
   sleep?: (seconds: number) => Promise<void>;
-  /** anvil's connection count for this service and client; called at connect, with release at disconnect. */
-  connectionCounter?: ConnectionCounter;
+  /** anvil(8): connection counts and event rates per service and client, shared by every process of the service. */
+  connectionCounter?: AnvilClient;
   /** ETRN: asks the flush service to deliver a site's deferred mail; false when it refuses. */
   flushSite?: (site: string) => Promise<'ok' | 'deny' | 'bad' | 'fail'>;
   /** Client hostname lookup; defaults to the system resolver (getnameinfo/getaddrinfo). */
   dns?: DnsHooks;
 }
 
-export interface ConnectionCounter {
-  /** Counts a new connection and returns the client's concurrent connection count (including it). */
-  connect(service: string, addr: string): number;
-  disconnect(service: string, addr: string): void;
+/** The older name of the anvil client interface. */
+export type ConnectionCounter = AnvilClient;
+
+/** The smtpd_client_*_limit settings that anvil enforces (0: no limit). */
+export interface AnvilLimits {
+  connCount: number;
+  connRate: number;
+  mail: number;
+  rcpt: number;
+  newTls: number;
 }
 
 /** What the restriction code asks the name service. Errors: 'temp' (try again) or 'perm' (no such name). */
@@ -69,8 +76,11 @@ export interface SmtpdContext {
   readonly xclientHosts: NamadrList;
   readonly xforwardHosts: NamadrList;
   readonly verpClients: NamadrList;
-  /** smtpd_client_event_limit_exceptions: clients the connection count does not apply to. */
+  /** smtpd_client_event_limit_exceptions: clients that anvil's limits do not apply to. */
   readonly eventLimitExceptions: NamadrList;
+  readonly anvilLimits: AnvilLimits;
+  /** The anvil client, when some limit needs one (smtpd's anvil_clnt); null: no anvil requests at all. */
+  readonly anvil: AnvilClient | null;
   readonly bareLfExclusions: NamadrList;
   readonly relayDomains: MatchList;
   readonly fastFlushDomains: MatchList;
@@ -256,6 +266,17 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
   const bareLf = bareLfMask(params.forbidBareNewline);
   if (bareLf === null) fatal ??= `bad smtpd_forbid_bare_newline value: ${params.forbidBareNewline}`;
 
+  const anvilLimits: AnvilLimits = {
+    connCount: config.getInt('smtpd_client_connection_count_limit'),
+    connRate: config.getInt('smtpd_client_connection_rate_limit'),
+    mail: config.getInt('smtpd_client_message_rate_limit'),
+    rcpt: config.getInt('smtpd_client_recipient_rate_limit'),
+    newTls: config.getInt('smtpd_client_new_tls_session_rate_limit'),
+  };
+  // Postfix opens anvil when any limit is set, AUTH's too (AUTH is not built here).
+  const anvilNeeded = Object.values(anvilLimits).some((n) => n > 0) || config.getInt('smtpd_client_auth_rate_limit') > 0;
+  deps.hooks?.connectionCounter?.setTimeUnit?.(config.getTime('anvil_rate_time_unit'));
+
   const resolveCache = new Map<string, Promise<ResolveResult>>();
   const ctx: SmtpdContext = {
     config,
@@ -271,6 +292,8 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
     xforwardHosts: await namadr('smtpd_authorized_xforward_hosts', params.xforwardHosts),
     verpClients: await namadr('smtpd_authorized_verp_clients', config.get('smtpd_authorized_verp_clients')),
     eventLimitExceptions: await namadr('smtpd_client_event_limit_exceptions', config.get('smtpd_client_event_limit_exceptions')),
+    anvilLimits,
+    anvil: anvilNeeded ? deps.hooks?.connectionCounter ?? null : null,
     bareLfExclusions: await namadr('smtpd_forbid_bare_newline_exclusions', params.forbidBareNewlineExclusions),
     relayDomains: await MatchList.domainList('relay_domains', MATCH_FLAG_RETURN | (await parentStyle('relay_domains')), config.get('relay_domains'), listOpts),
     fastFlushDomains: await MatchList.domainList('fast_flush_domains', MATCH_FLAG_RETURN | (await parentStyle('fast_flush_domains')), params.fastFlushDomains, listOpts),

@@ -19,8 +19,10 @@
 // - resolver: the address layer's AddressResolver for the same configuration;
 //   its table cache is shared with smtpd's own tables.
 // - logger: lines as "postfix/smtpd[pid]: ..." (the caller chooses the tag).
-// - connectionCounter: anvil's role, shared by all processes that serve the
-//   service, for smtpd_client_connection_count_limit.
+// - connectionCounter: anvil's role (src/smtpd/anvil.ts), shared by all
+//   processes that serve the service, for smtpd_client_connection_count_limit
+//   and the smtpd_client_*_rate_limit settings; localConnectionCounter()
+//   keeps it in this process. Without one, nothing is limited.
 // - hooks: sleep (tests shorten smtpd_error_sleep_time and "sleep"),
 //   flushSite (ETRN), dns (name service stand-in for tests).
 //
@@ -34,7 +36,8 @@ import type { Config } from '../config/config.js';
 import type { CleanupService } from '../cleanup/api.js';
 import type { MailLogger } from '../log/logger.js';
 import type { AddressResolver } from '../address/resolve.js';
-import { buildContext, type ConnectionCounter, type SmtpdContext, type SmtpdHooks } from './context.js';
+import { type AnvilClient, localAnvil } from './anvil.js';
+import { buildContext, type SmtpdContext, type SmtpdHooks } from './context.js';
 import { peerInit } from './peer.js';
 import { formatCmdStats, smtpdProto } from './session.js';
 import { SmtpdState } from './state.js';
@@ -42,6 +45,7 @@ import { SmtpStream } from './stream.js';
 import { toText } from './text.js';
 
 export type { ConnectionCounter, SmtpdHooks } from './context.js';
+export type { AnvilClient } from './anvil.js';
 
 export interface SmtpdServiceOptions {
   config: Config;
@@ -49,7 +53,7 @@ export interface SmtpdServiceOptions {
   cleanup: CleanupService;
   resolver: AddressResolver;
   logger: MailLogger;
-  connectionCounter?: ConnectionCounter;
+  connectionCounter?: AnvilClient;
   hooks?: SmtpdHooks;
 }
 
@@ -60,23 +64,9 @@ export interface SmtpdService {
   readonly ready: Promise<void>;
 }
 
-/** A connection counter for a single process (anvil without the daemon). */
-export function localConnectionCounter(): ConnectionCounter {
-  const counts = new Map<string, number>();
-  return {
-    connect(service, addr) {
-      const key = `${service}:${addr}`;
-      const n = (counts.get(key) ?? 0) + 1;
-      counts.set(key, n);
-      return n;
-    },
-    disconnect(service, addr) {
-      const key = `${service}:${addr}`;
-      const n = (counts.get(key) ?? 1) - 1;
-      if (n <= 0) counts.delete(key);
-      else counts.set(key, n);
-    },
-  };
+/** anvil for a single process (smtpd without the master), with the rate limits too. */
+export function localConnectionCounter(): AnvilClient {
+  return localAnvil();
 }
 
 export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
@@ -131,23 +121,19 @@ async function serveSession(ctx: SmtpdContext, serviceName: string, socket: Sock
   socket.setNoDelay(true);
   const stream = new SmtpStream(socket, ctx.params.timeoutSec * 1000, ctx.tls.wrappermode && ctx.tls.context !== null);
   const state = new SmtpdState(stream, serviceName);
-  const counter = ctx.hooks.connectionCounter;
-  let counted = false;
   try {
     await peerInit(ctx, state, socket);
     ctx.log.info(toText(`connect from ${state.namaddr}`));
     state.xclientAllowed = await ctx.xclientHosts.match(toText(state.name), state.addr);
     state.xforwardAllowed = await ctx.xforwardHosts.match(toText(state.name), state.addr);
     stream.detectBareLf = ctx.bareLfMask && !(await ctx.bareLfExclusions.match(toText(state.name), state.addr)) ? ctx.bareLfMask : 0;
-    if (counter && !state.xclientAllowed && !(await ctx.eventLimitExceptions.match(toText(state.name), state.addr))) {
-      state.connCount = counter.connect(serviceName, state.addr);
-      counted = true;
-    }
+    // Asked once: a client that may not use XCLIENT cannot change its name or address.
+    state.anvilExempt = ctx.anvil === null || state.xclientAllowed || (await ctx.eventLimitExceptions.match(toText(state.name), state.addr));
     await smtpdProto(ctx, state);
   } catch (e) {
     ctx.log.warning(`${state.namaddr}: unexpected error: ${(e as Error).stack ?? String(e)}`);
   } finally {
-    if (counted) counter!.disconnect(serviceName, state.addr);
+    if (state.anvilConnected) ctx.anvil!.disconnect(serviceName, state.addr);
     ctx.log.info(toText(`disconnect from ${state.namaddr}${formatCmdStats(state)}`));
     stream.close();
   }

@@ -25,6 +25,7 @@ import {
   SMTPD_FLAG_HANGUP, SMTPD_FLAG_ILL_PIPELINING, type SmtpdState,
 } from './state.js';
 import { SessionExit } from './stream.js';
+import { anvilConnect, anvilWrapperRefused } from './limits.js';
 import { escapeBytes, isHeader, printable, toBytes, toText, validUtf8Bytes } from './text.js';
 import { dictLookup } from '../address/maps.js';
 
@@ -104,6 +105,7 @@ async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
       ctx.log.warning(`Wrapper-mode request dropped from ${state.namaddr} for service ${state.service}. TLS context initialization failed. For details see earlier warnings in your logs.`);
       return false;
     }
+    if (await anvilWrapperRefused(ctx, state)) return false;
     await startTls(ctx, state);
   }
   // Postfix looks for early talkers after the process handoff and name lookup;
@@ -113,14 +115,7 @@ async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
     await smtpdChatReply(ctx, state, '554 5.5.0 Error: SMTP protocol synchronization');
     return false;
   }
-  if (!state.xclientAllowed && state.connCount > 0) {
-    if (ctx.params.connectionCountLimit > 0 && state.connCount > ctx.params.connectionCountLimit) {
-      state.errorMask |= MAIL_ERROR_POLICY;
-      ctx.log.warning(`Connection concurrency limit exceeded: ${state.connCount} from ${state.namaddr} for service ${state.service}`);
-      await smtpdChatReply(ctx, state, `421 4.7.0 ${ctx.params.myhostname} Error: too many connections from ${state.addr}`);
-      return false;
-    }
-  }
+  if (!(await anvilConnect(ctx, state))) return false;
   let words = ctx.params.discardEhloKeywords;
   if (ctx.ehloDiscardMaps) {
     const r = await ctx.ehloDiscardMaps.find(toText(state.addr), 0);

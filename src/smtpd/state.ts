@@ -108,6 +108,15 @@ export class SmtpdState {
   xforwardAllowed = false;
   /** This client's concurrent connections to the service, as counted at connect (0: not counted). */
   connCount = 0;
+  /** This client's connection rate, as counted at connect. */
+  connRate = 0;
+  /**
+   * anvil is not told about this client: it may use XCLIENT, or it is in
+   * smtpd_client_event_limit_exceptions, or no limit is set.
+   */
+  anvilExempt = true;
+  /** anvil counted this session's connection; the disconnect is owed. */
+  anvilConnected = false;
 
   // The mail transaction.
   queueId: string | null = null;
