@@ -7,13 +7,15 @@
 // workers, old ones finish their sessions), SIGTERM stops gracefully
 // (messages being committed still get their reply), SIGINT and SIGQUIT
 // stop at once. Errors end it with "postfix/master[pid]: fatal: ..." in
-// the log, as Postfix's do. Touches the queue's pid/ directory, the data
+// the log, as Postfix's do. It also holds anvil(8)'s table (./anvil.ts) for
+// every worker. Touches the queue's pid/ directory, the data
 // directory lock and its own children.
 import * as fs from 'node:fs';
 import { Config, ConfigError } from '../config/config.js';
 import { createLogger, type LogSink, type MailLogger } from '../log/logger.js';
 import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { type Family, type InetAddress, inetProtocols, interfaceAddresses } from './endpoints.js';
+import { AnvilServer } from './anvil.js';
 import { openLock, writePid } from './lock.js';
 import { missingProgramWarning, programKind } from './programs.js';
 import { type ServiceSpec, readServices } from './services.js';
@@ -51,6 +53,7 @@ class Master {
   private specs: ServiceSpec[] = [];
   private readonly locks: number[] = [];
   private leaving = false;
+  private anvil: AnvilServer | null = null;
 
   constructor(private readonly opts: MasterOptions) {}
 
@@ -168,7 +171,18 @@ class Master {
       logFd: () => this.logging.fd,
       ownership: this.owners,
       unixOptions: () => Object.fromEntries(this.specs.filter((s) => s.type === 'unix').map((s) => [s.ext, s.options])),
+      anvil: this.anvilServer(),
     };
+  }
+
+  /** The anvil every worker asks, created at start and given the new settings on reload. */
+  private anvilServer(): AnvilServer {
+    const log = createLogger(this.logging.sink, `${this.config.get('syslog_name')}/anvil`);
+    const unit = this.config.getTime('anvil_rate_time_unit');
+    const status = this.config.getTime('anvil_status_update_time');
+    if (this.anvil) this.anvil.configure(log, unit, status);
+    else this.anvil = new AnvilServer(log, unit, status);
+    return this.anvil;
   }
 
   /** Binds and starts every runnable service; warns once about each one this project cannot run. */
@@ -229,6 +243,7 @@ class Master {
       this.fatal(e instanceof ConfigError ? e.message : String(e));
     }
     this.reopenLogging();
+    this.anvilServer();
     await this.readNetworkSettings(false);
     const specs = await this.readMasterCf();
     const before = new Set(this.specs.map((spec) => spec.key));
@@ -279,6 +294,7 @@ class Master {
     const timer = new Promise((r) => setTimeout(r, STOP_GRACE_MS));
     await Promise.race([Promise.all(stops), timer]);
     this.killAll();
+    this.anvil?.close();
     process.exit(0);
   }
 

@@ -5,7 +5,11 @@
 // sockets as handles over the IPC channel, and reports when it is ready,
 // when it has taken its first connection (master's use count: a process
 // that dies before that one throttles the service), and when all its
-// session slots are busy. Types only.
+// session slots are busy. Workers also ask the master's anvil (the
+// "anvil" and "anvil-reply" messages, in the place of anvil(8)'s socket).
+// Types only.
+
+import type { AnvilRequest } from '../smtpd/anvil.js';
 
 /** Set in a forked worker's environment: its WorkerInit as JSON. */
 export const WORKER_ENV = 'POSTFIX_TS_WORKER';
@@ -42,7 +46,9 @@ export type MasterMessage =
   /** Stop accepting, finish the sessions in progress, exit (reload, removed service, master gone). */
   | { type: 'retire' }
   /** Stop accepting, let messages being committed get their reply, close the rest, exit (postfix stop). */
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** anvil's answer to the worker's request number id. */
+  | { type: 'anvil-reply'; id: number; count: number; rate: number };
 
 export type WorkerMessage =
   | { type: 'ready' }
@@ -51,4 +57,6 @@ export type WorkerMessage =
   /** listen() failed: libuv reports bind errors such as EADDRINUSE only here. */
   | { type: 'listen-error'; address: string; port: number; code: string }
   /** Already logged by the worker; the master decides what follows. */
-  | { type: 'fatal'; text: string };
+  | { type: 'fatal'; text: string }
+  /** An anvil request ("service:addr" ident); id 0 wants no reply (disconnect). */
+  | { type: 'anvil'; id: number; req: AnvilRequest; ident: string };

@@ -12,7 +12,7 @@ import type { CleanupService, CleanupSession } from '../cleanup/api.js';
 import { createCleanupService } from '../cleanup/service.js';
 import { createLogger, type LogSink } from '../log/logger.js';
 import { systemDns } from '../smtpd/dns.js';
-import { createSmtpdService, localConnectionCounter } from '../smtpd/service.js';
+import { type AnvilClient, createSmtpdService, localConnectionCounter } from '../smtpd/service.js';
 import { cachingDns } from './dns-cache.js';
 import type { WorkerInit } from './protocol.js';
 import { loadServiceConfig } from './service-config.js';
@@ -71,8 +71,12 @@ class CommitTracker {
   }
 }
 
-/** Builds smtpd with its in-process cleanup for one worker. Throws ConfigError on a bad main.cf. */
-export function buildReceiveStack(init: WorkerInit, sink: LogSink): ReceiveStack {
+/**
+ * Builds smtpd with its in-process cleanup for one worker. Throws
+ * ConfigError on a bad main.cf. anvil: the master's (over IPC); without
+ * one, this process counts on its own.
+ */
+export function buildReceiveStack(init: WorkerInit, sink: LogSink, anvil?: AnvilClient): ReceiveStack {
   const smtpdConfig = loadServiceConfig(init.configDir, init.service, init.command, init.options);
   const cleanupName = smtpdConfig.get('cleanup_service_name') || 'cleanup';
   const cleanupConfig = loadServiceConfig(init.configDir, cleanupName, 'cleanup', init.unixOptions[cleanupName] ?? []);
@@ -89,7 +93,7 @@ export function buildReceiveStack(init: WorkerInit, sink: LogSink): ReceiveStack
     cleanup: tracker.wrap(cleanup),
     resolver: smtpdResolver,
     logger: smtpdLog,
-    connectionCounter: localConnectionCounter(),
+    connectionCounter: anvil ?? localConnectionCounter(),
     hooks: { dns: cachingDns(systemDns()) },
   });
   const ready = Promise.all([cleanup.ready, smtpd.ready, smtpdResolver.ready(), cleanupResolver.ready()]).then(() => undefined);

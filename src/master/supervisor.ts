@@ -6,12 +6,15 @@
 // worker that dies (throttling a command that fails before its first
 // connection, with Postfix's log lines), replace the workers on reload
 // (old ones retire after their sessions), and warn when every session
-// slot is busy. Touches only its sockets and child processes.
+// slot is busy. Passes the workers' anvil requests to the master's anvil
+// and tells it when a worker is gone. Touches only its sockets and child
+// processes.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import type { MailLogger } from '../log/logger.js';
+import type { AnvilServer } from './anvil.js';
 import { commandName } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
@@ -52,6 +55,8 @@ export interface SupervisorEnv {
   ownership: Ownership;
   /** The -o settings of every unix service, by name (for the parts a worker runs in-process). */
   unixOptions(): Record<string, Array<[string, string]>>;
+  /** The master's anvil, which every worker asks. */
+  anvil: AnvilServer;
 }
 
 interface WorkerProc {
@@ -250,12 +255,18 @@ export class ServiceSupervisor {
         break;
       case 'fatal':
         break;
+      case 'anvil': {
+        const reply = this.env.anvil.handle(w.pid, m);
+        if (reply && w.child.connected) w.child.send(reply);
+        break;
+      }
     }
   }
 
   /** master_reap_child(): Postfix's warnings, then a new process or a throttle. */
   private onExit(w: WorkerProc, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
+    this.env.anvil.workerGone(w.pid);
     const expected = w.retiring || this.stopping;
     if (!expected && (code !== 0 || signal !== null)) {
       if (signal !== null) this.env.log.warning(`process ${this.path} pid ${w.pid} killed by signal ${os.constants.signals[signal] ?? signal}`);

@@ -16,6 +16,7 @@ import { createLogger } from '../log/logger.js';
 import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { Config } from '../config/config.js';
 import { type MasterMessage, type WorkerInit, type WorkerMessage, WORKER_ENV, WORKER_LOG_FD } from './protocol.js';
+import { IpcAnvilClient } from './anvil.js';
 import { buildReceiveStack, type ReceiveStack } from './smtpd-stack.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
@@ -23,8 +24,10 @@ const STOP_COMMIT_WAIT_MS = 3000;
 /** How long it then waits for clients to close their side. */
 const STOP_CLOSE_WAIT_MS = 200;
 
-function send(msg: WorkerMessage): void {
-  if (process.connected) process.send?.(msg);
+function send(msg: WorkerMessage): boolean {
+  if (!process.connected || !process.send) return false;
+  process.send(msg);
+  return true;
 }
 
 /** Admits sessions up to the slot limit; the rest wait in arrival order. */
@@ -89,6 +92,7 @@ class Worker {
   private slots: Slots | undefined;
   private taken = false;
   private leaving = false;
+  readonly anvil = new IpcAnvilClient(send);
 
   constructor(
     private readonly init: WorkerInit,
@@ -103,13 +107,15 @@ class Worker {
       void this.retire();
     } else if (msg.type === 'stop') {
       void this.stop();
+    } else if (msg.type === 'anvil-reply') {
+      this.anvil.answer(msg);
     }
   }
 
   async build(): Promise<boolean> {
     const log = createLogger(this.sink, `postfix/${this.init.command}`);
     try {
-      this.stack = buildReceiveStack(this.init, this.sink);
+      this.stack = buildReceiveStack(this.init, this.sink, this.anvil);
       await this.stack.ready;
     } catch (e) {
       const text = e instanceof ConfigError ? e.message : String((e as Error).message ?? e);
@@ -212,7 +218,10 @@ export async function runWorker(): Promise<void> {
   const pending: Array<[MasterMessage, unknown]> = [];
   let worker: Worker | undefined;
   process.on('message', (msg: MasterMessage, handle: unknown) => (worker ? worker.onMessage(msg, handle) : pending.push([msg, handle])));
-  process.on('disconnect', () => void (worker ? worker.retire() : process.exit(0)));
+  process.on('disconnect', () => {
+    worker?.anvil.fail();
+    void (worker ? worker.retire() : process.exit(0));
+  });
   process.on('SIGTERM', () => void (worker ? worker.stop() : process.exit(0)));
   process.on('SIGHUP', () => undefined);
   let sink: LogSink;
