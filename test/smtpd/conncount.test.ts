@@ -11,7 +11,7 @@ import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js'
 import { startFixture } from './harness.js';
 import { extraFixtureRoot } from './record.js';
 
-/** Connects from addr, collects everything until close; sends QUIT once `release` settles. */
+/** Connects from addr, collects everything until close; sends QUIT once `release` settles and the greeting came. */
 function session(addr: string, release: Promise<unknown>): { greeted: Promise<void>; done: Promise<string> } {
   let greet: () => void = () => undefined;
   const greeted = new Promise<void>((r) => (greet = r));
@@ -27,7 +27,9 @@ function session(addr: string, release: Promise<unknown>): { greeted: Promise<vo
       resolve(text);
     });
     s.on('error', () => undefined);
-    void release.then(() => s.end('QUIT\r\n'));
+    // QUIT waits for the greeting too: a client that half-closes before it
+    // would lose the server's replies (the sockets do not allow half-open).
+    void Promise.all([release, greeted]).then(() => s.end('QUIT\r\n'));
   });
   return { greeted, done };
 }
