@@ -1,31 +1,15 @@
 // Small string helpers of cleanup. Cleanup works on "byte strings" (one
 // JavaScript character per byte, latin1) so that lengths, limits and record
 // contents are byte-exact; tables, the address layer and the log take text,
-// and toText()/toBytes() convert at those edges. Also printable() as
-// Postfix's msg(3) applies it to every log line, and strerror() texts.
-import { bytesToText, textToBytes, validUtf8 as validUtf8Bytes } from '../dict/utf8.js';
+// and toText()/toBytes() (util/bytes.ts) convert at those edges. Also
+// printable() as Postfix's msg(3) applies it to every log line, and
+// strerror() texts.
+import { validUtf8 as validUtf8Bytes } from '../dict/utf8.js';
 import type { FsFailure } from '../queue/layout.js';
+import { allAscii } from '../util/bytes.js';
 import { errnoText } from '../util/errno.js';
 
-/** Byte string to text (bytes that are not UTF-8 survive the round trip). */
-export function toText(bytes: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(bytes)) return bytes;
-  return bytesToText(Buffer.from(bytes, 'latin1'));
-}
-
-/** Text to a byte string. */
-export function toBytes(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(text)) return text;
-  return textToBytes(text).toString('latin1');
-}
-
-/** allascii(). */
-export function allAscii(s: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(s);
-}
+export { allAscii, toBytes, toText } from '../util/bytes.js';
 
 /** valid_utf8_string() on a byte string. */
 export function validUtf8(bytes: string): boolean {

@@ -4,29 +4,16 @@
 // global/is_header.c, global/off_cvt.c, and neuter() from util/stringops.
 // smtpd works on "byte strings": JavaScript strings whose characters are
 // the bytes received (latin1), so that lengths, limits and echoed replies
-// are byte-exact. toText()/toBytes() convert at the edges (tables, the
-// resolver, the log), keeping bytes that are not UTF-8 intact.
+// are byte-exact. toText()/toBytes() (util/bytes.ts) convert at the edges
+// (tables, the resolver, the log), keeping bytes that are not UTF-8 intact.
 import { isUtf8 } from 'node:buffer';
-import { bytesToText, textToBytes } from '../dict/utf8.js';
+import { allAscii } from '../util/bytes.js';
 
-/** Byte string (latin1) to text for tables, the resolver and the log. */
-export function toText(bytes: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(bytes)) return bytes;
-  return bytesToText(Buffer.from(bytes, 'latin1'));
-}
-
-/** Text (as tables and the resolver return it) to a byte string. */
-export function toBytes(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(text)) return text;
-  return textToBytes(text).toString('latin1');
-}
+export { toBytes, toText } from '../util/bytes.js';
 
 /** valid_utf8_string() on a byte string. */
 export function validUtf8Bytes(bytes: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(bytes)) return true;
+  if (allAscii(bytes)) return true;
   return isUtf8(Buffer.from(bytes, 'latin1'));
 }
 
