@@ -134,7 +134,9 @@ class Worker {
     if (!this.stack || !this.slots || this.listening || this.leaving) return;
     this.listening = true;
     for (const { handle, address, port } of this.handles) {
-      const server = net.createServer((socket) => this.accept(socket));
+      // Half-open, as a C server is: a client that sends its commands and
+      // shuts down its side at once still gets every reply.
+      const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
       const ok = await new Promise<boolean>((resolve) => {
         server.once('error', (e: NodeJS.ErrnoException) => {
           send({ type: 'listen-error', address, port, code: e.code ?? 'EIO' });
