@@ -76,16 +76,8 @@ export class EntryList {
 
   /** Adds a record whose key was written at keyArena[keyUsed..+keyLen] via keySpace(). */
   addRaw(keyLen: number, where: number, valOff: number, valLen: number, nul: number, line: number): void {
-    const i = this.reserve();
-    this.keyOff[i] = this.keyUsed;
-    this.keyLen[i] = keyLen;
+    this.addAt(this.keyUsed, keyLen, where, valOff, valLen, nul, line);
     this.keyUsed += keyLen;
-    this.valWhere[i] = where;
-    this.valOff[i] = valOff;
-    this.valLen[i] = valLen;
-    this.valNul[i] = nul;
-    this.line[i] = line;
-    this.count = i + 1;
   }
 
   /** Adds a record whose key already sits in keyArena at keyOff (postmap keys folded in place). */
