@@ -6,26 +6,13 @@ import { setProgName } from '../../src/util/msg.js';
 import { O_RDONLY, DICT_FLAG_NO_UNAUTH, isSurrogate } from '../../src/dict/dict.js';
 import { open as openSocketmap } from '../../src/dict/socketmap.js';
 import { open as openTcp, setRetryDelay, hexQuote, hexUnquote } from '../../src/dict/tcp.js';
+import { captured } from './testutil.js';
 
 setProgName('postmap');
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
-}
-
-async function withStderr<T>(body: () => Promise<T>): Promise<{ value: T; stderr: string }> {
-  const original = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((c: string | Uint8Array) => {
-    stderr += String(c);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await body(), stderr };
-  } finally {
-    process.stderr.write = original;
-  }
 }
 
 function socketmapServer(queries: string[]): Server {
@@ -57,10 +44,10 @@ test('socketmap: protocol, replies and warnings', async () => {
   const dict = await openSocketmap(name, O_RDONLY, 0);
   assert.deepEqual(await dict.lookup('alice'), { status: 'found', value: 'alice@example.com' });
   assert.deepEqual(await dict.lookup('bob'), { status: 'notfound' });
-  const busy = await withStderr(() => Promise.resolve(dict.lookup('busy')));
+  const busy = await captured(() => Promise.resolve(dict.lookup('busy')));
   assert.equal(busy.value.status, 'error');
   assert.equal(busy.stderr, `postmap: warning: socketmap:${name} socketmap server temporary error: try later\n`);
-  const perm = await withStderr(() => Promise.resolve(dict.lookup('perm')));
+  const perm = await captured(() => Promise.resolve(dict.lookup('perm')));
   assert.deepEqual(perm.value, { status: 'error', error: 'config', reason: undefined });
   assert.equal(perm.stderr, `postmap: warning: socketmap:${name} socketmap server permanent error\n`);
   assert.deepEqual(queries, ['users alice', 'users bob', 'users busy', 'users perm']);
@@ -74,7 +61,7 @@ test('socketmap: connection refused and open-time errors', async () => {
   server.close();
   const name = `inet:127.0.0.1:${port}:m`;
   const dict = await openSocketmap(name, O_RDONLY, 0);
-  const r = await withStderr(() => Promise.resolve(dict.lookup('x')));
+  const r = await captured(() => Promise.resolve(dict.lookup('x')));
   assert.equal(r.value.status, 'error');
   assert.equal(r.stderr, `postmap: warning: connect to 127.0.0.1:${port}: Connection refused\npostmap: warning: table socketmap:${name} lookup error: Connection refused\n`);
   const bad = await openSocketmap('foo', O_RDONLY, 0);
@@ -109,7 +96,7 @@ test('tcp: get/200/500/400 and malformed replies', async () => {
   assert.deepEqual(await dict.lookup('a b'), { status: 'found', value: 'value with%' });
   assert.deepEqual(await dict.lookup('nope'), { status: 'notfound' });
   assert.equal((await dict.lookup('later')).status, 'error');
-  const junk = await withStderr(() => Promise.resolve(dict.lookup('junk')));
+  const junk = await captured(() => Promise.resolve(dict.lookup('junk')));
   assert.equal(junk.value.status, 'error');
   assert.equal(junk.stderr, `postmap: warning: read TCP map reply from ${name}: malformed reply: hello\n`);
   assert.deepEqual(lines, ['get a%20b', 'get nope', 'get later', 'get junk']);
