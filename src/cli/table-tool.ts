@@ -9,6 +9,7 @@ import { Config, ConfigError } from '../config/config.js';
 import {
   DICT_FLAG_SRC_RHS_IS_FILE, DICT_FLAG_UTF8_ACTIVE, O_CREAT, O_RDONLY, O_RDWR, isSurrogate, type Dict, type LookupResult,
 } from '../dict/dict.js';
+import { setDictMainConfig } from '../dict/cfg-parser.js';
 import { dictOpen3, isDictType, isMkmapType, parseDictSpec, setSurrogateHandler } from '../dict/registry.js';
 import { bytesToText, printable, setUtf8Enable, textToBytes } from '../dict/utf8.js';
 import { CorruptTable } from '../dict/lmdb-reader.js';
@@ -84,6 +85,7 @@ export function readToolConfig(configDir: string | undefined): ToolConfig {
   }
   setUtf8Enable(config.getBool('smtputf8_enable'));
   setSurrogateHandler((reason) => msgFatal(reason));
+  setDictMainConfig(config);
   const mapSize = Number(config.get('lmdb_map_size')) || 16777216;
   return { config, dbType: config.get('default_database_type') || 'hash', mapSize };
 }

@@ -21,6 +21,7 @@ const TYPE_MODULES: Readonly<Record<string, () => Promise<TypeModule>>> = {
   inline: () => import('./inline.js'),
   internal: () => import('./internal.js'),
   lmdb: () => import('./lmdb.js'),
+  memcache: () => import('./memcache.js'),
   nis: () => import('./nis.js'),
   pcre: () => import('./pcre.js'),
   pipemap: () => import('./pipemap.js'),
