@@ -38,6 +38,7 @@ import {
   runCaseAsync,
 } from '../lib/cases.js';
 import { parseLine, toCase } from '../lib/record.js';
+import { startSuiteMemcached } from '../lib/fake-memcached.js';
 
 export const name = 'postmap';
 export const binaries = ['postmap', 'postalias'];
@@ -142,10 +143,13 @@ export async function replayMapSuite(suiteDir: string, binary: (cmd: string) => 
   const cases = (loadCases(suiteDir) as MapCase[])
     .map((c, i) => ({ c, label: `${suiteLabel(suiteDir)} ${caseLabel(c, i)}` }))
     .filter(({ c }) => !(skipProject && c.project));
+  // memcache: suites need a server; a real memcached already there is used instead.
+  const stopServer = await startSuiteMemcached(suiteDir);
   let prepared: string;
   try {
     prepared = prepareSuite(suiteDir, binary);
   } catch (e) {
+    await stopServer();
     return cases.map(({ label }) => ({ label, diff: (e as Error).message }));
   }
   try {
@@ -162,6 +166,7 @@ export async function replayMapSuite(suiteDir: string, binary: (cmd: string) => 
     return outcomes;
   } finally {
     fs.rmSync(prepared, { recursive: true, force: true });
+    await stopServer();
   }
 }
 
