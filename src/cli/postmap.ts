@@ -10,6 +10,7 @@ import {
   DICT_FLAG_TRY1NULL, DICT_FLAG_UTF8_ACTIVE, DICT_FLAG_UTF8_REQUEST, O_CREAT, O_RDONLY, O_RDWR,
   type Dict,
 } from '../dict/dict.js';
+import { filesToBase64 } from '../dict/file-values.js';
 import { MapBuilder, type LineMessage } from '../dict/mkmap.js';
 import { LogicalLineReader, cEnd, cstr, parseKeyValue } from '../dict/source.js';
 import type { StoreKind } from '../dict/lmdb-store.js';
@@ -44,22 +45,6 @@ interface BuildJob {
   incremental: boolean;
   dictFlags: number;
   cfg: ToolConfig;
-}
-
-/** dict_file_to_b64(): the value names files whose contents, base64-encoded, become the value. */
-function filesToBase64(list: string): { b64: string } | { error: string } {
-  const names = list.split(/[, \t\r\n]+/).filter((s) => s !== '');
-  if (names.length === 0) return { error: `empty pathname list: >>${list}<<'` };
-  const parts: Buffer[] = [];
-  for (let i = 0; i < names.length; i++) {
-    try {
-      parts.push(readFileSync(names[i]!));
-    } catch (e) {
-      return { error: `open ${names[i]}: ${errnoText(e as NodeJS.ErrnoException)}` };
-    }
-    if (i + 1 < names.length) parts.push(Buffer.from('\n'));
-  }
-  return { b64: Buffer.concat(parts).toString('base64') };
 }
 
 /** One parsed source record, or the warning that replaces it. */

@@ -9,6 +9,7 @@ import {
   DICT_FLAG_SRC_RHS_IS_FILE, NOT_FOUND, O_RDONLY, found, surrogateDict,
   type Dict, type DictOpener, type LookupResult,
 } from './dict.js';
+import { filesToBase64 } from './file-values.js';
 import { LogicalLineReader, cEnd, cstr, parseKeyValue } from './source.js';
 import { bytesToText, casefold, lowercaseAscii, needUtf8Activation, printable, validUtf8 } from './utf8.js';
 import { errnoText } from '../util/errno.js';
@@ -31,22 +32,6 @@ class TextHash implements Dict {
   close(): void {
     /* nothing to release */
   }
-}
-
-/** dict_file_to_b64 for -F: the named files' contents, joined by newlines, base64-encoded. */
-function filesToBase64(list: string): { b64: string } | { error: string } {
-  const names = list.split(/[, \t\r\n]+/).filter((s) => s !== '');
-  if (names.length === 0) return { error: `empty pathname list: >>${list}<<'` };
-  const parts: Buffer[] = [];
-  for (let i = 0; i < names.length; i++) {
-    try {
-      parts.push(readFileSync(names[i]!));
-    } catch (e) {
-      return { error: `open ${names[i]}: ${errnoText(e as NodeJS.ErrnoException)}` };
-    }
-    if (i + 1 < names.length) parts.push(Buffer.from('\n'));
-  }
-  return { b64: Buffer.concat(parts).toString('base64') };
 }
 
 export const open: DictOpener = (path, openFlags, dictFlags) => {
