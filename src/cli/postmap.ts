@@ -3,31 +3,28 @@
 // (-q, -q -, -b/-h/-m with a message on stdin), delete (-d), dump (-s).
 // Options are taken in order with getopt, as Postfix does; main.cf is read
 // after them. Touches the table files through src/dict, reads the source.
-import { openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
-  DICT_FLAG_BULK_UPDATE, DICT_FLAG_DUP_IGNORE, DICT_FLAG_DUP_REPLACE, DICT_FLAG_DUP_WARN,
-  DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_SRC_RHS_IS_FILE, DICT_FLAG_TRY0NULL,
-  DICT_FLAG_TRY1NULL, DICT_FLAG_UTF8_ACTIVE, DICT_FLAG_UTF8_REQUEST, O_CREAT, O_RDONLY, O_RDWR,
+  DICT_FLAG_DUP_WARN, DICT_FLAG_SRC_RHS_IS_FILE, DICT_FLAG_UTF8_ACTIVE, DICT_FLAG_UTF8_REQUEST, O_CREAT, O_RDONLY, O_RDWR,
   type Dict,
 } from '../dict/dict.js';
 import { filesToBase64 } from '../dict/file-values.js';
 import { MapBuilder, type LineMessage } from '../dict/mkmap.js';
 import { LogicalLineReader, cEnd, cstr, parseKeyValue } from '../dict/source.js';
 import type { StoreKind } from '../dict/lmdb-store.js';
-import { bytesToText, needUtf8Activation, validUtf8 } from '../dict/utf8.js';
-import { errnoText } from '../util/errno.js';
+import { bytesToText, validUtf8 } from '../dict/utf8.js';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { msgFatal, msgWarn, setVerbose } from '../util/msg.js';
-import { flushOut } from '../util/output.js';
 import { mimeKeys } from './postmap-mime.js';
 import {
-  Progress, checkMkmapType, emit, emitFlush, deleteOne, deleteStdin, mapArg, newTablePermissions, openOrDie,
-  queryOne, queryStdin, readToolConfig, sequenceMap, stdinLines, type ToolConfig,
+  defaultTableOptions, finishBulk, openBulkSource, runTableCommand, tableOption, updateAndClose, updateOrDie,
+} from './table-cmd.js';
+import {
+  Progress, checkMkmapType, emit, emitFlush, mapArg, openOrDie, readToolConfig, stdinLines, type ToolConfig,
 } from './table-tool.js';
 
-const FLAG_AS_OWNER = 1 << 0;
-const FLAG_SAVE_PERM = 1 << 1;
+/** postmap's own FLAG_* bits, next to table-cmd.ts's FLAG_AS_OWNER and FLAG_SAVE_PERM. */
 const FLAG_HEADER_KEY = 1 << 2;
 const FLAG_BODY_KEY = 1 << 3;
 const FLAG_MIME_KEY = 1 << 4;
@@ -103,19 +100,8 @@ function recordValue(r: Extract<SourceRecord, { kind: 'record' }>, dictFlags: nu
 /** postmap() in bulk mode: read the whole source, then write the table at once. */
 function buildBulk(job: BuildJob): void {
   const { type, name } = job;
-  if (type === 'proxy') msgFatal("can't create maps via the proxy service");
-  let fd: number;
-  try {
-    fd = openSync(name, 'r');
-  } catch (e) {
-    msgFatal(`open ${name}: ${errnoText(e as NodeJS.ErrnoException)}`);
-  }
-  const perm = newTablePermissions(fd, (job.postmapFlags & FLAG_SAVE_PERM) !== 0, (job.postmapFlags & FLAG_AS_OWNER) !== 0);
-  const src = readFileSync(fd);
-  checkMkmapType(type);
-  let dictFlags = job.dictFlags | DICT_FLAG_BULK_UPDATE | DICT_FLAG_DUP_WARN;
-  if (needUtf8Activation(dictFlags)) dictFlags |= DICT_FLAG_UTF8_ACTIVE;
-  const utf8Check = (dictFlags & DICT_FLAG_UTF8_ACTIVE) !== 0 && !validUtf8(src);
+  const source = openBulkSource(type, name, job.postmapFlags, job.dictFlags);
+  const { src, dictFlags, utf8Check } = source;
   const warnings: LineMessage[] = [];
   const warn = (line: number, text: string) => warnings.push({ line, text });
   // Warnings about whitespace-led lines name no line: pin them just before the next record.
@@ -148,18 +134,7 @@ function buildBulk(job: BuildJob): void {
     if (fatal) break;
   }
   progress.note(`${count} lines read, writing ${type}:${name}`);
-  let all = warnings;
-  if (fatal === undefined && builder) {
-    const result = builder.finish(perm, (what) => progress.note(what));
-    all = warnings.concat(result.warnings);
-    if (!result.ok) fatal = result.fatal;
-  } else if (builder) {
-    all = warnings.concat(builder.duplicateWarnings());
-  }
-  progress.done();
-  all.sort((a, b) => a.line - b.line);
-  for (const w of all) msgWarn(w.text);
-  if (fatal !== undefined) msgFatal(fatal);
+  finishBulk(builder, source, progress, warnings, fatal);
 }
 
 /** postmap -i: records from stdin applied one by one to the existing table. */
@@ -172,21 +147,15 @@ async function buildIncremental(job: BuildJob): Promise<void> {
   const utf8Check = (d.flags & DICT_FLAG_UTF8_ACTIVE) !== 0;
   const warn = (_line: number, text: string) => msgWarn(text);
   const reader = new LogicalLineReader(stdin, 'stdin', (text) => msgWarn(text));
-  const apply = () => {
+  await updateAndClose(d, () => {
     for (let line = reader.next(); line; line = reader.next()) {
       const r = parseSourceLine(line, 'stdin', utf8Check, warn);
       if (r.kind === 'skip') continue;
       const value = recordValue(r, dictFlags, 'stdin', warn);
       if (value === undefined) continue;
-      if (type === 'fail') msgFatal(`table fail:${name}: write error: Application error`);
-      const res = d.update!(bytesToText(r.buf.subarray(r.keyStart, r.keyEnd)), value);
-      if (!(res instanceof Promise) && res.status === 'error') msgFatal(`table ${type}:${name}: write error: ${res.reason ?? 'Input/output error'}`);
+      updateOrDie(d, type, name, bytesToText(r.buf.subarray(r.keyStart, r.keyEnd)), value);
     }
-  };
-  const tx = (d as Dict & { transaction?: <T>(fn: () => T) => T }).transaction;
-  if (tx) tx.call(d, apply);
-  else apply();
-  await d.close();
+  });
 }
 
 /** postmap -b/-h [-m] -q -: keys are the headers and body lines of the message on stdin. */
@@ -221,84 +190,38 @@ async function queryMessage(maps: string[], cfg: ToolConfig, postmapFlags: numbe
 
 async function postmapMain(argv: string[]): Promise<number> {
   const prog = 'postmap';
-  let postmapFlags = FLAG_AS_OWNER | FLAG_SAVE_PERM;
-  let incremental = false;
-  let dictFlags = DICT_FLAG_DUP_WARN | DICT_FLAG_FOLD_FIX | DICT_FLAG_UTF8_REQUEST;
-  let query: string | undefined;
-  let delkey: string | undefined;
-  let sequence = false;
+  const o = defaultTableOptions();
   let forceUtf8 = false;
-  let configDir: string | undefined;
-  let verbose = process.env.MAIL_VERBOSE ? 1 : 0;
   const g = new Getopt(argv, 'bc:d:fFhimnNopq:rsuUvw');
   for (const { opt, arg } of g) {
     switch (opt) {
-      case 'N': dictFlags = (dictFlags | DICT_FLAG_TRY1NULL) & ~DICT_FLAG_TRY0NULL; break;
-      case 'b': postmapFlags |= FLAG_BODY_KEY; break;
-      case 'c': configDir = arg!; process.env.MAIL_CONFIG = arg!; break;
-      case 'd':
-        if (sequence || query !== undefined || delkey !== undefined) msgFatal('specify only one of -s -q or -d');
-        delkey = arg!;
-        break;
-      case 'f': dictFlags &= ~DICT_FLAG_FOLD_FIX; break;
-      case 'F': dictFlags |= DICT_FLAG_SRC_RHS_IS_FILE; break;
-      case 'h': postmapFlags |= FLAG_HEADER_KEY; break;
-      case 'i': incremental = true; break;
-      case 'm': postmapFlags |= FLAG_MIME_KEY; break;
-      case 'n': dictFlags = (dictFlags | DICT_FLAG_TRY0NULL) & ~DICT_FLAG_TRY1NULL; break;
-      case 'o': postmapFlags &= ~FLAG_AS_OWNER; break;
-      case 'p': postmapFlags &= ~FLAG_SAVE_PERM; break;
-      case 'q':
-        if (sequence || query !== undefined || delkey !== undefined) msgFatal('specify only one of -s -q or -d');
-        query = arg!;
-        break;
-      case 'r': dictFlags = (dictFlags & ~(DICT_FLAG_DUP_WARN | DICT_FLAG_DUP_IGNORE)) | DICT_FLAG_DUP_REPLACE; break;
-      case 's':
-        if (query !== undefined || delkey !== undefined) msgFatal('specify only one of -s or -q or -d');
-        sequence = true;
-        break;
-      case 'u': dictFlags &= ~DICT_FLAG_UTF8_REQUEST; break;
+      case 'b': o.flags |= FLAG_BODY_KEY; break;
+      case 'F': o.dictFlags |= DICT_FLAG_SRC_RHS_IS_FILE; break;
+      case 'h': o.flags |= FLAG_HEADER_KEY; break;
+      case 'm': o.flags |= FLAG_MIME_KEY; break;
       case 'U': forceUtf8 = true; break;
-      case 'v': verbose++; break;
-      case 'w': dictFlags = (dictFlags & ~(DICT_FLAG_DUP_WARN | DICT_FLAG_DUP_REPLACE)) | DICT_FLAG_DUP_IGNORE; break;
-      default: usage(prog);
+      default: if (!tableOption(o, opt, arg)) usage(prog);
     }
   }
-  setVerbose(verbose);
-  const cfg = readToolConfig(configDir);
-  if ((query === undefined || query !== '-') && postmapFlags & FLAG_ANY_KEY) msgFatal('specify -b -h or -m only with "-q -"');
+  setVerbose(o.verbose);
+  const cfg = readToolConfig(o.configDir);
+  const postmapFlags = o.flags;
+  if ((o.query === undefined || o.query !== '-') && postmapFlags & FLAG_ANY_KEY) msgFatal('specify -b -h or -m only with "-q -"');
   if ((postmapFlags & FLAG_ANY_KEY) !== 0 && (postmapFlags & FLAG_ANY_KEY) === (postmapFlags & FLAG_MIME_KEY)) {
     msgWarn('ignoring -m option without -b or -h');
   }
-  if (postmapFlags & (FLAG_ANY_KEY & ~FLAG_MIME_KEY) && !forceUtf8) dictFlags &= ~(DICT_FLAG_UTF8_REQUEST | DICT_FLAG_UTF8_ACTIVE);
-  const maps = argv.slice(g.optind);
-  if (delkey !== undefined) {
-    if (maps.length < 1) usage(prog);
-    if (delkey === '-') return deleteStdin(maps, cfg.dbType, dictFlags | DICT_FLAG_LOCK);
-    return deleteOne(maps, delkey, cfg.dbType, dictFlags | DICT_FLAG_LOCK);
-  }
-  if (query !== undefined) {
-    if (maps.length < 1) usage(prog);
-    if (query === '-') {
-      if (postmapFlags & FLAG_HB_KEY) return queryMessage(maps, cfg, postmapFlags, dictFlags | DICT_FLAG_LOCK);
-      return queryStdin(maps, cfg.dbType, dictFlags | DICT_FLAG_LOCK, (k, v) => `${k}\t${v}\n`);
-    }
-    return queryOne(maps, query, cfg.dbType, dictFlags | DICT_FLAG_LOCK);
-  }
-  if (sequence) {
-    if (maps.length < 1) return 1;
-    await sequenceMap(maps[0]!, cfg.dbType, dictFlags | DICT_FLAG_LOCK, (k, v) => `${k}\t${v}\n`);
-    return 0;
-  }
-  if (maps.length < 1) usage(prog);
-  for (const arg of maps) {
-    const { type, name } = mapArg(arg, cfg.dbType);
-    const job: BuildJob = { type, name, postmapFlags, incremental, dictFlags, cfg };
-    if (incremental) await buildIncremental(job);
-    else buildBulk(job);
-  }
-  flushOut();
-  return 0;
+  if (postmapFlags & (FLAG_ANY_KEY & ~FLAG_MIME_KEY) && !forceUtf8) o.dictFlags &= ~(DICT_FLAG_UTF8_REQUEST | DICT_FLAG_UTF8_ACTIVE);
+  const { incremental, dictFlags } = o;
+  return runTableCommand(o, argv.slice(g.optind), cfg, {
+    usage: () => usage(prog),
+    format: (k, v) => `${k}\t${v}\n`,
+    queryStdin: (maps, lockFlags) => (postmapFlags & FLAG_HB_KEY ? queryMessage(maps, cfg, postmapFlags, lockFlags) : undefined),
+    build: (type, name) => {
+      const job: BuildJob = { type, name, postmapFlags, incremental, dictFlags, cfg };
+      if (incremental) return buildIncremental(job);
+      buildBulk(job);
+    },
+  });
 }
 
 void runMain('postmap', postmapMain);
