@@ -49,7 +49,8 @@ export async function startOurs(fixtureDir: string): Promise<OurStack> {
     hooks: { sleep: async () => undefined },
   });
   await smtpd.ready;
-  const server = net.createServer((socket) => smtpd.handle(socket));
+  // Half-open, as the daemon's workers accept connections (src/master/worker.ts).
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => smtpd.handle(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

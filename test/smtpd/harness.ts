@@ -124,7 +124,8 @@ export async function startFixture(fixtureDir: string, opts: FixtureOptions = {}
     });
     await service.ready;
     services.push(service);
-    const server = net.createServer((socket) => service.handle(socket));
+    // Half-open, as the daemon's workers accept connections (src/master/worker.ts).
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => service.handle(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(svc.port, svc.host, () => resolve());
