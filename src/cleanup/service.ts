@@ -116,8 +116,8 @@ async function openContext(opts: CleanupServiceOptions, queueDir: string, layout
 function removeSpuriousLogs(queueDir: string, layout: QueueLayout, id: string, log: MailLogger): void {
   for (const queue of [MAIL_QUEUE_DEFER, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_TRACE]) {
     const file = path.resolve(queueDir, mailQueuePath(layout, queue, id));
-    if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) continue;
     try {
+      if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) continue;
       fs.unlinkSync(file);
       log.warning(`${queue}: removed spurious ${id} log`);
     } catch (e) {
