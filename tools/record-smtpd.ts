@@ -33,7 +33,7 @@ export async function recordFixture(fixtureDir: string): Promise<{ sessions: Ses
     const sessions = script.map((s, i) => ({
       ...s,
       steps: s.steps.map((st, k) => {
-        const r = results[i][k];
+        const r = results[i]![k]!;
         if (r.error && !r.closed) warnings.push(`${path.basename(fixtureDir)}: ${s.name} step ${k + 1}: ${r.error}`);
         return { send: st.send, latin1: st.latin1, replies: st.replies, expect: r.replies, closed: r.closed || undefined };
       }),

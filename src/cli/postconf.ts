@@ -2,13 +2,11 @@
 // Postfix's exact checks and messages, then one of the modes: main.cf
 // parameters (show, defaults, non-defaults, expand, edit), master.cf
 // entries, fields and parameters, or the informational listings.
-import { basename } from 'node:path';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { getProgName, msgFatal, msgUsage, setVerbose, msgWarn } from '../util/msg.js';
 import { loadNameValues, readConfigFile, splitNameValue } from '../config/maincf.js';
 import { DEF_CONFIG_DIR, CONF_ENV_PATH } from '../config/config.js';
-import { parseMasterFile } from '../config/mastercf.js';
 import * as M from './postconf/context.js';
 import { ParamState, PCF_PARAM_MASK_CLASS, type MasterScope } from './postconf/params.js';
 import { editMain } from './postconf/edit-main.js';

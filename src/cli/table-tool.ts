@@ -27,8 +27,6 @@ export interface ToolConfig {
 /** %m for a table failure that names no cause (Postfix's errno after dict_fail and friends). */
 const NO_REASON = 'Application error';
 
-const NEWLINE = Buffer.from('\n');
-
 /** Postfix's VSTREAM buffer: stdout is written in chunks of this size. */
 const VSTREAM_BUFSIZE = 4096;
 let pending: Buffer[] = [];

@@ -92,7 +92,7 @@ export function computeMydomain(view?: ConfigView): string {
 }
 
 function setting(name: string, view?: ConfigView): string {
-  if (!view) return DEFAULTS_ONLY[name];
+  if (!view) return DEFAULTS_ONLY[name] ?? '';
   return view.mainValue(name) ?? view.expandedDefault(name);
 }
 
@@ -184,7 +184,7 @@ function ownAddresses(interfaces: string, families: Array<4 | 6>): IfAddr[] | st
     wanted.push(...found);
   }
   wanted.sort(compareAddr);
-  const uniq = wanted.filter((a, i) => i === 0 || compareAddr(wanted[i - 1], a) !== 0);
+  const uniq = wanted.filter((a, i) => i === 0 || compareAddr(wanted[i - 1]!, a) !== 0);
   const out: IfAddr[] = [];
   for (const w of uniq) {
     const match = local.find((l) => l.family === w.family && l.addr.every((b, i) => b === w.addr[i]));
@@ -228,7 +228,7 @@ function hostsFileLookup(name: string): string[] {
   const want = name.toLowerCase();
   for (const line of text.split('\n')) {
     const words = line.replace(/#.*/, '').trim().split(/\s+/);
-    if (words.length > 1 && words.slice(1).some((w) => w.toLowerCase() === want)) out.push(words[0]);
+    if (words.length > 1 && words.slice(1).some((w) => w.toLowerCase() === want)) out.push(words[0]!);
   }
   return out;
 }
@@ -237,15 +237,15 @@ function hostsFileLookup(name: string): string[] {
 function compareAddr(a: { family: 4 | 6; addr: number[] }, b: { family: 4 | 6; addr: number[] }): number {
   if (a.family !== b.family) return a.family - b.family;
   if (a.family === 4) {
-    const le = (x: number[]) => (x[0] | (x[1] << 8) | (x[2] << 16) | (x[3] << 24)) >>> 0;
+    const le = (x: number[]) => (x[0]! | (x[1]! << 8) | (x[2]! << 16) | (x[3]! << 24)) >>> 0;
     return ((le(a.addr) - le(b.addr)) >>> 0) | 0;
   }
-  for (let i = 0; i < 16; i++) if (a.addr[i] !== b.addr[i]) return a.addr[i] - b.addr[i];
+  for (let i = 0; i < 16; i++) if (a.addr[i] !== b.addr[i]) return a.addr[i]! - b.addr[i]!;
   return 0;
 }
 
 function ipv4Network(a: IfAddr, style: string): string | Computed {
-  const addr = ((a.addr[0] << 24) | (a.addr[1] << 16) | (a.addr[2] << 8) | a.addr[3]) >>> 0;
+  const addr = ((a.addr[0]! << 24) | (a.addr[1]! << 16) | (a.addr[2]! << 8) | a.addr[3]!) >>> 0;
   let bits: number;
   if (style === 'class') {
     if (addr >>> 31 === 0) bits = 8;
@@ -255,7 +255,7 @@ function ipv4Network(a: IfAddr, style: string): string | Computed {
     else return { ok: false, error: `mynetworks_core: unknown address class: ${a.addr.join('.')}` };
   } else if (style === 'subnet') {
     // Count up to the lowest set bit, as Postfix shifts the mask left until it is zero.
-    let m = ((a.mask[0] << 24) | (a.mask[1] << 16) | (a.mask[2] << 8) | a.mask[3]) >>> 0;
+    let m = ((a.mask[0]! << 24) | (a.mask[1]! << 16) | (a.mask[2]! << 8) | a.mask[3]!) >>> 0;
     for (bits = 0; m !== 0; bits++) m = (m << 1) >>> 0;
   } else {
     bits = 32;
@@ -296,15 +296,15 @@ function parseAddr(text: string, family: 4 | 6): number[] | undefined {
   let s = text.replace(/%.*$/, '');
   const tail = /(?:^|:)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s);
   if (tail) {
-    const v4 = parseAddr(tail[1], 4);
+    const v4 = parseAddr(tail[1]!, 4);
     if (!v4) return undefined;
-    s = s.slice(0, -tail[1].length) + `${((v4[0] << 8) | v4[1]).toString(16)}:${((v4[2] << 8) | v4[3]).toString(16)}`;
+    s = s.slice(0, -tail[1]!.length) + `${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
   }
   const halves = s.split('::');
   if (halves.length > 2) return undefined;
   const groups = (h: string) => (h === '' ? [] : h.split(':'));
-  const h = groups(halves[0]);
-  const r = halves.length === 2 ? groups(halves[1]) : [];
+  const h = groups(halves[0]!);
+  const r = halves.length === 2 ? groups(halves[1]!) : [];
   const missing = 8 - h.length - r.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
   const words = [...h, ...new Array<string>(missing).fill('0'), ...r];
@@ -319,7 +319,7 @@ function parseAddr(text: string, family: 4 | 6): number[] | undefined {
 function formatAddr(family: 4 | 6, b: number[]): string {
   if (family === 4) return b.join('.');
   const w: number[] = [];
-  for (let i = 0; i < 16; i += 2) w.push((b[i] << 8) | b[i + 1]);
+  for (let i = 0; i < 16; i += 2) w.push((b[i]! << 8) | b[i + 1]!);
   let best = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -346,7 +346,7 @@ function formatAddr(family: 4 | 6, b: number[]): string {
     if (i === 6 && best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
       return out + b.slice(12).join('.');
     }
-    out += w[i].toString(16) + (i < 7 ? ':' : '');
+    out += w[i]!.toString(16) + (i < 7 ? ':' : '');
   }
   return out;
 }

@@ -67,7 +67,7 @@ class Param implements ParamDef {
   private fields: string[] | undefined;
 
   constructor(index: number) {
-    const row = rows()[index];
+    const row = rows()[index]!;
     const t1 = row.indexOf('\t');
     const t2 = row.indexOf('\t', t1 + 1);
     const t3 = row.indexOf('\t', t2 + 1);
@@ -82,7 +82,7 @@ class Param implements ParamDef {
   private field(i: number): string {
     this.fields ??= this.row.split('\t');
     // The default is the rest of the row, should it ever contain a tab.
-    return i === 6 ? this.fields.slice(6).join('\t') : this.fields[i];
+    return i === 6 ? this.fields.slice(6).join('\t') : (this.fields[i] ?? '');
   }
 
   get computed(): boolean {
@@ -109,7 +109,7 @@ class Param implements ParamDef {
 
   get desc(): string {
     descRows ??= PARAM_DESC.split('\n');
-    const row = descRows[this.index];
+    const row = descRows[this.index] ?? '';
     return row.slice(row.indexOf('\t') + 1);
   }
 }
@@ -133,7 +133,7 @@ function at(index: number): Param {
 }
 
 function rowName(index: number): string {
-  const row = rows()[index];
+  const row = rows()[index]!;
   return row.slice(0, row.indexOf('\t'));
 }
 

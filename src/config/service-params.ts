@@ -60,7 +60,7 @@ const BY_PROGRAM: Record<string, Array<[string, string]>> = {
  * programs register none.
  */
 export function serviceParams(service: string, command: string): ServiceParam[] {
-  const suffixes = Object.prototype.hasOwnProperty.call(BY_PROGRAM, command) ? BY_PROGRAM[command] : [];
+  const suffixes = Object.prototype.hasOwnProperty.call(BY_PROGRAM, command) ? BY_PROGRAM[command]! : [];
   return suffixes.map(([suffix, global]) => {
     const name = service + suffix;
     const own = getParam(name);

@@ -302,25 +302,6 @@ class ReadOnlyStore implements Dict {
     return { start, end, vals: vals.subarray(0, used), lineStart: e.keyOff };
   }
 
-  /** probe() without the text: the raw value, or undefined. */
-  private probeRef(kb: Buffer, off: number, len: number): ValueRef | undefined {
-    if (this.flags & DICT_FLAG_TRY1NULL) {
-      const v = this.reader.get(kb, len + 1, off);
-      if (v !== undefined) {
-        this.flags &= ~DICT_FLAG_TRY0NULL;
-        return v;
-      }
-    }
-    if (this.flags & DICT_FLAG_TRY0NULL) {
-      const v = this.reader.get(kb, len, off);
-      if (v !== undefined) {
-        this.flags &= ~DICT_FLAG_TRY1NULL;
-        return v;
-      }
-    }
-    return undefined;
-  }
-
   /** A lookup of a key too long to be stored as itself (hash:/btree: stand-ins). */
   private probeLong(form: Buffer): ValueRef | undefined {
     if (this.type === 'lmdb' || !needsStandIn(form.length)) return undefined;

@@ -216,7 +216,7 @@ function status(ctx: ScriptContext): number {
 }
 
 /** postqueue -f: without a running master there is no queue manager to ask. */
-function flush(ctx: ScriptContext): number {
+function flush(): number {
   if (!running()) {
     process.stderr.write('postqueue: warning: unable to look up public/qmgr: No such file or directory\n');
     process.stderr.write('postqueue: fatal: Cannot flush mail queue - mail system is down\n');
@@ -261,7 +261,7 @@ export async function runScript(ctx: ScriptContext, command: string): Promise<nu
     case 'status':
       return status(ctx);
     case 'flush':
-      return flush(ctx);
+      return flush();
     case 'check':
       return check(ctx);
     case 'set-permissions':

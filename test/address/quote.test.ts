@@ -12,7 +12,6 @@ import {
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/address/', import.meta.url));
 const CHARS_SPACE = ' \t\r\n';
-const isSpace = (c: string | undefined) => c !== undefined && ' \t\n\r\v\f'.includes(c);
 
 /** mystrtok: the next token and the text after its terminating delimiter. */
 function mystrtok(text: string): { token: string; rest: string } | null {

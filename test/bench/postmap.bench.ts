@@ -86,7 +86,7 @@ function timed(c: Contender, args: string[], input?: Buffer): Timed {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length / 2)]!;
 }
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -119,14 +119,14 @@ export async function run(): Promise<void> {
       contenders.forEach((c, k) => {
         fs.rmSync(path.join(c.dir, 'virtual.lmdb'), { force: true });
         fs.rmSync(path.join(c.dir, 'virtual.lmdb-lock'), { force: true });
-        build[k].push(timed(c, ['lmdb:virtual']).ms);
+        build[k]!.push(timed(c, ['lmdb:virtual']).ms);
       });
     }
     const buildMed = build.map(median);
     contenders.forEach((c, k) => {
       const bytes = fs.statSync(path.join(c.dir, 'virtual.lmdb')).size;
-      console.log(`  build  ${c.label.padEnd(18)} median ${fmt(buildMed[k])} over ${RUNS} runs ` +
-        `(${Math.round(LINES / (buildMed[k] / 1000)).toLocaleString('en-US')} lines/s, table ${(bytes / 1e6).toFixed(1)} MB)`);
+      console.log(`  build  ${c.label.padEnd(18)} median ${fmt(buildMed[k]!)} over ${RUNS} runs ` +
+        `(${Math.round(LINES / (buildMed[k]! / 1000)).toLocaleString('en-US')} lines/s, table ${(bytes / 1e6).toFixed(1)} MB)`);
     });
 
     // Queries: the same keys against each program's own table.
@@ -136,26 +136,26 @@ export async function run(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       contenders.forEach((c, k) => {
         const t = timed(c, ['-q', '-', 'lmdb:virtual'], keys);
-        query[k].push(t.ms);
+        query[k]!.push(t.ms);
         answers[k] = t.stdout;
       });
     }
     const queryMed = query.map(median);
     contenders.forEach((c, k) => {
-      const found = answers[k].toString().split('\n').filter(Boolean).length;
-      console.log(`  -q -   ${c.label.padEnd(18)} median ${fmt(queryMed[k])} over ${RUNS} runs ` +
-        `(${Math.round(KEYS / (queryMed[k] / 1000)).toLocaleString('en-US')} keys/s, ${found.toLocaleString('en-US')} found)`);
+      const found = answers[k]!.toString().split('\n').filter(Boolean).length;
+      console.log(`  -q -   ${c.label.padEnd(18)} median ${fmt(queryMed[k]!)} over ${RUNS} runs ` +
+        `(${Math.round(KEYS / (queryMed[k]! / 1000)).toLocaleString('en-US')} keys/s, ${found.toLocaleString('en-US')} found)`);
     });
 
     if (contenders.length === 2) {
       t0 = process.hrtime.bigint();
-      const same = answers[0].equals(answers[1]);
+      const same = answers[0]!.equals(answers[1]!);
       console.log(`  answers identical: ${same ? 'yes' : 'NO'}`);
       // Each program reads the other's table too (lmdb: tables are shared with Postfix).
-      const cross = timed(contenders[1], ['-q', '-', path.join('lmdb:' + contenders[0].dir, 'virtual')], keys);
-      console.log(`  Postfix reading our table gives the same answers: ${cross.stdout.equals(answers[1]) ? 'yes' : 'NO'}`);
-      const buildRatio = buildMed[0] / buildMed[1];
-      const queryRatio = queryMed[0] / queryMed[1];
+      const cross = timed(contenders[1]!, ['-q', '-', path.join('lmdb:' + contenders[0]!.dir, 'virtual')], keys);
+      console.log(`  Postfix reading our table gives the same answers: ${cross.stdout.equals(answers[1]!) ? 'yes' : 'NO'}`);
+      const buildRatio = buildMed[0]! / buildMed[1]!;
+      const queryRatio = queryMed[0]! / queryMed[1]!;
       console.log(`  ratio build bin/postmap / Postfix: ${buildRatio.toFixed(2)} (target <= 0.70: ${buildRatio <= 0.7 ? 'met' : 'not met'})`);
       console.log(`  ratio -q -  bin/postmap / Postfix: ${queryRatio.toFixed(2)} (target <= 1.00: ${queryRatio <= 1 ? 'met' : 'not met'})`);
     }

@@ -141,7 +141,7 @@ function masterServices(text: string): Array<[string, string]> {
   for (const line of text.split('\n')) {
     if (!line || /^[#\s]/.test(line)) continue;
     const f = line.split(/\s+/);
-    out.push([f[0], f[7]]);
+    out.push([f[0]!, f[7]!]);
   }
   return out;
 }
@@ -232,6 +232,6 @@ test('mynetworks styles and errors (checked against real postconf on the recordi
 
 test('man/man5/postconf.5 documents every parameter', () => {
   const page = readFileSync(join(process.cwd(), 'man/man5/postconf.5'), 'utf8');
-  const documented = new Set([...page.matchAll(/^\.B (\S+)$/gm)].map((m) => m[1].replace(/\\-/g, '-')));
+  const documented = new Set([...page.matchAll(/^\.B (\S+)$/gm)].map((m) => m[1]!.replace(/\\-/g, '-')));
   for (const p of allParams()) assert.ok(documented.has(p.name), p.name);
 });

@@ -158,7 +158,7 @@ export async function replayMapSuite(suiteDir: string, binary: (cmd: string) => 
     const worker = async () => {
       while (next < cases.length) {
         const k = next++;
-        const { c, label } = cases[k];
+        const { c, label } = cases[k]!;
         outcomes[k] = { label, diff: compareMapCase(c, await runCaseAsync(c, { binary, suiteDir: prepared })) };
       }
     };
@@ -173,11 +173,11 @@ export async function replayMapSuite(suiteDir: string, binary: (cmd: string) => 
 /** True when the options ask for a dump (-s, alone or in a cluster such as -fs). */
 function isDump(args: string[]): boolean {
   for (let i = 0; i < args.length; i++) {
-    const a = args[i];
+    const a = args[i]!;
     if (a === '--' || a === '-' || !a.startsWith('-')) return false;
     for (let k = 1; k < a.length; k++) {
       if (a[k] === 's') return true;
-      if ('cdq'.includes(a[k])) {
+      if ('cdq'.includes(a[k]!)) {
         if (k === a.length - 1) i++; // the option's argument is the next word
         break;
       }
@@ -208,7 +208,7 @@ async function recordCase(skel: MapCase, prepared: string, label: string): Promi
   const runs = await Promise.all(
     Array.from({ length: RECORD_RUNS }, () => runCaseAsync(skel, { binary: realBinary, suiteDir: prepared })),
   );
-  const first = runs[0];
+  const first = runs[0]!;
   const sort = new Set(skel.sort ?? []);
   // A dump comes in hash order, and so do the warnings it prints per entry.
   if (isDump(skel.args)) {
@@ -219,7 +219,7 @@ async function recordCase(skel: MapCase, prepared: string, label: string): Promi
   for (const key of ['stdout', 'stderr'] as const) {
     const values = runs.map((r) => applyMasks(r[key], skel.mask));
     if (values.every((v) => v === values[0])) continue;
-    if (!values.every((v) => sortLines(v) === sortLines(values[0]))) throw new Error(`${label}: ${key} is not reproducible`);
+    if (!values.every((v) => sortLines(v) === sortLines(values[0]!))) throw new Error(`${label}: ${key} is not reproducible`);
     sort.add(key);
   }
   const stable = (key: 'stdout' | 'stderr') => {

@@ -50,7 +50,7 @@ async function runHere(): Promise<ReplayReport> {
   const worker = async () => {
     while (next < dirs.length) {
       const k = next++;
-      reports[k] = await replayFixture(dirs[k]);
+      reports[k] = await replayFixture(dirs[k]!);
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_FIXTURES, dirs.length) }, worker));

@@ -29,7 +29,7 @@ let dir = '';
 
 /** Run a program in a table's own directory, so that messages name the same file on both sides. */
 function run(bin: Bin, cmd: string, args: string[], input = ''): Run {
-  const table = args[args.length - 1];
+  const table = args[args.length - 1]!;
   const r = spawnSync(bin(cmd), ['-c', dir, ...args.slice(0, -1), table.replace(/^(\w+:).*\//, '$1')], {
     cwd: path.join(dir, path.dirname(table.replace(/^\w+:/, ''))),
     input,

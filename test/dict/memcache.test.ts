@@ -135,7 +135,7 @@ test('protocol: a value without END still answers, then the connection is droppe
 
 test('protocol: failures are retried max_try times and only later ones are reported', async () => {
   await withServer(async (srv) => {
-    srv.script = (line, sock) => {
+    srv.script = (_line, sock) => {
       sock.write('SERVER_ERROR out of memory storing object\r\n');
       return true;
     };

@@ -45,7 +45,7 @@ if (!namespaceReady()) {
         const results = await playSessions(sessions, { mode: 'replay' });
         for (const [i, s] of sessions.entries()) {
           await t.test(s.name, () => {
-            const diff = compareSession(s, results[i]);
+            const diff = compareSession(s, results[i]!);
             if (diff !== null) throw new Error(`${label}: ${diff}`);
           });
         }

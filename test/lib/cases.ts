@@ -316,7 +316,7 @@ export async function replaySuites(root: string, binary: (cmd: string) => string
   const worker = async () => {
     while (next < jobs.length) {
       const k = next++;
-      const { suiteDir, c, i } = jobs[k];
+      const { suiteDir, c, i } = jobs[k]!;
       const diff = compareCase(c, await runCaseAsync(c, { binary, suiteDir }));
       if (diff !== null) diffs[k] = `${path.basename(suiteDir)} ${caseLabel(c, i)}\n${diff}`;
     }

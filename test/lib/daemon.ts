@@ -117,7 +117,7 @@ export function prepareRunDir(kind: DaemonKind, fixtureDir: string, dir: string)
       const words = line.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
       if (!words.length) continue;
       const [cmd, ...args] = words;
-      const r = run(programPath(kind, cmd), ['-c', conf, ...args], conf);
+      const r = run(programPath(kind, cmd!), ['-c', conf, ...args], conf);
       if (r.status !== 0) throw new Error(`${fixtureDir}: ${cmd} ${args.join(' ')} failed (${r.status}):\n${r.output}`);
     }
   }
@@ -128,7 +128,7 @@ export function prepareRunDir(kind: DaemonKind, fixtureDir: string, dir: string)
 /** mail_owner as set in the fixture's main.cf (default "postfix"). */
 function mailOwner(conf: string): string {
   const m = /^mail_owner\s*=\s*(\S+)/m.exec(fs.readFileSync(path.join(conf, 'main.cf'), 'utf8'));
-  return m ? m[1] : 'postfix';
+  return m ? m[1]! : 'postfix';
 }
 
 function canConnect(port: number): Promise<boolean> {

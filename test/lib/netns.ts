@@ -28,7 +28,7 @@ export function interfaces(): string[] {
       .readFileSync('/proc/net/dev', 'utf8')
       .split('\n')
       .slice(2)
-      .map((l) => l.split(':')[0].trim())
+      .map((l) => l.split(':')[0]!.trim())
       .filter((n) => n !== '');
   } catch {
     return [];

@@ -41,7 +41,7 @@ export function parseLine(line: string): Invocation | null {
     cur = null;
   };
   while (i < line.length) {
-    const ch = line[i];
+    const ch = line[i]!;
     if (/\s/.test(ch)) {
       finish();
       i++;
@@ -57,7 +57,7 @@ export function parseLine(line: string): Invocation | null {
       let j = i + 1;
       let text = '';
       while (j < line.length && line[j] !== '"') {
-        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1])) j++;
+        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1]!)) j++;
         text += line[j++];
       }
       if (j >= line.length) throw new Error(`unterminated " in: ${line}`);
@@ -81,12 +81,12 @@ export function parseLine(line: string): Invocation | null {
 export function toCase(inv: Invocation, suiteDir: string): Case {
   const env: Record<string, string> = {};
   const words = [...inv.words];
-  while (words.length > 1 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) {
+  while (words.length > 1 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0]!)) {
     const w = words.shift()!;
     const eq = w.indexOf('=');
     env[w.slice(0, eq)] = w.slice(eq + 1);
   }
-  const c: Case = { cmd: words[0], args: words.slice(1), stdout: '', stderr: '', status: 0 };
+  const c: Case = { cmd: words[0]!, args: words.slice(1), stdout: '', stderr: '', status: 0 };
   if (Object.keys(env).length) c.env = env;
   if (inv.stdinFile !== undefined) c.stdin = fs.readFileSync(path.join(suiteDir, inv.stdinFile), 'utf8');
   for (const d of inv.directives.split(';').map((s) => s.trim()).filter(Boolean)) {
@@ -114,7 +114,7 @@ export async function recordCase(skel: Case, suiteDir: string): Promise<Case> {
     runCaseAsync(skel, { binary: realBinary, suiteDir, captureAll: true, env: { NORANDOMIZE: '1' } }),
     ...Array.from({ length: RUNS }, () => runCaseAsync(skel, { binary: realBinary, suiteDir, captureAll: true })),
   ]);
-  const first = runs[0];
+  const first = runs[0]!;
   const sort = new Set(skel.sort ?? []);
   const label = `${path.basename(suiteDir)}: ${skel.cmd} ${skel.args.join(' ')}`;
   const check = (key: string, get: (r: CaseResult) => string | null) => {

@@ -289,7 +289,7 @@ export async function playSession(session: Session, opts: PlayOptions): Promise<
     // Replay: bytes left over after the last step are replies nobody recorded.
     if (opts.mode === 'replay' && results.length) {
       const extra = reader.take().concat(reader.partial() ? [reader.partial()] : []);
-      if (extra.length) results[results.length - 1].error = `unexpected extra output: ${JSON.stringify(extra.join(''))}`;
+      if (extra.length) results[results.length - 1]!.error = `unexpected extra output: ${JSON.stringify(extra.join(''))}`;
     }
   } finally {
     socket.destroy();
@@ -336,7 +336,7 @@ export async function playSessions(sessions: Session[], opts: PlayOptions, paral
   const worker = async () => {
     while (next < sessions.length) {
       const k = next++;
-      out[k] = await playSession(sessions[k], opts);
+      out[k] = await playSession(sessions[k]!, opts);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, sessions.length) }, worker));
@@ -391,14 +391,14 @@ export async function replaySessions(sessions: Session[], label: string, paralle
   sessions.forEach((s, i) => {
     s.steps.forEach((st, k) => {
       const want = st.expect ?? [];
-      const got = results[i][k];
+      const got = results[i]![k];
       const stepOk = !!got && !!st.closed === got.closed && (!got.error || !!st.closed) && got.replies.length === want.length;
       for (let r = 0; r < want.length; r++) {
         report.total++;
         if (stepOk && got.replies[r] === want[r]) report.identical++;
       }
     });
-    const diff = compareSession(s, results[i]);
+    const diff = compareSession(s, results[i]!);
     if (diff) report.failures.push(`${label}: ${diff}`);
   });
   return report;
