@@ -23,7 +23,7 @@ import { type ListenerInfo, type MasterMessage, type WorkerInit, type WorkerMess
 import { IpcAnvilClient } from './anvil.js';
 import type { Program, ProgramContext, ProgramModule } from './program.js';
 import { programModule } from './programs.js';
-import { loadServiceConfig } from './service-config.js';
+import { loadServiceConfig } from '../config/service-config.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
 const STOP_COMMIT_WAIT_MS = 3000;
