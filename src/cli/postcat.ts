@@ -23,6 +23,7 @@ import {
 } from '../queue/rec-type.js';
 import { type QueueLayout, layoutFromConfig, mailQueuePath } from '../queue/layout.js';
 import { mailQueueIdOk } from '../queue/queue-id.js';
+import { isHeader } from '../mail/header.js';
 
 const PC_FLAG_SEARCH_QUEUE = 1 << 0;
 const PC_FLAG_PRINT_OFFSET = 1 << 1;
@@ -166,23 +167,6 @@ function printRecord(ctx: Context, offset: number, type: number, value: Buffer):
   ctx.out.flush();
 }
 
-/** is_header(): a run of printable non-blank ASCII, optional blanks, then ':'. */
-function isHeader(text: Buffer): boolean {
-  let len = 0;
-  let blanks = false;
-  for (const c of text) {
-    if (c === 0x3a) return len > 0;
-    if (c === 0x20 || c === 0x09) {
-      if (len === 0) return false;
-      blanks = true;
-      continue;
-    }
-    if (c === 0 || c > 0x7e || c < 0x20 || blanks) return false;
-    len++;
-  }
-  return false;
-}
-
 function seekOrDie(ctx: Context, input: ByteInput, offset: bigint): void {
   const s = input.seek(offset);
   if (!s.ok) fatal(ctx, `seek error: ${s.text}`);
@@ -238,7 +222,7 @@ function postcat(ctx: Context, input: ByteInput, isStdin: boolean): void {
     const str = cString(data);
     if (type === REC_TYPE.CONT || type === REC_TYPE.NORM) {
       if (state === STATE_HEADER && flags & PC_MASK_PRINT_TEXT && prevType !== REC_TYPE.CONT
-        && !(isHeader(str) || str[0] === 0x20 || str[0] === 0x09)) {
+        && !(isHeader(str.toString('latin1')) || str[0] === 0x20 || str[0] === 0x09)) {
         state = STATE_BODY;
         doPrint = flags & PC_FLAG_PRINT_BODY;
         if (!doPrint && !(flags & PC_FLAG_PRINT_ENV)) break;

@@ -4,6 +4,7 @@
 // line), as header_checks and body_checks would see them. With -m, MIME
 // part headers count as headers and multipart boundaries are followed.
 // Pure text processing; the caller does the lookups.
+import { isHeader } from '../mail/header.js';
 
 export interface MimeKeyOptions {
   header: boolean;
@@ -14,11 +15,6 @@ export interface MimeKeyOptions {
 export interface MimeKey {
   kind: 'header' | 'body';
   text: string;
-}
-
-/** is_header(): a field name of printable characters other than ":", then optional blanks and ":". */
-function isHeader(line: string): boolean {
-  return /^[!-9;-~]+[ \t]*:/.test(line);
 }
 
 function boundaryOf(header: string): string | undefined {
