@@ -51,8 +51,13 @@ export interface MessageSpec {
   expect?: 'done' | 'deferred';
 }
 
+/** Extra directories under the root (setup.json): owner and group by name or number, mode in octal. */
+export interface SetupSpec {
+  dirs?: { path: string; owner?: string; group?: string; mode?: string }[];
+}
+
 export const MARKER = 'postfix-ts delivery fixture';
-const FIXTURE_FILES = new Set(['messages.json', 'users.json', 'README.md', 'expected', 'root']);
+const FIXTURE_FILES = new Set(['messages.json', 'users.json', 'setup.json', 'README.md', 'expected', 'root']);
 const WAIT_MS = 60000;
 const POLL_MS = 100;
 
@@ -383,7 +388,7 @@ async function waitFinished(
       if (!qid) continue;
       if (/^postfix\/(?:smtpd|pickup|cleanup|qmgr)\[/.test(bare)) seen.add(qid);
       if (/: removed$/.test(bare)) removed.add(qid);
-      if (/ status=deferred /.test(bare)) deferred.add(qid);
+      if (/ status=(?:deferred|SOFTBOUNCE) /.test(bare)) deferred.add(qid);
     }
     const queued = new Set(q.map((e) => e.queue_id));
     // The accepted message itself must have shown up in the log (postlogd may lag).
@@ -464,7 +469,7 @@ function maildirPaths(changed: Map<string, Stat>, norm: Normalizer): Map<string,
     for (const k of keyed) {
       const n = (used.get(k.qid) ?? 0) + 1;
       used.set(k.qid, n);
-      rename.set(k.f, `${dir}/@MAILDIR:${k.qid}${n > 1 ? `-${n}` : ''}@${k.flags}`);
+      rename.set(k.f, `${dir}/@MAILDIR-${k.qid.replace(/@/g, '')}${n > 1 ? `-${n}` : ''}@${k.flags}`);
     }
   }
   return rename;
@@ -559,6 +564,18 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean }
       fs.mkdirSync(home, { recursive: true });
       fs.chmodSync(home, 0o755);
       chownTree(home, u.uid, u.gid);
+    }
+    const setup = readJson<SetupSpec>(path.join(fixtureDir, 'setup.json'), {});
+    const idOf = (v: string | undefined, names: [number, string][]) =>
+      v === undefined ? 0 : /^\d+$/.test(v) ? Number(v) : (names.find(([, n]) => n === v)?.[0] ?? -1);
+    for (const d of setup.dirs ?? []) {
+      const full = path.join(root, d.path);
+      fs.mkdirSync(full, { recursive: true });
+      const uid = idOf(d.owner, passwd().map((p) => [p.uid, p.name]));
+      const gid = idOf(d.group, [...groups()]);
+      if (uid < 0 || gid < 0) throw new Error(`${name}: setup.json: unknown owner or group for ${d.path}`);
+      fs.chownSync(full, uid, gid);
+      fs.chmodSync(full, parseInt(d.mode ?? '755', 8));
     }
     // The configuration handed to startDaemon (which appends the queue paths).
     const conf = path.join(root, 'conf-in');
