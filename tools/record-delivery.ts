@@ -203,6 +203,27 @@ function dropLine(line: string, qid: string | null): boolean {
   return false;
 }
 
+/** Delivery agents: their lines for one queue ID race with each other (one process per transport). */
+const AGENTS = new Set(['local', 'virtual', 'discard', 'error', 'retry', 'pipe', 'smtp', 'lmtp', 'relay']);
+
+/** Rank of a line within its queue ID's group: the order Postfix's causality gives. */
+function rank(line: string): [number, string] {
+  const prog = /^postfix\/([\w/-]+)\[/.exec(line)?.[1] ?? '';
+  if (prog === 'smtpd' || prog === 'pickup') return [0, ''];
+  if (prog === 'cleanup') return [1, ''];
+  if (prog === 'qmgr') return / \(queue active\)$/.test(line) ? [2, ''] : [5, ''];
+  if (prog === 'bounce') return [4, ''];
+  return [3, AGENTS.has(prog) ? prog : `~${prog}`];
+}
+
+/** Stable sort of one queue ID's lines by rank (agents by name; one agent's own lines keep their order). */
+function orderGroup(lines: string[]): string[] {
+  return lines
+    .map((l, i) => ({ l, i, r: rank(l) }))
+    .sort((a, b) => a.r[0] - b.r[0] || (a.r[1] < b.r[1] ? -1 : a.r[1] > b.r[1] ? 1 : 0) || a.i - b.i)
+    .map((x) => x.l);
+}
+
 /**
  * One message's maillog section in canonical order: the lines of each queue ID together,
  * queue IDs in order of first appearance, each group in log order; then the lines
@@ -223,7 +244,7 @@ export function canonicalLog(raw: string[], norm: Normalizer): string[] {
       groups.set(qid, g);
     }
   }
-  return [...[...groups.values()].flat(), ...rest];
+  return [...[...groups.values()].flatMap(orderGroup), ...rest];
 }
 
 /** Maildir file names: TIME.VdevIinoMusec.HOST (tmp/, new/) and ...:2,FLAGS (cur/). */
@@ -627,8 +648,8 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean }
     const gids = groups();
     const files = new Map<string, string>();
     const manifest: Record<string, { type: string; owner: string; group: string; mode: string; link?: string }> = {};
-    for (const [rel, st] of [...changed].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const out = renamed.get(rel) ?? rel;
+    const entries = [...changed].map(([rel, st]) => ({ out: renamed.get(rel) ?? rel, st }));
+    for (const { out, st } of entries.sort((a, b) => (a.out < b.out ? -1 : a.out > b.out ? 1 : 0))) {
       manifest[out] = {
         type: st.type,
         owner: ids.get(st.uid) ?? String(st.uid),
