@@ -11,8 +11,11 @@
 //   - the descriptions already in src/config/params.ts, which are written by
 //     hand and carried over; names without one are reported.
 //
-// Usage: node tools/gen-params.mjs [--mirror DIR] [--postconf PATH] [--desc FILE]
-// where FILE holds "name|description" lines that replace or add descriptions.
+// Usage: node tools/gen-params.mjs SOURCE [--postconf PATH] [--desc FILE]
+// SOURCE is the Postfix source: either an unpacked 3.7.11 tree (the directory
+// holding src/global/mail_params.h, or its parent "postfix/") or a git
+// repository of Postfix, from which tag v3.7.11 is taken. FILE holds
+// "name|description" lines that replace or add descriptions.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +25,12 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const opt = (flag, dflt) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : dflt; };
-const MIRROR = opt('--mirror', '/work/.mirror/vdukhovni+postfix/repo');
+const SOURCE = argv[0] !== undefined && !argv[0].startsWith('--') ? argv[0] : undefined;
+if (SOURCE === undefined) {
+  process.stderr.write('usage: node tools/gen-params.mjs SOURCE [--postconf PATH] [--desc FILE]\n' +
+    '  SOURCE: a Postfix 3.7.11 source tree, or a git repository of Postfix (tag v3.7.11 is used)\n');
+  process.exit(2);
+}
 const POSTCONF = opt('--postconf', '/usr/sbin/postconf');
 const TAG = 'v3.7.11';
 const OUT = join(root, 'src/config/params.ts');
@@ -84,9 +92,12 @@ function main() {
 }
 
 function unpackSource() {
+  for (const top of [SOURCE, join(SOURCE, 'postfix')]) {
+    if (existsSync(join(top, 'src/global/mail_params.h'))) return join(top, 'src');
+  }
   const dir = join(work, 'src');
   mkdirSync(dir);
-  const tar = execFileSync('git', ['-C', MIRROR, 'archive', TAG, 'postfix/src'], { maxBuffer: 1 << 30 });
+  const tar = execFileSync('git', ['-C', SOURCE, 'archive', TAG, 'postfix/src'], { maxBuffer: 1 << 30 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   return join(dir, 'postfix/src');
 }

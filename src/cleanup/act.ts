@@ -8,7 +8,8 @@ import {
   CLEANUP_FLAG_DISCARD, CLEANUP_FLAG_FILTER, CLEANUP_FLAG_HOLD, CLEANUP_FLAG_MILTER, CLEANUP_STAT_CONT,
   CLEANUP_STAT_DEFER, cleanupStatDetail,
 } from './api.js';
-import { isHeader } from './header-opts.js';
+import { isHeader } from '../mail/header.js';
+import { dsnPrepend } from '../mail/dsn.js';
 import { cleanupOut } from './out.js';
 import { cleanupOutHeader } from './header-out.js';
 import type { CleanupState } from './state.js';
@@ -43,24 +44,6 @@ export function cleanupActLog(state: CleanupState, action: string, cls: string, 
   if (helo !== undefined) line += ` helo=<${helo}>`;
   if (text !== '') line += `: ${text}`;
   logInfo(state, line);
-}
-
-/** dsn_valid(): the length of a leading RFC 3463 status code, else 0. */
-export function dsnValid(text: string): number {
-  const m = /^[245]\.[0-9]{1,3}\.[0-9]{1,3}(?=$|[ \t\n\v\f\r])/.exec(text);
-  return m ? m[0].length : 0;
-}
-
-/** dsn_prepend(): "D.D.D text", the status taken from the text when it has one. */
-export function dsnPrepend(defDsn: string, text: string): string {
-  let cp = text.replace(/^[ \t\n\v\f\r]+/, '');
-  let dsn = defDsn;
-  const len = dsnValid(cp);
-  if (len > 0) {
-    dsn = cp.slice(0, len);
-    cp = cp.slice(len + 1);
-  }
-  return `${dsn} ${cp.replace(/^[ \t\n\v\f\r]+/, '')}`;
 }
 
 /** Context words of the log line. */

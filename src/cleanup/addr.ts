@@ -10,13 +10,12 @@ import { envelopeRecipient, envelopeSender } from '../address/canonical.js';
 import { mailAddrFindToInternal } from '../address/addr-find.js';
 import type { Maps } from '../address/maps.js';
 import { CLEANUP_FLAG_AUTOUTF8, CLEANUP_FLAG_BCC_OK, CLEANUP_FLAG_MAP_OK, CLEANUP_STAT_WRITE } from './api.js';
-import { DSN_NOTIFY_NEVER } from './envelope.js';
+import { DSN_NOTIFY_NEVER, DSN_NOTIFY_SUCCESS } from '../mail/dsn.js';
 import { cleanupOut } from './out.js';
 import { cleanupTraceAppend } from './trace.js';
 import { SMTPUTF8_FLAG_REQUESTED, SMTPUTF8_FLAG_SENDER, type CleanupState } from './state.js';
 import { allAscii, toBytes, toText, validUtf8 } from './text.js';
 
-const DSN_NOTIFY_SUCCESS = 2;
 
 /** Fix 20140711: a non-ASCII address asks for SMTPUTF8 when autodetection is on. */
 function detectUtf8(state: CleanupState, addr: string, senderFlag: number): void {

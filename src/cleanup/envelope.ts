@@ -11,15 +11,12 @@ import { cleanupOut } from './out.js';
 import { CLEANUP_FLAG_INRCPT, CLEANUP_FLAG_WARN_SEEN, SMTPUTF8_FLAG_REQUESTED, type CleanupState } from './state.js';
 import { splitNameValue } from '../queue/rec-type.js';
 import { cstr, trunc } from './text.js';
+import { dsnNotifyOk, dsnRetOk } from '../mail/dsn.js';
 
 export const REC_TYPE_ENVELOPE = 'MCTcFILSDRO/WVA>K<ion';
 const REC_TYPE_ENV_RECIPIENT = 'MDRO/Kon';
 const CLEANUP_FLAG_MASK_EXTRA = CLEANUP_FLAG_HOLD | CLEANUP_FLAG_DISCARD;
 
-export const DSN_NOTIFY_NEVER = 1;
-const DSN_NOTIFY_ANY = 2 | 4 | 8;
-export const dsnNotifyOk = (v: number): boolean => v === DSN_NOTIFY_NEVER || v === (v & DSN_NOTIFY_ANY);
-const dsnRetOk = (v: number): boolean => v === 1 || v === 2;
 export const allDigits = (s: string): boolean => /^[0-9]+$/.test(s);
 const allPrint = (s: string): boolean => /^[\x20-\x7e]*$/.test(s);
 

@@ -118,32 +118,3 @@ export class HeaderOptsTable {
     return this.byName.get(key) ?? null;
   }
 }
-
-/**
- * is_header_buf(): the length of the header name when text starts a header
- * ("Name:" or the obsolete "Name :"), else 0. The name is printable ASCII
- * other than the colon.
- */
-export function isHeaderBuf(text: string): number {
-  let len = 0;
-  let state = 0; // 0: initial, 1: in name, 2: blanks after the name
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x3a) return state !== 0 ? len : 0;
-    if (c === 0x20 || c === 0x09) {
-      if (state === 0) return 0;
-      state = 2;
-      continue;
-    }
-    if (c === 0 || c > 0x7e || c < 0x20) return 0;
-    if (state === 2) return 0;
-    state = 1;
-    len++;
-  }
-  return 0;
-}
-
-/** is_header(): text starts with a header name and colon. */
-export function isHeader(text: string): boolean {
-  return isHeaderBuf(text) > 0;
-}

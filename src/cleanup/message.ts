@@ -12,7 +12,8 @@ import { TOK822_ADDR, tok822Grep, tok822Parse } from '../address/tok822.js';
 import { tok822Externalize, TOK822_STR_HEAD } from '../address/tok822-format.js';
 import type { Maps } from '../address/maps.js';
 import { CLEANUP_FLAG_FILTER, CLEANUP_FLAG_MAP_OK, CLEANUP_STAT_BAD, CLEANUP_STAT_CONT, CLEANUP_STAT_HOPS, CLEANUP_STAT_WRITE } from './api.js';
-import { cleanupAct, dsnPrepend, logInfo, logWarning, logAddr } from './act.js';
+import { cleanupAct, logInfo, logWarning, logAddr } from './act.js';
+import { dsnPrepend } from '../mail/dsn.js';
 import { addMissingHeaders } from './missing-headers.js';
 import {
   HDR_CONTENT_TRANSFER_ENCODING, HDR_MESSAGE_ID, HDR_OPT_DROP, HDR_OPT_MIME, HDR_OPT_RECIP, HDR_OPT_RR, HDR_OPT_SENDER,

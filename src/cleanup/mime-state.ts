@@ -6,7 +6,8 @@
 // quoted-printable conversion (MIME_OPT_DOWNGRADE) belongs to the SMTP
 // client and is not here. Callbacks are async; the parser awaits each one,
 // in the order Postfix calls them. Works on byte strings; no I/O.
-import { HDR_CONTENT_TRANSFER_ENCODING, HDR_CONTENT_TYPE, isHeaderBuf, type HeaderOpts, type HeaderOptsTable } from './header-opts.js';
+import { HDR_CONTENT_TRANSFER_ENCODING, HDR_CONTENT_TYPE, type HeaderOpts, type HeaderOptsTable } from './header-opts.js';
+import { isHeaderBuf } from '../mail/header.js';
 import { HEADER_TOK_TOKEN, headerToken } from './header-token.js';
 
 export const MIME_OPT_NONE = 0;

@@ -74,12 +74,6 @@ export function unescape(text: string): string {
   return out;
 }
 
-function positive(config: Config, name: string, min: number): number {
-  const v = config.getInt(name);
-  if (v < min) throw new ConfigError(`invalid ${name} parameter value ${v} < ${min}`);
-  return v;
-}
-
 export function readCleanupParams(config: Config): CleanupParams {
   const hfrom = config.get('header_from_format').toLowerCase();
   if (hfrom !== 'standard' && hfrom !== 'obsolete') {
@@ -91,17 +85,17 @@ export function readCleanupParams(config: Config): CleanupParams {
   }
   return {
     myhostname: config.get('myhostname'),
-    hopcountLimit: positive(config, 'hopcount_limit', 1),
-    delayWarnTime: config.getTime('delay_warning_time', 'h'),
-    dupFilterLimit: positive(config, 'duplicate_filter_limit', 0),
-    attrCountLimit: positive(config, 'queue_file_attribute_count_limit', 1),
+    hopcountLimit: config.getInt('hopcount_limit'),
+    delayWarnTime: config.getTime('delay_warning_time'),
+    dupFilterLimit: config.getInt('duplicate_filter_limit'),
+    attrCountLimit: config.getInt('queue_file_attribute_count_limit'),
     headerLimit: config.getInt('header_size_limit'),
     tokenLimit: config.getInt('header_address_token_limit'),
     mimeBoundLimit: config.getInt('mime_boundary_length_limit'),
     mimeMaxDepth: config.getInt('mime_nesting_limit'),
-    bodyCheckLen: positive(config, 'body_checks_size_limit', 0),
-    lineLimit: positive(config, 'line_length_limit', 512),
-    messageLimit: config.getInt('message_size_limit'),
+    bodyCheckLen: config.getInt('body_checks_size_limit'),
+    lineLimit: config.getInt('line_length_limit'),
+    messageLimit: config.getLong('message_size_limit'),
     longQueueIds: config.getBool('enable_long_queue_ids'),
     enableOrcpt: config.getBool('enable_original_recipient'),
     alwaysAddHeaders: config.getBool('always_add_missing_headers'),

@@ -3,6 +3,10 @@
 // decimal types (-d), raw order (-r), a start offset (-s) and queue search
 // (-q). Reads main.cf for queue_directory, the hash layout and
 // import_environment. Reads only; prints to stdout and stderr.
+// It walks records through the queue reader's lower layer (queue/record.ts
+// recGetRaw, queue/rec-type.ts field scanners), not queue/reader.ts itself:
+// it must print every record, malformed ones included, where the reader
+// stops at the first problem and skips the content.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';

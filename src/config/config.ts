@@ -4,7 +4,8 @@
 // and built-in defaults filled in from the registry.
 import { loadNameValues, readConfigFile } from './maincf.js';
 import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_PARSE_ERROR } from './expand.js';
-import { getParam } from './registry.js';
+import { getParam, paramBounds, timeUnit } from './registry.js';
+import { checkStrLength, convBool, convInt, convLong, convTime, NO_BOUNDS, type Bounds, type Converted } from './conf-values.js';
 import { computedDefault, isComputed, type ConfigView } from './computed.js';
 import { msgWarn } from '../util/msg.js';
 
@@ -20,6 +21,19 @@ export function resolveConfigDir(explicit?: string): string {
 }
 
 export class ConfigError extends Error {}
+
+export type { Bounds } from './conf-values.js';
+
+/**
+ * The bounds the registry records for name: numeric bounds for numeric
+ * parameters, length bounds for strings; none for names it does not know.
+ */
+export function registryBounds(name: string, kind: 'number' | 'string' = 'number'): Bounds {
+  const type = getParam(name)?.type;
+  const isString = type === 'str' || type === 'raw';
+  if (type === undefined || isString !== (kind === 'string')) return NO_BOUNDS;
+  return paramBounds(name) ?? NO_BOUNDS;
+}
 
 export class Config {
   private readonly cache = new Map<string, string>();
@@ -95,24 +109,44 @@ export class Config {
     return r.result;
   }
 
+  // The typed getters below mirror get_mail_conf_int() and friends: the
+  // value is converted, then checked against the bounds the registry
+  // records for the parameter (explicit bounds win, for lookups such as
+  // TRANSPORT_destination_concurrency_limit that carry their own). A bad
+  // value is a ConfigError with Postfix's fatal text (conf-values.ts).
+
+  /** A bool or nbool parameter: "yes" or "no", any case. */
   getBool(name: string): boolean {
-    return this.get(name).toLowerCase() === 'yes';
+    return this.must(convBool(name, this.get(name)));
   }
 
-  getInt(name: string): number {
-    const v = this.get(name);
-    if (!/^[-+]?[0-9]+$/.test(v.trim())) throw new ConfigError(`bad numerical configuration: ${name} = ${v}`);
-    return parseInt(v, 10);
+  /** An int or nint parameter within its bounds. */
+  getInt(name: string, bounds?: Bounds): number {
+    return this.must(convInt(name, this.get(name), bounds ?? registryBounds(name)));
   }
 
-  /** A time value in seconds; a bare number takes the parameter's default unit. */
-  getTime(name: string, defaultUnit = 's'): number {
-    const v = this.get(name).trim();
-    const m = /^([0-9]+)([smhdw]?)$/.exec(v);
-    if (!m) throw new ConfigError(`invalid ${name} parameter value: ${v}`);
-    const unit = m[2] || defaultUnit;
-    const mult = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit as 's'] ?? 1;
-    return Number(m[1]) * mult;
+  /** A long parameter (sizes such as message_size_limit) within its bounds. */
+  getLong(name: string, bounds?: Bounds): number {
+    return this.must(convLong(name, this.get(name), bounds ?? registryBounds(name)));
+  }
+
+  /**
+   * A time parameter in seconds within its bounds; a bare number is taken
+   * in the parameter's default unit (maximal_queue_lifetime: days), or in
+   * unit when given.
+   */
+  getTime(name: string, unit?: string, bounds?: Bounds): number {
+    return this.must(convTime(name, this.get(name), unit ?? timeUnit(name) ?? 's', bounds ?? registryBounds(name)));
+  }
+
+  /** A string parameter whose length the registry bounds (default_verp_delimiters: exactly 2). */
+  getStr(name: string, bounds?: Bounds): string {
+    return this.must(checkStrLength(name, this.get(name), bounds ?? registryBounds(name, 'string')));
+  }
+
+  private must<T>(r: Converted<T>): T {
+    if (!r.ok) throw new ConfigError(r.error);
+    return r.value;
   }
 
   /** A list parameter split on commas and whitespace, as most Postfix lists are. */

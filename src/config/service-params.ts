@@ -5,6 +5,7 @@
 // parameter it refines (relay_destination_concurrency_limit defaults to
 // $default_destination_concurrency_limit).
 import { getParam } from './registry.js';
+import { DELIVERY_PARAMS, TIME_LIMIT_PARAMS, type TransportParam } from './transport-table.js';
 
 export interface ServiceParam {
   name: string;
@@ -19,26 +20,9 @@ export interface ServiceParam {
 }
 
 // [suffix, global parameter whose value is the default], in Postfix's order.
-const TIME_LIMIT: Array<[string, string]> = [['_time_limit', 'command_time_limit']];
-
-const DELIVERY: Array<[string, string]> = [
-  ['_recipient_limit', 'default_recipient_limit'],
-  ['_extra_recipient_limit', 'default_extra_recipient_limit'],
-  ['_recipient_refill_limit', 'default_recipient_refill_limit'],
-  ['_recipient_refill_delay', 'default_recipient_refill_delay'],
-  ['_delivery_slot_cost', 'default_delivery_slot_cost'],
-  ['_delivery_slot_loan', 'default_delivery_slot_loan'],
-  ['_delivery_slot_discount', 'default_delivery_slot_discount'],
-  ['_minimum_delivery_slots', 'default_minimum_delivery_slots'],
-  ['_initial_destination_concurrency', 'initial_destination_concurrency'],
-  ['_destination_concurrency_limit', 'default_destination_concurrency_limit'],
-  ['_destination_recipient_limit', 'default_destination_recipient_limit'],
-  ['_destination_concurrency_positive_feedback', 'default_destination_concurrency_positive_feedback'],
-  ['_destination_concurrency_negative_feedback', 'default_destination_concurrency_negative_feedback'],
-  ['_destination_concurrency_failed_cohort_limit', 'default_destination_concurrency_failed_cohort_limit'],
-  ['_destination_rate_delay', 'default_destination_rate_delay'],
-  ['_transport_rate_delay', 'default_transport_rate_delay'],
-];
+const pairs = (rows: readonly TransportParam[]): Array<[string, string]> => rows.map((p) => [p.suffix, p.global]);
+const TIME_LIMIT = pairs(TIME_LIMIT_PARAMS);
+const DELIVERY = pairs(DELIVERY_PARAMS);
 
 // Keyed by the command's program name (master.cf's command field, argv[0]).
 // Only pipe(8) runs external commands with a time limit, so only pipe and

@@ -1,15 +1,16 @@
 // Mirrors Postfix's master(8) (master/master.c, master_conf.c, master_sig.c,
 // master_vars.c): the resident process that `postfix start` leaves behind.
 // It locks pid/master.pid and $data_directory/master.lock, reads main.cf
-// and master.cf, binds every inet service it can run, starts their worker
-// processes, says which services it cannot run, and then waits for
-// signals: SIGHUP re-reads the configuration (kept services get new
-// workers, old ones finish their sessions), SIGTERM stops gracefully
+// and master.cf, creates the endpoints (inet, unix, fifo) of every service
+// it can run, starts their processes (the registry, ./programs.ts, says
+// how each command runs), says which services it cannot run, and then
+// waits for signals: SIGHUP re-reads the configuration (kept services get
+// new processes, old ones finish their sessions), SIGTERM stops gracefully
 // (messages being committed still get their reply), SIGINT and SIGQUIT
 // stop at once. Errors end it with "postfix/master[pid]: fatal: ..." in
 // the log, as Postfix's do. It also holds anvil(8)'s table (./anvil.ts) for
-// every worker. Touches the queue's pid/ directory, the data
-// directory lock and its own children.
+// every worker. Touches the queue's pid/, public/ and private/ entries of
+// its services, the data directory lock and its own children.
 import * as fs from 'node:fs';
 import { Config, ConfigError } from '../config/config.js';
 import { createLogger, type LogSink, type MailLogger } from '../log/logger.js';
@@ -17,7 +18,7 @@ import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { type Family, type InetAddress, inetProtocols, interfaceAddresses } from './endpoints.js';
 import { AnvilServer } from './anvil.js';
 import { openLock, writePid } from './lock.js';
-import { missingProgramWarning, programKind } from './programs.js';
+import { lookupProgram, missingProgramWarning } from './programs.js';
 import { type ServiceSpec, readServices } from './services.js';
 import { ServiceSupervisor } from './supervisor.js';
 import { type Ownership, resolveOwnership } from './users.js';
@@ -189,13 +190,13 @@ class Master {
   private async startServices(specs: ServiceSpec[], reloading = false): Promise<void> {
     const starts: Array<Promise<{ ok: true } | { ok: false; error: string }>> = [];
     for (const spec of specs) {
-      const kind = programKind(spec.entry.command, spec.type);
+      const { kind } = lookupProgram(spec.entry.command, spec.type);
       if (kind === 'missing') {
         this.log.warning(missingProgramWarning(spec.ext, spec.type, spec.entry.command));
         continue;
       }
-      if (kind !== 'worker') continue;
-      const sup = new ServiceSupervisor(this.supervisorEnv(), spec);
+      if (kind === 'in-process') continue;
+      const sup = new ServiceSupervisor(this.supervisorEnv(), spec, kind);
       const bindError = sup.bind();
       if (bindError) {
         if (reloading) {
@@ -255,14 +256,18 @@ class Master {
         this.log.warning('to change inet_interfaces, stop and start Postfix');
       }
       const sup = this.supervisors.get(spec.key);
-      const runnable = programKind(spec.entry.command, spec.type) === 'worker';
-      if (sup && runnable) sup.update(spec);
-      else if (sup) {
+      const { kind } = lookupProgram(spec.entry.command, spec.type);
+      const runnable = kind === 'workers' || kind === 'single';
+      if (sup && sup.kind === kind) {
+        sup.update(spec);
+        continue;
+      }
+      if (sup) {
         sup.remove();
         this.supervisors.delete(spec.key);
       }
-      if (!sup && (runnable || !before.has(spec.key))) toStart.push(spec);
-      else if (sup && !runnable) this.log.warning(missingProgramWarning(spec.ext, spec.type, spec.entry.command));
+      if (runnable || !before.has(spec.key)) toStart.push(spec);
+      else if (sup && kind === 'missing') this.log.warning(missingProgramWarning(spec.ext, spec.type, spec.entry.command));
     }
     const keys = new Set(specs.map((spec) => spec.key));
     for (const [key, sup] of this.supervisors) {

@@ -1,21 +1,48 @@
-// Which master.cf commands this project runs, and how. Postfix's master(8)
-// execs $daemon_directory/<command> for every service; here a command is
-// either run in worker processes (smtpd), provided inside the processes
-// that need it (cleanup, trivial-rewrite, postlogd, proxymap, anvil: their
-// work is done in-process by src/cleanup, src/address, src/log, src/dict
-// and smtpd's connection counter), or not implemented yet. A service whose
-// command is not implemented is reported once, by name, when the master
-// starts (and when a reload adds it); the other services keep running.
+// The registry of master.cf commands: for each command Postfix's master(8)
+// would exec from $daemon_directory, how this project runs it.
+//  - "workers": worker processes behind shared listeners (smtpd): one per
+//    core at most, the service's process_limit shared out between them;
+//  - "single": exactly one process (qmgr, pickup), on its FIFO or socket;
+//  - "in-process": no service of its own; its work is done inside the
+//    processes that need it (cleanup, trivial-rewrite, postlogd, proxymap,
+//    anvil: src/cleanup, src/address, src/log, src/dict, ./anvil.ts);
+//  - "missing": not built yet. Such a service is reported once, by name,
+//    when the master starts (and when a reload adds it); the rest runs.
+// A command known to be "single" or "workers" but without a program module
+// yet is "missing" too. Worker processes load their program from here.
+import type { ProgramModule } from './program.js';
+import { smtpdProgram } from './smtpd-program.js';
 
-export type ProgramKind = 'worker' | 'in-process' | 'missing';
+export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
 
-/** Commands whose work happens inside the processes that use them. */
-const IN_PROCESS = new Set(['cleanup', 'trivial-rewrite', 'postlogd', 'proxymap', 'anvil']);
+/** The service types the master can create endpoints for. */
+export const LISTENER_TYPES: readonly string[] = ['inet', 'unix', 'fifo'];
 
-/** Commands run as worker processes, with the service types they can serve. */
-const WORKERS: Record<string, readonly string[]> = {
-  smtpd: ['inet'],
-};
+interface RunEntry {
+  kind: 'workers' | 'single';
+  /** The master.cf service types the program serves. */
+  types: readonly string[];
+  /** Absent: not built yet. */
+  module?: ProgramModule;
+}
+
+type Entry = RunEntry | { kind: 'in-process' };
+
+const REGISTRY = new Map<string, Entry>([
+  ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
+  ['qmgr', { kind: 'single', types: ['unix', 'fifo'] }],
+  ['pickup', { kind: 'single', types: ['unix', 'fifo'] }],
+  ['cleanup', { kind: 'in-process' }],
+  ['trivial-rewrite', { kind: 'in-process' }],
+  ['postlogd', { kind: 'in-process' }],
+  ['proxymap', { kind: 'in-process' }],
+  ['anvil', { kind: 'in-process' }],
+]);
+
+/** The registry's answer for one master.cf service. */
+export type ProgramAnswer =
+  | { kind: 'workers' | 'single'; name: string; module: ProgramModule }
+  | { kind: 'in-process' | 'missing'; name: string };
 
 /** The basename of a master.cf command ("smtpd", "/usr/libexec/postfix/smtpd"). */
 export function commandName(command: string): string {
@@ -23,16 +50,41 @@ export function commandName(command: string): string {
   return slash < 0 ? command : command.slice(slash + 1);
 }
 
-export function programKind(command: string, type: string): ProgramKind {
+/** How the service of this command and type runs. */
+export function lookupProgram(command: string, type: string): ProgramAnswer {
   const name = commandName(command);
-  if (WORKERS[name]?.includes(type)) return 'worker';
-  if (IN_PROCESS.has(name)) return 'in-process';
-  return 'missing';
+  const entry = REGISTRY.get(name);
+  if (!entry) return { kind: 'missing', name };
+  if (entry.kind === 'in-process') return { kind: 'in-process', name };
+  if (!entry.module || !entry.types.includes(type) || !LISTENER_TYPES.includes(type)) return { kind: 'missing', name };
+  return { kind: entry.kind, name, module: entry.module };
+}
+
+export function programKind(command: string, type: string): ProgramKind {
+  return lookupProgram(command, type).kind;
+}
+
+/** A worker's program, by command basename; undefined when none is built. */
+export function programModule(name: string): ProgramModule | undefined {
+  const entry = REGISTRY.get(name);
+  return entry && entry.kind !== 'in-process' ? entry.module : undefined;
+}
+
+/**
+ * Adds a program under a new name (the tests' stand-in programs; the
+ * daemon's own programs are in the table above). False when the name is taken.
+ */
+export function registerProgram(name: string, kind: 'workers' | 'single', types: readonly string[], module: ProgramModule): boolean {
+  if (REGISTRY.has(name)) return false;
+  REGISTRY.set(name, { kind, types, module });
+  return true;
 }
 
 /** The warning logged for a service that will not run. */
 export function missingProgramWarning(service: string, type: string, command: string): string {
   const name = commandName(command);
-  const why = WORKERS[name] ? `is implemented only for type ${WORKERS[name]!.map((t) => `"${t}"`).join(', ')}` : 'is not implemented by this Postfix replacement yet';
+  const entry = REGISTRY.get(name);
+  const types = entry && entry.kind !== 'in-process' && entry.module ? entry.types.filter((t) => LISTENER_TYPES.includes(t)) : [];
+  const why = types.length ? `is implemented only for type ${types.map((t) => `"${t}"`).join(', ')}` : 'is not implemented by this Postfix replacement yet';
   return `master.cf service "${service}" (type ${type}): command "${name}" ${why}: service not started`;
 }

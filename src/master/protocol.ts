@@ -3,7 +3,7 @@
 // listen descriptors a child inherits (master/master_spawn.c). A worker is
 // forked with its WorkerInit in the environment, receives its listening
 // sockets as handles over the IPC channel, and reports when it is ready,
-// when it has taken its first connection (master's use count: a process
+// when it has taken its first connection or trigger (master's use count: a process
 // that dies before that one throttles the service), and when all its
 // session slots are busy. Workers also ask the master's anvil (the
 // "anvil" and "anvil-reply" messages, in the place of anvil(8)'s socket).
@@ -17,6 +17,18 @@ export const WORKER_ENV = 'POSTFIX_TS_WORKER';
 export const MASTER_ENV = 'POSTFIX_TS_MASTER';
 /** The descriptor a worker finds the open maillog_file on (after stdin, stdout, stderr and the IPC channel). */
 export const WORKER_LOG_FD = 4;
+/** The descriptor of a service's first FIFO; further ones follow. */
+export const WORKER_FIFO_FD = 5;
+
+/**
+ * One endpoint of a service as its process sees it. inet and unix ones
+ * arrive as handles in "listen" messages, in index order; a FIFO is open
+ * on descriptor fd from the start.
+ */
+export type ListenerInfo =
+  | { kind: 'inet'; address: string; port: number }
+  | { kind: 'unix'; path: string }
+  | { kind: 'fifo'; path: string; fd: number };
 
 export interface WorkerInit {
   configDir: string;
@@ -36,17 +48,19 @@ export interface WorkerInit {
   generation: number;
   /** True when WORKER_LOG_FD holds the open maillog_file. */
   logFd: boolean;
-  /** How many listening handles follow. */
-  listeners: number;
+  /** The service's endpoints; those that are not FIFOs follow as handles. */
+  listeners: ListenerInfo[];
 }
 
 export type MasterMessage =
-  /** A listening socket (the handle comes with the message). */
-  | { type: 'listen'; index: number; address: string; port: number }
+  /** A listening socket for init.listeners[index] (the handle comes with the message). */
+  | { type: 'listen'; index: number }
   /** Stop accepting, finish the sessions in progress, exit (reload, removed service, master gone). */
   | { type: 'retire' }
   /** Stop accepting, let messages being committed get their reply, close the rest, exit (postfix stop). */
   | { type: 'stop' }
+  /** master.cf's wakeup timer: a "W" request for a trigger program. */
+  | { type: 'wakeup' }
   /** anvil's answer to the worker's request number id. */
   | { type: 'anvil-reply'; id: number; count: number; rate: number };
 
@@ -55,7 +69,7 @@ export type WorkerMessage =
   | { type: 'taken' }
   | { type: 'busy'; full: boolean }
   /** listen() failed: libuv reports bind errors such as EADDRINUSE only here. */
-  | { type: 'listen-error'; address: string; port: number; code: string }
+  | { type: 'listen-error'; index: number; code: string }
   /** Already logged by the worker; the master decides what follows. */
   | { type: 'fatal'; text: string }
   /** An anvil request ("service:addr" ident); id 0 wants no reply (disconnect). */

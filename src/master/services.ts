@@ -1,7 +1,8 @@
 // Mirrors master/master_ent.c and master/master_conf.c: master.cf read the
 // way master(8) reads it (src/config/mastercf.ts does the parsing), with
 // master_service_disable applied, "-" fields defaulted from main.cf,
-// inet endpoints worked out, and each service keyed by its canonical name
+// inet endpoints and the public/ or private/ path of the other types
+// worked out, and each service keyed by its canonical name
 // and type so that a reload can tell kept, new and removed services apart.
 // Reads master.cf and the name service; starts nothing.
 import * as fs from 'node:fs';
@@ -23,6 +24,8 @@ export interface ServiceSpec {
   flags: string[];
   /** inet services: where to listen. */
   endpoint?: Endpoint;
+  /** Other types: the socket or FIFO, relative to queue_directory ("private/smtp", "public/pickup"). */
+  path?: string;
   line: number;
 }
 
@@ -103,8 +106,10 @@ export async function readServices(settings: MasterSettings): Promise<ReadServic
       endpoint = ep;
     }
     const { options, flags } = daemonOptions(entry.args);
-    const key = `${endpoint ? endpoint.canonical : entry.service}/${entry.type}`;
-    const spec: ServiceSpec = { ext: entry.service, type: entry.type, key, entry, options, flags, endpoint, line: line.firstLine };
+    const socketPath = endpoint ? undefined : `${entry.private ? 'private' : 'public'}/${entry.service}`;
+    // master's service name: the canonical address, or the path (a changed private flag is another service).
+    const key = `${endpoint ? endpoint.canonical : socketPath}/${entry.type}`;
+    const spec: ServiceSpec = { ext: entry.service, type: entry.type, key, entry, options, flags, endpoint, path: socketPath, line: line.firstLine };
     const earlier = byKey.get(key);
     if (earlier) {
       warnings.push(`duplicate master.cf entry for service "${entry.service}" (${endpoint ? endpoint.canonical : entry.service}) -- using the last entry`);

@@ -15,7 +15,7 @@ import { systemDns } from '../smtpd/dns.js';
 import { type AnvilClient, createSmtpdService, localConnectionCounter } from '../smtpd/service.js';
 import { cachingDns } from './dns-cache.js';
 import type { WorkerInit } from './protocol.js';
-import { loadServiceConfig } from './service-config.js';
+import { loadServiceConfig } from '../config/service-config.js';
 
 export interface ReceiveStack {
   /** Starts one SMTP session; it ends the socket itself. */

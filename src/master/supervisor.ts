@@ -1,33 +1,26 @@
-// Mirrors master/master_spawn.c, master_avail.c, master_listen.c and the
+// Mirrors master/master_spawn.c, master_avail.c, master_wakeup.c and the
 // service half of master_service.c for one master.cf service this project
-// runs in worker processes: bind its listening sockets (the master binds,
-// workers listen and accept, so root can bind port 25 and the workers run
-// as mail_owner), keep one worker per core up to process_limit, restart a
-// worker that dies (throttling a command that fails before its first
-// connection, with Postfix's log lines), replace the workers on reload
-// (old ones retire after their sessions), and warn when every session
-// slot is busy. Passes the workers' anvil requests to the master's anvil
-// and tells it when a worker is gone. Touches only its sockets and child
-// processes.
+// runs in its own processes, whichever kind the registry (./programs.ts)
+// says: "workers" (one process per core up to process_limit, sharing the
+// service's listeners, process_limit shared out as session slots) or
+// "single" (exactly one process, all of process_limit). It creates the
+// listeners (./listeners.ts), keeps the processes up, restarts one that
+// dies (throttling a command that fails before its first connection, with
+// Postfix's log lines), replaces them on reload (old ones retire after
+// their sessions; a single process is replaced only once it has left),
+// sends the master.cf wakeup requests, and warns when every session slot
+// is busy. Passes the processes' anvil requests to the master's anvil and
+// tells it when one is gone. Touches only its endpoints and child processes.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { getSystemErrorName } from 'node:util';
 import type { MailLogger } from '../log/logger.js';
 import type { AnvilServer } from './anvil.js';
+import { createListeners, type MasterListener, NET_ERRNO_TEXT } from './listeners.js';
 import { commandName } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
 import type { Ownership } from './users.js';
-
-/** Texts of the errors a bind or listen can give. */
-const NET_ERRNO_TEXT: Record<string, string> = {
-  EADDRINUSE: 'Address already in use',
-  EADDRNOTAVAIL: 'Cannot assign requested address',
-  EACCES: 'Permission denied',
-  EAFNOSUPPORT: 'Address family not supported by protocol',
-  EINVAL: 'Invalid argument',
-};
 
 /**
  * libuv threads per worker. Every message ends in an fsync(), which runs on
@@ -36,12 +29,6 @@ const NET_ERRNO_TEXT: Record<string, string> = {
  * into one journal commit (Postfix gets the same from its many processes).
  */
 const WORKER_THREADS = 64;
-
-/** libuv's flag for a "::" socket that takes IPv6 only (IPV6_V6ONLY), as Postfix sets it. */
-const UV_TCP_IPV6ONLY = 1;
-
-type ServerHandle = { close(): void; getsockname(out: { address?: string; port?: number }): number };
-type CreateHandle = (address: string, port: number, addressType: number, fd: undefined, flags: number) => ServerHandle | number;
 
 export interface SupervisorEnv {
   log: MailLogger;
@@ -59,6 +46,9 @@ export interface SupervisorEnv {
   anvil: AnvilServer;
 }
 
+/** The registry's kinds that have processes of their own. */
+export type ProcessKind = 'workers' | 'single';
+
 interface WorkerProc {
   child: ChildProcess;
   pid: number;
@@ -70,19 +60,19 @@ interface WorkerProc {
   retiring: boolean;
 }
 
-interface Listener {
-  handle: ServerHandle;
-  address: string;
-  port: number;
-}
-
 export type StartOutcome = { ok: true } | { ok: false; error: string };
 
 export class ServiceSupervisor {
-  private listeners: Listener[] = [];
+  private listeners: MasterListener[] = [];
   private readonly workers = new Map<number, WorkerProc>();
   private generation = 0;
   private throttle: NodeJS.Timeout | null = null;
+  private wakeup: NodeJS.Timeout | null = null;
+  private wakeupTurn = 0;
+  /** A process reported a first connection or request (clears master.cf's "?" wakeup condition). */
+  private used = false;
+  /** A single process's new generation waits for the old process to leave. */
+  private pendingGeneration = false;
   private busyWarnTime = 0;
   private stopping = false;
   private firstStart: ((o: StartOutcome) => void) | null = null;
@@ -90,6 +80,7 @@ export class ServiceSupervisor {
   constructor(
     private readonly env: SupervisorEnv,
     public spec: ServiceSpec,
+    readonly kind: ProcessKind,
   ) {}
 
   /** The program path Postfix names in its messages ($daemon_directory/command). */
@@ -98,36 +89,24 @@ export class ServiceSupervisor {
     return cmd.startsWith('/') ? cmd : `${this.env.daemonDir}/${cmd}`;
   }
 
-  /** master_listen_init(): bind every address; the error text is master's fatal text. */
+  /** master_listen_init(): create every endpoint; the error text is master's fatal text. */
   bind(): string | null {
-    const create = (net as unknown as { _createServerHandle: CreateHandle })._createServerHandle;
-    const ep = this.spec.endpoint!;
-    for (const a of ep.addresses) {
-      let r = create(a.address, ep.port, a.family, undefined, a.family === 6 ? UV_TCP_IPV6ONLY : 0);
-      // libuv keeps EADDRINUSE from bind() for a later listen(), which only a
-      // worker does, on a copy of the descriptor that knows nothing of it (and
-      // would listen on a random port): an unbound socket tells the same.
-      const bound: { address?: string; port?: number } = {};
-      const code = typeof r === 'number' ? getSystemErrorName(r) : r.getsockname(bound) !== 0 || bound.port !== ep.port ? 'EADDRINUSE' : null;
-      if (code !== null) {
-        if (typeof r !== 'number') r.close();
-        this.closeListeners();
-        return `bind ${a.address} port ${ep.port}: ${NET_ERRNO_TEXT[code] ?? code}`;
-      }
-      r = r as ServerHandle;
-      this.listeners.push({ handle: r, address: a.address, port: ep.port });
-    }
+    const owner = this.env.ownership.privileged ? this.env.ownership.mailOwner : null;
+    const r = createListeners(this.spec, owner);
+    if (!r.ok) return r.error;
+    this.listeners = r.listeners;
     return null;
   }
 
-  /** Starts the first generation; resolves once each worker is ready or gone, or a listen failed. */
+  /** Starts the first generation; resolves once each process is ready or gone, or a listen failed. */
   start(): Promise<StartOutcome> {
     const done = new Promise<StartOutcome>((resolve) => (this.firstStart = resolve));
     this.spawnGeneration();
+    this.scheduleWakeup();
     return done;
   }
 
-  /** Reload: take the new entry; the running workers retire, new ones start with the new settings. */
+  /** Reload: take the new entry; the running processes retire, new ones start with the new settings. */
   update(spec: ServiceSpec): void {
     this.spec = spec;
     if (this.throttle) {
@@ -135,21 +114,26 @@ export class ServiceSupervisor {
       this.throttle = null;
     }
     for (const w of this.workers.values()) this.retire(w);
+    this.scheduleWakeup();
+    if (this.kind === 'single' && this.workers.size > 0) {
+      this.pendingGeneration = true;
+      return;
+    }
     this.spawnGeneration();
   }
 
-  /** The service was removed from master.cf: close the sockets, let the workers finish. */
+  /** The service was removed from master.cf: close the endpoints, let the processes finish. */
   remove(): void {
     this.stopping = true;
-    if (this.throttle) clearTimeout(this.throttle);
+    this.clearTimers();
     for (const w of this.workers.values()) this.retire(w);
     this.closeListeners();
   }
 
-  /** postfix stop (graceful) or abort (immediate): resolves when every worker has exited. */
+  /** postfix stop (graceful) or abort (immediate): resolves when every process has exited. */
   stop(immediate: boolean): Promise<void> {
     this.stopping = true;
-    if (this.throttle) clearTimeout(this.throttle);
+    this.clearTimers();
     const exits = [...this.workers.values()].map((w) => new Promise<void>((r) => (w.child.exitCode !== null || w.child.signalCode !== null ? r() : w.child.once('exit', () => r()))));
     for (const w of this.workers.values()) {
       w.retiring = true;
@@ -160,24 +144,31 @@ export class ServiceSupervisor {
     return Promise.all(exits).then(() => undefined);
   }
 
-  /** Every worker of this service, for a last-resort kill. */
+  /** Every process of this service, for a last-resort kill. */
   pids(): number[] {
     return [...this.workers.keys()];
   }
 
+  private clearTimers(): void {
+    if (this.throttle) clearTimeout(this.throttle);
+    if (this.wakeup) clearInterval(this.wakeup);
+    this.throttle = this.wakeup = null;
+  }
+
   private closeListeners(): void {
-    for (const l of this.listeners) l.handle.close();
+    for (const l of this.listeners) l.close();
     this.listeners = [];
   }
 
-  /** How many processes serve the service: one per core, at most process_limit. */
+  /** How many processes serve the service: one; or one per core, at most process_limit. */
   private workerCount(): number {
+    if (this.kind === 'single') return 1;
     const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
     const max = this.spec.entry.maxProc;
     return max === 0 ? cores : Math.min(max, cores);
   }
 
-  /** The session slots of worker number slot: process_limit shared out (0: no limit). */
+  /** The session slots of process number slot: process_limit shared out (0: no limit). */
   private slotsFor(slot: number): number {
     const max = this.spec.entry.maxProc;
     if (max === 0) return 0;
@@ -187,6 +178,7 @@ export class ServiceSupervisor {
 
   private spawnGeneration(): void {
     this.generation++;
+    this.pendingGeneration = false;
     for (let slot = 0; slot < this.workerCount(); slot++) this.spawn(slot);
   }
 
@@ -199,19 +191,22 @@ export class ServiceSupervisor {
       service: spec.ext,
       type: spec.type,
       command: commandName(spec.entry.command),
-      canonical: spec.endpoint?.canonical ?? spec.ext,
+      canonical: spec.endpoint?.canonical ?? spec.path ?? spec.ext,
       options: spec.options,
       flags: spec.flags,
       unixOptions: env.unixOptions(),
       slots: this.slotsFor(slot),
       generation: this.generation,
       logFd: logFd !== undefined,
-      listeners: this.listeners.length,
+      listeners: this.listeners.map((l) => l.info),
     };
+    // Descriptors 0-3 are stdin, stdout, stderr and the IPC channel; 4 the maillog; FIFOs from WORKER_FIFO_FD on.
+    const fifos = this.listeners.flatMap((l) => (l.fd === undefined ? [] : [l.fd]));
+    const stdio: Array<'ignore' | 'inherit' | 'ipc' | number> = ['ignore', 'ignore', 'inherit', 'ipc', logFd ?? 'ignore', ...fifos];
     const owner = env.ownership.privileged && spec.entry.unprivileged ? env.ownership.mailOwner : null;
     const child = fork(env.workerScript, [], {
       env: { ...process.env, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(WORKER_THREADS) },
-      stdio: logFd !== undefined ? ['ignore', 'ignore', 'inherit', 'ipc', logFd] : ['ignore', 'ignore', 'inherit', 'ipc'],
+      stdio,
       execArgv: [],
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
     });
@@ -226,7 +221,9 @@ export class ServiceSupervisor {
     this.workers.set(pid, proc);
     child.on('message', (m: WorkerMessage) => this.onMessage(proc, m));
     child.on('exit', (code, signal) => this.onExit(proc, code, signal));
-    this.listeners.forEach((l, index) => child.send({ type: 'listen', index, address: l.address, port: l.port }, l.handle as unknown as net.Server));
+    this.listeners.forEach((l, index) => {
+      if (l.handle) child.send({ type: 'listen', index }, l.handle as unknown as net.Server);
+    });
   }
 
   private retire(w: WorkerProc): void {
@@ -234,6 +231,21 @@ export class ServiceSupervisor {
     w.retiring = true;
     if (w.child.connected) w.child.send({ type: 'retire' });
     else w.child.kill('SIGTERM');
+  }
+
+  /** master_wakeup_init(): every "wakeup" seconds a "W" request to one process; "60?" only once the service was used. */
+  private scheduleWakeup(): void {
+    if (this.wakeup) clearInterval(this.wakeup);
+    this.wakeup = null;
+    const seconds = this.spec.entry.wakeup;
+    if (seconds <= 0 || this.stopping) return;
+    this.wakeup = setInterval(() => {
+      if (this.spec.entry.wakeupConditional && !this.used) return;
+      const live = [...this.workers.values()].filter((w) => w.ready && !w.retiring && w.child.connected);
+      const w = live[this.wakeupTurn++ % Math.max(1, live.length)];
+      w?.child.send({ type: 'wakeup' });
+    }, seconds * 1000);
+    this.wakeup.unref();
   }
 
   private onMessage(w: WorkerProc, m: WorkerMessage): void {
@@ -244,15 +256,19 @@ export class ServiceSupervisor {
         break;
       case 'taken':
         w.taken = true;
+        this.used = true;
         break;
       case 'busy':
         w.full = m.full;
         this.checkBusy();
         break;
-      case 'listen-error':
-        this.firstStart?.({ ok: false, error: `bind ${m.address} port ${m.port}: ${NET_ERRNO_TEXT[m.code] ?? m.code}` });
+      case 'listen-error': {
+        const info = this.listeners[m.index]?.info;
+        const where = info?.kind === 'inet' ? `bind ${info.address} port ${info.port}` : `listen ${info?.path ?? this.spec.ext}`;
+        this.firstStart?.({ ok: false, error: `${where}: ${NET_ERRNO_TEXT[m.code] ?? m.code}` });
         this.firstStart = null;
         break;
+      }
       case 'fatal':
         break;
       case 'anvil': {
@@ -277,6 +293,10 @@ export class ServiceSupervisor {
       }
     }
     this.checkFirstStart();
+    if (this.pendingGeneration && this.workers.size === 0 && !this.stopping) {
+      this.spawnGeneration();
+      return;
+    }
     if (expected || w.generation !== this.generation) return;
     if (this.throttle === null) this.spawn(w.slot);
   }
@@ -307,7 +327,7 @@ export class ServiceSupervisor {
     if (this.busyWarnTime >= now - 1000) return;
     this.busyWarnTime = now;
     const log = this.env.log;
-    log.warning(`service "${this.spec.ext}" (${this.spec.endpoint?.canonical ?? this.spec.ext}) has reached its process limit "${max}": new clients may experience noticeable delays`);
+    log.warning(`service "${this.spec.ext}" (${this.spec.endpoint?.canonical ?? this.spec.path ?? this.spec.ext}) has reached its process limit "${max}": new clients may experience noticeable delays`);
     log.warning('to avoid this condition, increase the process count in master.cf or reduce the service time per client');
     log.warning('see http://www.postfix.org/STRESS_README.html for examples of stress-adapting configuration settings');
   }

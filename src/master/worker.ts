@@ -1,23 +1,29 @@
-// A worker process: what Postfix's multi_server/single_server skeletons
-// (master/single_server.c, master/multi_server.c) do for a daemon the
-// master started. It takes its service description from the environment,
-// its listening sockets from the master, accepts on them (every worker of
-// a service shares the same sockets, so the kernel spreads connections
-// over the processes and both cores work), bounds its concurrent sessions
-// by its share of the service's process_limit (later clients wait, as they
-// would in the listen queue), and leaves when told: "retire" finishes the
-// sessions in progress, "stop" lets messages being committed get their
-// reply and closes the rest. When the master goes away it retires.
-// Touches the queue and tables through its receive stack, nothing else.
+// A process of a master.cf service: what Postfix's server skeletons
+// (master/single_server.c, multi_server.c, trigger_server.c) do for a
+// daemon the master started. It takes its service description from the
+// environment, loads its program by command name from the registry
+// (./programs.ts), takes its endpoints from the master (inet and unix
+// sockets as handles, shared by every process of the service so the kernel
+// spreads connections over them; a FIFO as an inherited descriptor), and
+// hands the program each stream connection, or each trigger request (the
+// bytes written to its FIFO, or one read of a short connection, or the
+// master's wakeup). Concurrent sessions are bounded by its share of the
+// service's process_limit (later clients wait, as they would in the
+// listen queue). It leaves when told: "retire" finishes the sessions in
+// progress, "stop" lets the program drain (messages being committed get
+// their reply) and closes the rest. When the master goes away it retires.
+// Touches the queue and tables only through its program.
 import * as net from 'node:net';
 import { ConfigError } from '../config/config.js';
 import type { LogSink } from '../log/logger.js';
 import { createLogger } from '../log/logger.js';
 import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { Config } from '../config/config.js';
-import { type MasterMessage, type WorkerInit, type WorkerMessage, WORKER_ENV, WORKER_LOG_FD } from './protocol.js';
+import { type ListenerInfo, type MasterMessage, type WorkerInit, type WorkerMessage, WORKER_ENV, WORKER_LOG_FD } from './protocol.js';
 import { IpcAnvilClient } from './anvil.js';
-import { buildReceiveStack, type ReceiveStack } from './smtpd-stack.js';
+import type { Program, ProgramContext, ProgramModule } from './program.js';
+import { programModule } from './programs.js';
+import { loadServiceConfig } from '../config/service-config.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
 const STOP_COMMIT_WAIT_MS = 3000;
@@ -30,48 +36,51 @@ function send(msg: WorkerMessage): boolean {
   return true;
 }
 
+/** Bytes of one trigger request, as trigger_server reads them. */
+const TRIGGER_BUFFER = 1024;
+/** How long a trigger connection may take to send its request. */
+const TRIGGER_READ_MS = 100_000;
+
 /** Admits sessions up to the slot limit; the rest wait in arrival order. */
 class Slots {
   private active = 0;
-  private readonly waiting: net.Socket[] = [];
+  private readonly waiting: Array<{ socket: net.Socket; start: () => void }> = [];
   private full = false;
   readonly sockets = new Set<net.Socket>();
 
-  constructor(
-    private readonly limit: number,
-    private readonly start: (socket: net.Socket) => void,
-  ) {}
+  constructor(private readonly limit: number) {}
 
-  admit(socket: net.Socket): void {
+  admit(socket: net.Socket, start: () => void): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     if (this.limit > 0 && this.active >= this.limit) {
-      this.waiting.push(socket);
+      const entry = { socket, start };
+      this.waiting.push(entry);
       socket.once('close', () => {
-        const i = this.waiting.indexOf(socket);
+        const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
         this.report();
       });
       this.report();
       return;
     }
-    this.begin(socket);
+    this.begin(socket, start);
   }
 
   get idle(): boolean {
     return this.active === 0 && this.waiting.length === 0;
   }
 
-  private begin(socket: net.Socket): void {
+  private begin(socket: net.Socket, start: () => void): void {
     this.active++;
     socket.once('close', () => {
       this.active--;
       const next = this.waiting.shift();
-      if (next) this.begin(next);
+      if (next) this.begin(next.socket, next.start);
       this.report();
       this.onIdle?.();
     });
-    this.start(socket);
+    start();
   }
 
   onIdle?: () => void;
@@ -86,94 +95,158 @@ class Slots {
 }
 
 class Worker {
-  private readonly handles: Array<{ handle: unknown; address: string; port: number }> = [];
+  private readonly handles = new Map<number, unknown>();
   private readonly servers: net.Server[] = [];
-  private stack: ReceiveStack | undefined;
-  private slots: Slots | undefined;
+  private readonly fifos: net.Socket[] = [];
+  private module: ProgramModule | undefined;
+  private program: Program | undefined;
+  private readonly slots: Slots;
   private taken = false;
   private leaving = false;
+  private listening = false;
   readonly anvil = new IpcAnvilClient(send);
 
   constructor(
     private readonly init: WorkerInit,
     private readonly sink: LogSink,
-  ) {}
+  ) {
+    this.slots = new Slots(init.slots);
+  }
+
+  /** How many endpoints arrive as handles (every one but the FIFOs). */
+  private get handleCount(): number {
+    return this.init.listeners.filter((l) => l.kind !== 'fifo').length;
+  }
 
   onMessage(msg: MasterMessage, handle: unknown): void {
     if (msg.type === 'listen') {
-      this.handles[msg.index] = { handle, address: msg.address, port: msg.port };
-      if (this.handles.filter(Boolean).length === this.init.listeners) void this.startListening();
+      this.handles.set(msg.index, handle);
+      if (this.handles.size === this.handleCount) void this.startListening();
     } else if (msg.type === 'retire') {
       void this.retire();
     } else if (msg.type === 'stop') {
       void this.stop();
+    } else if (msg.type === 'wakeup') {
+      const first = this.init.listeners[0];
+      if (first && this.program) this.trigger(Buffer.from('W'), first);
     } else if (msg.type === 'anvil-reply') {
       this.anvil.answer(msg);
     }
   }
 
   async build(): Promise<boolean> {
-    const log = createLogger(this.sink, `postfix/${this.init.command}`);
+    const { init } = this;
+    const log = createLogger(this.sink, `postfix/${init.command}`);
+    let config: Config | undefined;
+    const ctx: ProgramContext = {
+      init,
+      config: () => (config ??= loadServiceConfig(init.configDir, init.service, init.command, init.options)),
+      sink: this.sink,
+      log,
+      anvil: this.anvil,
+      listeners: init.listeners,
+    };
     try {
-      this.stack = buildReceiveStack(this.init, this.sink, this.anvil);
-      await this.stack.ready;
+      this.module = programModule(init.command);
+      if (!this.module) throw new ConfigError(`no program for command "${init.command}"`);
+      this.program = this.module.start(ctx);
+      await this.program.ready;
     } catch (e) {
       const text = e instanceof ConfigError ? e.message : String((e as Error).message ?? e);
       if (e instanceof ConfigError) log.fatal(text);
       send({ type: 'fatal', text });
       return false;
     }
-    this.slots = new Slots(this.init.slots, (socket) => this.stack!.handle(socket));
-    if (this.handles.filter(Boolean).length === this.init.listeners) await this.startListening();
+    if (this.handles.size === this.handleCount) await this.startListening();
     return true;
   }
 
-  private listening = false;
-
   private async startListening(): Promise<void> {
-    if (!this.stack || !this.slots || this.listening || this.leaving) return;
+    if (!this.program || this.listening || this.leaving) return;
     this.listening = true;
-    for (const { handle, address, port } of this.handles) {
-      // Half-open, as a C server is: a client that sends its commands and
-      // shuts down its side at once still gets every reply.
-      const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-      const ok = await new Promise<boolean>((resolve) => {
-        server.once('error', (e: NodeJS.ErrnoException) => {
-          send({ type: 'listen-error', address, port, code: e.code ?? 'EIO' });
-          resolve(false);
-        });
-        server.listen(handle as net.ListenOptions, () => {
-          // A socket the master could not bind would listen on a port of the kernel's choosing.
-          const at = server.address();
-          if (at && typeof at === 'object' && at.port === port) return resolve(true);
-          send({ type: 'listen-error', address, port, code: 'EADDRINUSE' });
-          server.close();
-          resolve(false);
-        });
-      });
-      if (!ok) {
+    for (const [index, info] of this.init.listeners.entries()) {
+      if (info.kind === 'fifo') {
+        this.readFifo(info);
+        continue;
+      }
+      if (!(await this.listen(index, info))) {
         process.exitCode = 1;
         setImmediate(() => process.exit(1));
         return;
       }
-      server.on('error', () => undefined);
-      this.servers.push(server);
     }
     send({ type: 'ready' });
   }
 
-  private accept(socket: net.Socket): void {
-    if (!this.taken) {
-      this.taken = true;
-      send({ type: 'taken' });
-    }
+  /** listen() on the master's socket; false after telling the master why not. */
+  private async listen(index: number, info: ListenerInfo): Promise<boolean> {
+    // Half-open, as a C server is: a client that sends its commands and
+    // shuts down its side at once still gets every reply.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket, info));
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        send({ type: 'listen-error', index, code: e.code ?? 'EIO' });
+        resolve(false);
+      });
+      server.listen(this.handles.get(index) as net.ListenOptions, () => {
+        // An inet socket the master could not bind would listen on a port of the kernel's choosing.
+        const at = server.address();
+        if (info.kind !== 'inet' || (at && typeof at === 'object' && at.port === info.port)) return resolve(true);
+        send({ type: 'listen-error', index, code: 'EADDRINUSE' });
+        server.close();
+        resolve(false);
+      });
+    });
+    if (!ok) return false;
+    server.on('error', () => undefined);
+    this.servers.push(server);
+    return true;
+  }
+
+  /** A FIFO held open read-write: it never reports end of file, each read is one or more requests. */
+  private readFifo(info: ListenerInfo & { kind: 'fifo' }): void {
+    const fifo = new net.Socket({ fd: info.fd, readable: true, writable: false });
+    fifo.on('error', () => undefined);
+    fifo.on('data', (chunk: Buffer) => {
+      for (let at = 0; at < chunk.length; at += TRIGGER_BUFFER) this.trigger(chunk.subarray(at, at + TRIGGER_BUFFER), info);
+    });
+    this.fifos.push(fifo);
+  }
+
+  private markTaken(): void {
+    if (this.taken) return;
+    this.taken = true;
+    send({ type: 'taken' });
+  }
+
+  private trigger(request: Buffer, info: ListenerInfo): void {
+    if (this.leaving || !request.length) return;
+    this.markTaken();
+    this.program?.trigger?.(request, info);
+  }
+
+  private accept(socket: net.Socket, info: ListenerInfo): void {
     socket.on('error', () => undefined);
-    this.slots!.admit(socket);
+    if (this.module?.skeleton === 'trigger') {
+      // One read, then the connection is closed (the client waits for that).
+      socket.setTimeout(TRIGGER_READ_MS, () => socket.destroy());
+      socket.once('data', (chunk: Buffer) => {
+        socket.destroy();
+        this.trigger(chunk.subarray(0, TRIGGER_BUFFER), info);
+      });
+      socket.once('end', () => socket.destroy());
+      return;
+    }
+    this.markTaken();
+    const program = this.program!;
+    this.slots.admit(socket, () => (program.connection ? program.connection(socket, info) : socket.destroy()));
   }
 
   private closeListeners(): void {
     for (const s of this.servers) s.close();
+    for (const f of this.fifos) f.destroy();
     this.servers.length = 0;
+    this.fifos.length = 0;
   }
 
   /** Finish every session, then leave. */
@@ -181,19 +254,19 @@ class Worker {
     if (this.leaving) return;
     this.leaving = true;
     this.closeListeners();
-    if (this.slots && !this.slots.idle) await new Promise<void>((r) => (this.slots!.onIdle = () => this.slots!.idle && r()));
-    await this.stack?.close().catch(() => undefined);
+    if (!this.slots.idle) await new Promise<void>((r) => (this.slots.onIdle = () => this.slots.idle && r()));
+    await this.program?.close().catch(() => undefined);
     process.exit(0);
   }
 
-  /** Let commits under way answer, then close the sessions and leave. */
+  /** Let the program drain (commits under way answer), then close the sessions and leave. */
   async stop(): Promise<void> {
     this.leaving = true;
     this.closeListeners();
-    if (this.stack) await Promise.race([this.stack.commitsDone(), new Promise((r) => setTimeout(r, STOP_COMMIT_WAIT_MS))]);
+    if (this.program) await Promise.race([this.program.drain().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_COMMIT_WAIT_MS))]);
     // The 250 for a commit that just finished is written in the same turn; end() sends it before the FIN.
     await new Promise((r) => setImmediate(r));
-    const sockets = [...(this.slots?.sockets ?? [])];
+    const sockets = [...this.slots.sockets];
     if (!sockets.length) process.exit(0);
     let open = sockets.length;
     for (const s of sockets) {

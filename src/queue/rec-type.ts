@@ -176,11 +176,23 @@ export function scanWarnRecord(text: string): bigint {
  * their values (content size, data offset).
  */
 export function scanSizeRecord(text: string): { count: number; size?: bigint; offset?: bigint } {
-  const first = strtol(text);
-  if (first.end === 0) return { count: 0 };
-  const second = strtol(text, first.end);
-  if (second.end === first.end) return { count: 1, size: first.value };
-  return { count: 2, size: first.value, offset: second.value };
+  const [size, offset] = scanLongs(text, 2);
+  if (size === undefined) return { count: 0 };
+  if (offset === undefined) return { count: 1, size };
+  return { count: 2, size, offset };
+}
+
+/** sscanf(text, "%ld %ld ...") with up to max conversions: the values converted, in order. */
+export function scanLongs(text: string, max: number): bigint[] {
+  const values: bigint[] = [];
+  let at = 0;
+  while (values.length < max) {
+    const r = strtol(text, at);
+    if (r.end === at) break;
+    values.push(r.value);
+    at = r.end;
+  }
+  return values;
 }
 
 /**
@@ -242,4 +254,30 @@ export function asctimeLocal(sec: bigint): string | null {
     `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]}${String(d.getDate()).padStart(3, ' ')} ` +
     `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${year}\n`
   );
+}
+
+/** The six SIZE record fields; absent fields are 0, as sscanf leaves them in qmgr. */
+export interface SizeFields {
+  /** How many fields converted (1 for Postfix < 1.0 files, 3..6 later). */
+  count: number;
+  /** Distance from the first content record to the X record. */
+  contentSize: number;
+  /** File offset of the first record after M. */
+  dataOffset: number;
+  rcptCount: number;
+  /** qmgr flags: bit 0 mixed recipients, then the DSN NOTIFY mask shifted by 1. */
+  qmgrFlags: number;
+  /** Content length (Postfix >= 2.4; else 0). */
+  contentLength: number;
+  /** SMTPUTF8 flags: 1 requested, 2 header, 4 sender. */
+  smtputf8: number;
+}
+
+/** sscanf(text, "%ld %ld %d %d %ld %d") on a SIZE record. */
+export function scanSizeFields(text: string): SizeFields {
+  const values = scanLongs(text, 6);
+  const v = (i: number) => Number(values[i] ?? 0n);
+  return {
+    count: values.length, contentSize: v(0), dataOffset: v(1), rcptCount: v(2), qmgrFlags: v(3), contentLength: v(4), smtputf8: v(5),
+  };
 }

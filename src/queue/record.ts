@@ -180,9 +180,13 @@ export class MemoryInput implements ByteInput {
   }
 }
 
-/** One record, or the end of the input, or a malformed record with Postfix's warning. */
+/**
+ * One record, or the end of the input, or a malformed record with Postfix's
+ * warning. offset is where the record's type byte is in the file (after any
+ * pointer jumps), -1 when the input cannot tell (a pipe).
+ */
 export type RecordResult =
-  | { type: number; data: Buffer }
+  | { type: number; data: Buffer; offset: number }
   | { type: typeof REC_TYPE_EOF }
   | { type: typeof REC_TYPE_ERROR; warning: string };
 
@@ -220,6 +224,7 @@ function readLength(input: ByteInput, type: number): number | { warning: string 
  */
 export function recGetRaw(input: ByteInput, maxsize = 0, flags = REC_FLAG_DEFAULT): RecordResult {
   for (;;) {
+    const offset = input.tell();
     const type = input.getc();
     if (type < 0) return { type: REC_TYPE_EOF };
     const len = readLength(input, type);
@@ -232,7 +237,7 @@ export function recGetRaw(input: ByteInput, maxsize = 0, flags = REC_FLAG_DEFAUL
     if (data.length !== len) {
       return { type: REC_TYPE_ERROR, warning: `${input.path}: unexpected EOF in data, record type ${type} length ${len}` };
     }
-    if (flags === 0) return { type, data };
+    if (flags === 0) return { type, data, offset };
     if (type === REC_TYPE.PTR && flags & REC_FLAG_FOLLOW_PTR) {
       const r = recGoto(input, data);
       if (r === null) continue;
@@ -243,7 +248,7 @@ export function recGetRaw(input: ByteInput, maxsize = 0, flags = REC_FLAG_DEFAUL
       const s = input.seek(0, 'end');
       if (!s.ok) return { type: REC_TYPE_ERROR, warning: `${input.path}: seek error after reading END record: ${s.text}` };
     }
-    return { type, data };
+    return { type, data, offset };
   }
 }
 

@@ -8,7 +8,8 @@
 import { macExpand } from '../config/expand.js';
 import { SMTPD_FLAG_HANGUP, type SmtpdState } from './state.js';
 import type { SmtpdContext } from './context.js';
-import { dsnValid, toBytes } from './text.js';
+import { toBytes } from './text.js';
+import { dsnValid } from '../mail/dsn.js';
 import { expandLookup } from './expand.js';
 
 /** smtpd_chat_query(): reads one command line (the rest of an over-long line is skipped). */

@@ -17,7 +17,9 @@ import { mailReset } from './reset.js';
 import {
   MAIL_ERROR_POLICY, MAIL_ERROR_PROTOCOL, SMTPD_FLAG_SMTPUTF8, type SmtpdState,
 } from './state.js';
-import { allDigits, allPrint, offCvtString, printable, strcaseEq, toBytes, toText, uxtextUnquote, xtextUnquote } from './text.js';
+import { allDigits, allPrint, offCvtString, printable, strcaseEq, toBytes, toText } from './text.js';
+import { dsnNotifyMask, dsnRetCode } from '../mail/dsn.js';
+import { uxtextUnquote, xtextUnquote } from '../mail/xtext.js';
 
 /**
  * extract_addr(): the address from a MAIL/RCPT/VRFY argument in internal
@@ -37,19 +39,6 @@ export async function extractAddr(
   const context = state.where === 'MAIL' ? state.recipient : state.sender;
   if (!(await smtpdCheckAddr(ctx, context, addr, smtputf8))) return illegal();
   return addr;
-}
-
-/** dsn_notify_mask(): NEVER alone, or SUCCESS/FAILURE/DELAY in any combination; 0 when malformed. */
-function dsnNotifyMask(text: string): number {
-  const names: Record<string, number> = { NEVER: 1, SUCCESS: 2, FAILURE: 4, DELAY: 8 };
-  let mask = 0;
-  for (const word of text.split(/[\s,]+/)) {
-    if (word === '') continue;
-    const bit = names[word.toUpperCase()];
-    if (bit === undefined) return 0;
-    mask |= bit;
-  }
-  return mask === 1 || (mask & 1) === 0 ? mask : 0;
 }
 
 const verifySenders = new WeakMap<SmtpdContext, Promise<string>>();
@@ -130,8 +119,7 @@ export async function mailCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
       }
     } else if (upper.startsWith('RET=')) {
       if (state.ehloDiscardMask & EHLO_MASK_DSN) return reply('501 5.7.1 DSN support is disabled');
-      const v = upper.slice(4);
-      if (state.dsnRet || (state.dsnRet = v === 'FULL' ? 1 : v === 'HDRS' ? 2 : 0) === 0) return reply('501 5.5.4 Bad RET parameter syntax');
+      if (state.dsnRet || (state.dsnRet = dsnRetCode(arg.slice(4))) === 0) return reply('501 5.5.4 Bad RET parameter syntax');
     } else if (upper.startsWith('ENVID=')) {
       if (state.ehloDiscardMask & EHLO_MASK_DSN) return reply('501 5.7.1 DSN support is disabled');
       const v = xtextUnquote(arg.slice(6));
@@ -211,7 +199,7 @@ export async function rcptCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
     const upper = arg.toUpperCase();
     if (upper.startsWith('NOTIFY=')) {
       if (state.ehloDiscardMask & EHLO_MASK_DSN) return reply('501 5.7.1 DSN support is disabled');
-      if (notify || (notify = dsnNotifyMask(arg.slice(7))) === 0) return reply('501 5.5.4 Error: Bad NOTIFY parameter syntax');
+      if (notify || (notify = dsnNotifyMask(arg.slice(7), (w) => ctx.log.warning(toText(w)))) === 0) return reply('501 5.5.4 Error: Bad NOTIFY parameter syntax');
     } else if (upper.startsWith('ORCPT=')) {
       if (state.ehloDiscardMask & EHLO_MASK_DSN) return reply('501 5.7.1 DSN support is disabled');
       const value = arg.slice(6);

@@ -15,7 +15,8 @@ import {
   XF_IDENT, XF_NAME, XF_PORT, XF_PROTO, type SmtpdState,
 } from './state.js';
 import { SessionExit } from './stream.js';
-import { allDigits, neuter, printable, strcaseEq, toText, xtextUnquote } from './text.js';
+import { allDigits, neuter, printable, strcaseEq, toText } from './text.js';
+import { xtextUnquote } from '../mail/xtext.js';
 
 async function fail(ctx: SmtpdContext, state: SmtpdState, text: string, errClass = MAIL_ERROR_PROTOCOL): Promise<number> {
   state.errorMask |= errClass;

@@ -2,8 +2,7 @@
 // main.cf and the master.cf -o overrides (global/mail_params.h): every
 // parameter the SMTP server consults, read once per service from the
 // Config and kept as typed values. Touches nothing but the Config.
-import { ConfigError, type Config } from '../config/config.js';
-import { paramBounds } from '../config/registry.js';
+import type { Config } from '../config/config.js';
 
 /** The smtpd_policy_service_* settings (check/policy.ts; per-service overrides may change them). */
 export interface PolicySettings {
@@ -126,25 +125,13 @@ export interface SmtpdParams {
   };
 }
 
-/** Reads the smtpd parameters; a malformed number is the Config's error. */
+/** Reads the smtpd parameters; a malformed or out-of-range value is the Config's ConfigError. */
 export function readSmtpdParams(config: Config): SmtpdParams {
   const s = (n: string): string => config.get(n);
-  // Out-of-range values are fatal, with mail_conf_int.c's and mail_conf_time.c's words.
-  const i = (n: string): number => {
-    const v = config.getInt(n);
-    const r = paramBounds(n);
-    if (r && v < r.min) throw new ConfigError(`invalid ${n} parameter value ${v} < ${r.min}`);
-    if (r && r.max && v > r.max) throw new ConfigError(`invalid ${n} parameter value ${v} > ${r.max}`);
-    return v;
-  };
+  // Bounds and their fatal texts come with the Config's getters (mail_conf_int.c, mail_conf_time.c).
+  const i = (n: string): number => config.getInt(n);
   const b = (n: string): boolean => config.getBool(n);
-  const t = (n: string): number => {
-    const v = config.getTime(n, 's');
-    const r = paramBounds(n);
-    if (r && v < r.min) throw new ConfigError(`invalid ${n}: ${v} (min ${r.min})`);
-    if (r && r.max && v > r.max) throw new ConfigError(`invalid ${n}: ${v} (max ${r.max})`);
-    return v;
-  };
+  const t = (n: string): number => config.getTime(n);
   return {
     myhostname: s('myhostname'),
     mailName: s('mail_name'),
@@ -161,9 +148,9 @@ export function readSmtpdParams(config: Config): SmtpdParams {
     recipientLimit: i('smtpd_recipient_limit'),
     recipientOvershootLimit: i('smtpd_recipient_overshoot_limit'),
     lineLengthLimit: i('line_length_limit'),
-    messageSizeLimit: i('message_size_limit'),
+    messageSizeLimit: config.getLong('message_size_limit'),
     historyFlushThreshold: i('smtpd_history_flush_threshold'),
-    queueMinfree: i('queue_minfree'),
+    queueMinfree: config.getLong('queue_minfree'),
     queueDirectory: s('queue_directory'),
     connectionCountLimit: i('smtpd_client_connection_count_limit'),
     delayReject: b('smtpd_delay_reject'),

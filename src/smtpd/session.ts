@@ -26,7 +26,8 @@ import {
 } from './state.js';
 import { SessionExit } from './stream.js';
 import { anvilConnect, anvilWrapperRefused } from './limits.js';
-import { escapeBytes, isHeader, printable, toBytes, toText, validUtf8Bytes } from './text.js';
+import { escapeBytes, printable, toBytes, toText, validUtf8Bytes } from './text.js';
+import { isHeader } from '../mail/header.js';
 import { dictLookup } from '../address/maps.js';
 
 type Action = (ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken[]) => Promise<number>;

@@ -1,7 +1,7 @@
 // Unit tests for the daemon's parts that need no daemon: maillog line
 // format and sinks, syslog through logger(1) (against a stand-in /dev/log
 // when python3 is there to play syslogd), inet endpoints, master.cf
-// service options, locks and the PID file, and the programs table.
+// service options, locks and the PID file, and the registry of programs.
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,7 +12,7 @@ import { fileSink, formatMaillogLine, logHostLabel, logTimestamp, maillogPrefixE
 import { splitTag, syslogFacility, syslogSeverity, syslogSink } from '../../src/log/syslog.js';
 import { inetProtocols, servicePort, splitHostPort } from '../../src/master/endpoints.js';
 import { formatPidLine, masterRunning, openLock, readMasterPid, writePid } from '../../src/master/lock.js';
-import { commandName, missingProgramWarning, programKind } from '../../src/master/programs.js';
+import { commandName, lookupProgram, missingProgramWarning, programKind, programModule, registerProgram } from '../../src/master/programs.js';
 import { daemonOptions, serviceDisabled } from '../../src/master/services.js';
 
 function tmpdir(): string {
@@ -198,13 +198,41 @@ test('lock files: the PID in 32 columns, one holder at a time', () => {
   }
 });
 
-test('which master.cf commands run, and the warning for the others', () => {
-  assert.equal(programKind('smtpd', 'inet'), 'worker');
-  assert.equal(programKind('/usr/lib/postfix/sbin/smtpd', 'inet'), 'worker');
+test('the registry: how each master.cf command runs, and the warning for the others', () => {
+  assert.equal(programKind('smtpd', 'inet'), 'workers');
+  assert.equal(programKind('/usr/lib/postfix/sbin/smtpd', 'inet'), 'workers');
   assert.equal(programKind('smtpd', 'pass'), 'missing');
-  assert.equal(programKind('cleanup', 'unix'), 'in-process');
+  assert.equal(programKind('smtpd', 'unix'), 'missing');
+  for (const name of ['cleanup', 'trivial-rewrite', 'postlogd', 'proxymap', 'anvil']) {
+    assert.equal(programKind(name, 'unix'), 'in-process', name);
+  }
+  assert.equal(programKind('postlogd', 'unix-dgram'), 'in-process');
+  // Known to run as one process, not built yet.
   assert.equal(programKind('qmgr', 'unix'), 'missing');
+  assert.equal(programKind('pickup', 'fifo'), 'missing');
+  for (const name of ['local', 'virtual', 'smtp', 'lmtp', 'pipe', 'bounce', 'error', 'discard', 'showq', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+    assert.equal(programKind(name, 'unix'), 'missing', name);
+  }
+  const smtpd = lookupProgram('smtpd', 'inet');
+  assert.equal(smtpd.kind, 'workers');
+  assert.equal('module' in smtpd && smtpd.module.skeleton, 'stream');
+  assert.equal(programModule('smtpd')?.skeleton, 'stream');
+  assert.equal(programModule('qmgr'), undefined);
+  assert.equal(programModule('cleanup'), undefined);
+  assert.equal(registerProgram('smtpd', 'single', ['unix'], { skeleton: 'trigger', start: () => { throw new Error('unused'); } }), false);
   assert.equal(commandName('/x/y/smtpd'), 'smtpd');
   assert.equal(missingProgramWarning('qmgr', 'unix', 'qmgr'), 'master.cf service "qmgr" (type unix): command "qmgr" is not implemented by this Postfix replacement yet: service not started');
   assert.equal(missingProgramWarning('smtpd', 'pass', 'smtpd'), 'master.cf service "smtpd" (type pass): command "smtpd" is implemented only for type "inet": service not started');
+});
+
+test('a program registered with its kind, types and module', () => {
+  const module = { skeleton: 'trigger' as const, start: () => { throw new Error('unused'); } };
+  assert.equal(registerProgram('units-trigger', 'single', ['unix', 'fifo', 'pass'], module), true);
+  assert.equal(programKind('units-trigger', 'fifo'), 'single');
+  assert.equal(programKind('/x/units-trigger', 'unix'), 'single');
+  assert.equal(programKind('units-trigger', 'inet'), 'missing');
+  // A type the master cannot create endpoints for is not run.
+  assert.equal(programKind('units-trigger', 'pass'), 'missing');
+  assert.equal(programModule('units-trigger'), module);
+  assert.equal(missingProgramWarning('t', 'inet', 'units-trigger'), 'master.cf service "t" (type inet): command "units-trigger" is implemented only for type "unix", "fifo": service not started');
 });

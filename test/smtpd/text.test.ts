@@ -1,13 +1,14 @@
 // Unit tests for the byte-string helpers behind smtpd's replies and parsing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  dsnSplit, dsnValid, escapeBytes, isHeader, offCvtString, printable, uxtextUnquote, xtextUnquote,
-} from '../../src/smtpd/text.js';
+import { escapeBytes, offCvtString, printable } from '../../src/smtpd/text.js';
+import { dsnSplit, dsnValid } from '../../src/mail/dsn.js';
+import { isHeader } from '../../src/mail/header.js';
+import { uxtextUnquote, xtextUnquote } from '../../src/mail/xtext.js';
 import { ehloMask, strEhloMask, EHLO_MASK_DSN, EHLO_MASK_SMTPUTF8 } from '../../src/smtpd/ehlo.js';
 import { normalizeMailhostAddr } from '../../src/smtpd/hostname.js';
 import { unescape } from '../../src/smtpd/context.js';
-import { mailDate } from '../../src/smtpd/received.js';
+import { mailDate } from '../../src/mail/mail-date.js';
 
 test('dsn_valid and dsn_split', () => {
   assert.equal(dsnValid('5.7.1 text'), 5);
@@ -56,5 +57,5 @@ test('normalize_mailhost_addr', () => {
 test('unescape and mail_date', () => {
   assert.equal(unescape('\\t\\40x\\\\'), '\t x\\');
   process.env.TZ = 'UTC';
-  assert.equal(mailDate(Date.UTC(2026, 10, 1, 3, 4, 5)), 'Sun,  1 Nov 2026 03:04:05 +0000 (UTC)');
+  assert.equal(mailDate(Date.UTC(2026, 10, 1, 3, 4, 5) / 1000), 'Sun,  1 Nov 2026 03:04:05 +0000 (UTC)');
 });

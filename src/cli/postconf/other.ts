@@ -15,7 +15,7 @@ import {
   expandTemplates,
   loadTemplateFile,
   type TemplateEnv,
-} from '../../config/bounce-templates.js';
+} from '../../mail/bounce-templates.js';
 import { dictTypeNames } from '../../dict/registry.js';
 import { errnoText } from '../../util/errno.js';
 import { FatalExit, msgFatal, msgWarn } from '../../util/msg.js';

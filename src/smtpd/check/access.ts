@@ -12,7 +12,9 @@ import { MA_FIND_DOMAIN, MA_FIND_FULL, MA_FIND_LOCALPART_AT, MA_FIND_NOEXT, MA_F
 import { MATCH_FLAG_PARENT } from '../../address/match-list.js';
 import { RESOLVE_FLAG_FAIL, RESOLVE_FLAG_ROUTED } from '../../address/resolve.js';
 import { validHostaddr } from '../hostname.js';
-import { allDigits, dsnSplit, isHeader, toBytes, toText } from '../text.js';
+import { allDigits, toBytes, toText } from '../text.js';
+import { dsnSplit } from '../../mail/dsn.js';
+import { isHeader } from '../../mail/header.js';
 import { CLEANUP_FLAG_DISCARD, CLEANUP_FLAG_HOLD } from '../../cleanup/api.js';
 import { AFTER_EOM, MAIL_ERROR_POLICY, type SmtpdState } from '../state.js';
 import type { SmtpdContext } from '../context.js';

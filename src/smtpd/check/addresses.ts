@@ -15,7 +15,8 @@ import {
 import { domainToAsciiBytes, validUtf8HostnameBytes } from '../hostname.js';
 import { MAIL_ERROR_BOUNCE, MAIL_ERROR_POLICY, SMTPD_FLAG_SMTPUTF8, RESOLVE_CLASS_FINAL, type SmtpdState } from '../state.js';
 import type { SmtpdContext } from '../context.js';
-import { dsnSplit, toBytes, toText } from '../text.js';
+import { toBytes, toText } from '../text.js';
+import { dsnSplit } from '../../mail/dsn.js';
 import { truncateDot } from './hosts.js';
 import {
   deferIfPermit, NAME_SENDER, rejectDictRetry, smtpdCheckReject, smtpdDsnFix,

@@ -7,7 +7,8 @@
 // CheckJump, caught by the smtpd_check_* drivers (check/drivers.ts) and
 // turned back into a status value.
 import { quote822Local } from '../../address/quote.js';
-import { dsnValid, printable, toText } from '../text.js';
+import { printable, toText } from '../text.js';
+import { dsnValid } from '../../mail/dsn.js';
 import { MAIL_ERROR_DATA, MAIL_ERROR_RESOURCE, MAIL_ERROR_SOFTWARE, type Defer, type SmtpdState } from '../state.js';
 import type { SmtpdContext } from '../context.js';
 

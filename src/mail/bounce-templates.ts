@@ -7,7 +7,7 @@
 // caller's warn; fatal ones come back as a thrown TemplateError whose text
 // the caller prints as Postfix's bounce daemon would.
 import { domainToUnicode } from 'node:url';
-import { macExpand, MAC_PARSE_ERROR, MAC_PARSE_UNDEF } from './expand.js';
+import { macExpand, MAC_PARSE_ERROR, MAC_PARSE_UNDEF } from '../config/expand.js';
 
 export type TemplateClass = 'failure' | 'delay' | 'success' | 'verify';
 export const TEMPLATE_CLASSES: readonly TemplateClass[] = ['failure', 'delay', 'success', 'verify'];

@@ -1,9 +1,9 @@
-// Mirrors Postfix's global/mail_date.c: the RFC 2822 date that cleanup puts
-// in a missing Date: header, "Sat, 21 Nov 2026 23:32:47 +0000 (UTC)", in
-// the local time zone with the day of month padded by a space. The offset
-// is printed as Postfix computes it ("%+03d%02d" of whole hours and
-// minutes, so -00:30 prints as +0030). Also the GMT stamp of Message-Id.
-// Pure formatting.
+// Mirrors Postfix's global/mail_date.c: the RFC 2822 date of smtpd's
+// Received: header and of the Date: header cleanup adds, "Sat, 21 Nov 2026
+// 23:32:47 +0000 (UTC)", in the local time zone with the day of month
+// padded by a space. The offset is printed as Postfix computes it
+// ("%+03d%02d" of whole hours and minutes, so -00:30 prints as +0030).
+// Also the GMT stamp of cleanup's Message-Id. Pure formatting.
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -21,15 +21,22 @@ let formatter: Intl.DateTimeFormat | null = null;
 let formatterZone: string | undefined;
 const zoneCache = new Map<string, string>();
 
+/** The last answer, checked first: the zone only changes with TZ or daylight saving time. */
+let lastZone: { tz: string | undefined; offset: number; name: string } | null = null;
+
 /** strftime's %Z: the zone's abbreviation for that moment (cached per TZ and UTC offset). */
 export function zoneName(d: Date): string {
-  const key = `${process.env.TZ ?? ''}\0${d.getTimezoneOffset()}`;
+  const tz = process.env.TZ;
+  const offset = d.getTimezoneOffset();
+  if (lastZone !== null && lastZone.offset === offset && lastZone.tz === tz) return lastZone.name;
+  const key = `${tz ?? ''}\0${offset}`;
   let name = zoneCache.get(key);
   if (name === undefined) {
     name = computeZoneName(d);
     if (zoneCache.size > 64) zoneCache.clear();
     zoneCache.set(key, name);
   }
+  lastZone = { tz, offset, name };
   return name;
 }
 

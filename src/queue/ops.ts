@@ -1,0 +1,119 @@
+// Mirrors the queue-file operations Postfix's daemons share:
+// global/mail_queue.c (mail_queue_rename, mail_queue_open, mail_queue_remove)
+// and global/deliver_completed.c with rec_put_type() from global/record.c.
+// Moving a file between queues honours the hashed layout (a missing hash
+// directory is made and the rename retried); marking a recipient done
+// rewrites only the type byte of its record. Asynchronous, for the daemons;
+// failures are values. Touches only the queue tree it is given.
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { type FsFailure, type QueueLayout, mailQueuePath } from './layout.js';
+import { REC_TYPE } from './rec-type.js';
+
+function failure(e: unknown): FsFailure {
+  const error = e as NodeJS.ErrnoException;
+  return { code: error.code ?? 'EIO', error };
+}
+
+/** Creates the directories above a queue path (mode 0700), as mail_queue_mkdirs. */
+async function mkdirsFor(queueDir: string, relPath: string): Promise<FsFailure | null> {
+  try {
+    await fsp.mkdir(path.dirname(path.resolve(queueDir, relPath)), { recursive: true, mode: 0o700 });
+    return null;
+  } catch (e) {
+    return failure(e);
+  }
+}
+
+/**
+ * mail_queue_rename(): moves a queue file (or a log) from one queue to
+ * another, e.g. incoming to active, active to deferred, to hold or corrupt.
+ * The ID stays; the hash subdirectories follow each queue's layout.
+ */
+export async function moveQueueFile(
+  queueDir: string, layout: QueueLayout, id: string, fromQueue: string, toQueue: string,
+): Promise<FsFailure | null> {
+  const from = path.resolve(queueDir, mailQueuePath(layout, fromQueue, id));
+  const toRel = mailQueuePath(layout, toQueue, id);
+  const to = path.resolve(queueDir, toRel);
+  try {
+    await fsp.rename(from, to);
+    return null;
+  } catch (e) {
+    const first = failure(e);
+    if (first.code !== 'ENOENT' || (await mkdirsFor(queueDir, toRel)) !== null) return first;
+  }
+  try {
+    await fsp.rename(from, to);
+    return null;
+  } catch (e) {
+    return failure(e);
+  }
+}
+
+/** mail_queue_remove(). */
+export async function removeQueueFile(queueDir: string, layout: QueueLayout, queue: string, id: string): Promise<FsFailure | null> {
+  try {
+    await fsp.unlink(path.resolve(queueDir, mailQueuePath(layout, queue, id)));
+    return null;
+  } catch (e) {
+    return failure(e);
+  }
+}
+
+/**
+ * mail_queue_open(): opens a file in a queue; with a creating flag, a
+ * missing hash directory is made and the open retried.
+ */
+export async function openQueueFile(
+  queueDir: string, layout: QueueLayout, queue: string, id: string, flags: string | number = 'r', mode = 0o600,
+): Promise<{ fh: fsp.FileHandle; path: string } | FsFailure> {
+  const rel = mailQueuePath(layout, queue, id);
+  const full = path.resolve(queueDir, rel);
+  const creating = typeof flags === 'number' ? (flags & fsp.constants.O_CREAT) !== 0 : /[wa]/.test(flags);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { fh: await fsp.open(full, flags, mode), path: rel };
+    } catch (e) {
+      const f = failure(e);
+      if (attempt > 0 || !creating || f.code !== 'ENOENT') return f;
+      const m = await mkdirsFor(queueDir, rel);
+      if (m !== null) return m;
+    }
+  }
+}
+
+export interface MarkOptions {
+  /** The new type: D (done, the default), '/' (canceled) or K (killed). */
+  type?: number;
+  /**
+   * fsync after the write (default true). Postfix only flushes its stream
+   * here; the fsync makes "a done mark on disk is never delivered again"
+   * hold across a crash of the machine, not only of the process.
+   */
+  sync?: boolean;
+}
+
+/**
+ * deliver_completed(): marks the recipient whose record starts at offset
+ * as done, by rewriting that one type byte in place. The offset comes from
+ * the reader (QueueRecipient.offset). The file must be open for writing.
+ */
+export async function markRecipientDone(fh: fsp.FileHandle, offset: number, opts: MarkOptions = {}): Promise<FsFailure | null> {
+  const type = opts.type ?? REC_TYPE.DONE;
+  if (!Number.isInteger(offset) || offset <= 0) {
+    const error = Object.assign(new Error(`deliver_completed: bad offset ${offset}`), { code: 'EINVAL' });
+    return { code: 'EINVAL', error };
+  }
+  try {
+    const { bytesWritten } = await fh.write(Buffer.of(type), 0, 1, offset);
+    if (bytesWritten !== 1) {
+      const error = Object.assign(new Error(`short write at offset ${offset}`), { code: 'EIO' });
+      return { code: 'EIO', error };
+    }
+    if (opts.sync ?? true) await fh.sync();
+    return null;
+  } catch (e) {
+    return failure(e);
+  }
+}
