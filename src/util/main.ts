@@ -2,8 +2,15 @@
 // FatalExit into the process exit status. Nothing below cli/ calls exit.
 import { FatalExit, setProgName } from './msg.js';
 import { flushOut } from './output.js';
+import { reportRun } from './run-hook.js';
 
-export async function runMain(defaultName: string, body: (argv: string[]) => void | number | Promise<void | number>): Promise<void> {
+export function runMain(defaultName: string, body: (argv: string[]) => void | number | Promise<void | number>): Promise<void> {
+  const run = runBody(defaultName, body);
+  reportRun(run);
+  return run;
+}
+
+async function runBody(defaultName: string, body: (argv: string[]) => void | number | Promise<void | number>): Promise<void> {
   const invoked = process.env.POSTFIX_TS_ARGV0 || defaultName;
   setProgName(invoked);
   let status = 0;

@@ -63,6 +63,15 @@ async function replayFixture(dir: string, onlyCase: string | undefined, t: Tally
   const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, ExpectedCase>;
   const postcat = fs.existsSync(REAL_POSTCAT) ? REAL_POSTCAT : null;
   const ours = await startOurs(dir);
+  // Queue files already compared (or there before the first session): one
+  // that shows up later than its session was looked at is a failure too.
+  const accounted = new Set(listQueueFiles(ours.spool).keys());
+  let previous = `${name} (start)`;
+  const late = (before: Map<string, string>) => {
+    const ids = [...before.keys()].filter((id) => !accounted.has(id));
+    if (ids.length) t.failures.push(`${previous}: queue file(s) ${ids.join(', ')} appeared after the session's files were compared`);
+    for (const id of ids) accounted.add(id);
+  };
   try {
     for (const session of loadSessions(dir)) {
       if (onlyCase && session.name !== onlyCase) continue;
@@ -70,6 +79,8 @@ async function replayFixture(dir: string, onlyCase: string | undefined, t: Tally
       t.sessions++;
       if (process.env.CLEANUP_DEBUG) process.stderr.write(`${label}\n`);
       const before = listQueueFiles(ours.spool);
+      late(before);
+      previous = label;
       const logBefore = ours.logLines.length;
       const results = await playSession(session, { mode: 'replay' });
       const replies = session.steps.reduce((n, s) => n + (s.expect?.length ?? 0), 0);
@@ -77,8 +88,12 @@ async function replayFixture(dir: string, onlyCase: string | undefined, t: Tally
       const diff = compareSession(session, results);
       if (diff) t.failures.push(`${label}: replies: ${diff}`);
       else t.replies[0] += replies;
-      const ids = await waitNewFiles(ours.spool, before, 100, 3000);
-      await sleep(20);
+      // smtpd answers 250 only once cleanup has committed the queue file, and
+      // logs "disconnect from" last: once that line is there, the session's
+      // files and log lines are complete (the stack runs in this process).
+      await waitForLogLine(ours.logLines, logBefore, /: disconnect from /, 3000);
+      const ids = [...listQueueFiles(ours.spool).keys()].filter((id) => !before.has(id)).sort();
+      for (const id of ids) accounted.add(id);
       const { ids: order, views } = viewNewFiles(ours.spool, ids, ours.conf, postcat);
       const want = expected[session.name] ?? { messages: [], log: [] };
       if (views.length !== want.messages.length) {
@@ -94,9 +109,19 @@ async function replayFixture(dir: string, onlyCase: string | undefined, t: Tally
         t.failures.push(`${label}: log\n  expected ${JSON.stringify(want.log)}\n  actual   ${JSON.stringify(log)}`);
       } else t.logs[0]++;
     }
+    // Anything the last session still does shows within a quiet while.
+    late(new Map([...listQueueFiles(ours.spool)].filter(([id]) => !accounted.has(id))));
+    const ids = await waitNewFiles(ours.spool, new Map([...accounted].map((id) => [id, ''])), 100, 1000);
+    late(new Map(ids.map((id) => [id, ''])));
   } finally {
     await ours.stop();
   }
+}
+
+/** Waits (up to maxMs) until a line after index from matches re. */
+async function waitForLogLine(lines: string[], from: number, re: RegExp, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (!lines.slice(from).some((l) => re.test(l)) && Date.now() < deadline) await sleep(5);
 }
 
 async function replayAll(): Promise<Tally> {

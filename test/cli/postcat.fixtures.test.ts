@@ -5,16 +5,17 @@
 
 import { test } from 'node:test';
 import * as path from 'node:path';
-import { caseLabel, compareCase, listSuites, loadCases, oursBinary, repoRoot, runCase } from '../lib/cases.js';
+import { caseLabel, compareCase, listSuites, loadCases, oursBinary, oursInProcess, repoRoot, runCaseAsync } from '../lib/cases.js';
 
 const root = repoRoot();
 const binary = oursBinary(root);
+const inProcess = oursInProcess(root);
 
 for (const suiteDir of listSuites(path.join(root, 'fixtures', 'postcat'))) {
   test(`postcat fixtures: ${path.basename(suiteDir)}`, async (t) => {
     for (const [i, c] of loadCases(suiteDir).entries()) {
-      await t.test(caseLabel(c, i), () => {
-        const diff = compareCase(c, runCase(c, { binary, suiteDir }));
+      await t.test(caseLabel(c, i), async () => {
+        const diff = compareCase(c, await runCaseAsync(c, { binary, suiteDir, inProcess }));
         if (diff !== null) throw new Error(`${caseLabel(c, i)}\n${diff}`);
       });
     }

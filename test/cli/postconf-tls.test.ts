@@ -4,13 +4,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../lib/tmp.js';
 
 const bin = fileURLToPath(new URL('../../../bin/postconf', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'pc-tls-'));
+const dir = tempDir('pc-tls-');
 writeFileSync(join(dir, 'main.cf'), '');
 const version = process.versions.openssl.replace(/\+.*$/, '');
 

@@ -5,10 +5,11 @@
 
 import { test } from 'node:test';
 import * as path from 'node:path';
-import { caseLabel, compareCase, listSuites, loadCases, oursBinary, repoRoot, runCaseAsync } from '../lib/cases.js';
+import { caseLabel, compareCase, listSuites, loadCases, oursBinary, oursInProcess, repoRoot, runCaseAsync } from '../lib/cases.js';
 
 const root = repoRoot();
 const binary = oursBinary(root);
+const inProcess = oursInProcess(root);
 
 for (const suiteDir of listSuites(path.join(root, 'fixtures', 'postconf'))) {
   test(`postconf fixtures: ${path.basename(suiteDir)}`, { concurrency: 2 }, async (t) => {
@@ -16,7 +17,7 @@ for (const suiteDir of listSuites(path.join(root, 'fixtures', 'postconf'))) {
     await Promise.all(
       cases.map((c, i) =>
         t.test(caseLabel(c, i), async () => {
-          const diff = compareCase(c, await runCaseAsync(c, { binary, suiteDir }));
+          const diff = compareCase(c, await runCaseAsync(c, { binary, suiteDir, inProcess }));
           if (diff !== null) throw new Error(`${caseLabel(c, i)}\n${diff}`);
         }),
       ),

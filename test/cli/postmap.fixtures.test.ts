@@ -8,11 +8,12 @@
 
 import { test } from 'node:test';
 import * as fs from 'node:fs';
-import { caseLabel, loadCases, oursBinary, runCaseAsync } from '../lib/cases.js';
+import { caseLabel, loadCases, oursBinary, oursInProcess, runCaseAsync } from '../lib/cases.js';
 import { type MapCase, compareMapCase, mapSuiteDirs, prepareSuite, suiteLabel } from '../conformance/postmap.suite.js';
 import { startSuiteMemcached } from '../lib/fake-memcached.js';
 
 const ours = oursBinary();
+const inProcess = oursInProcess();
 
 for (const suiteDir of mapSuiteDirs()) {
   test(`${suiteLabel(suiteDir)} fixtures`, { concurrency: 2 }, async (t) => {
@@ -30,7 +31,7 @@ for (const suiteDir of mapSuiteDirs()) {
         cases.map((c, i) =>
           t.test(caseLabel(c, i), async () => {
             if (setupError !== undefined) throw new Error(setupError);
-            const diff = compareMapCase(c, await runCaseAsync(c, { binary: ours, suiteDir: prepared! }));
+            const diff = compareMapCase(c, await runCaseAsync(c, { binary: ours, suiteDir: prepared!, inProcess }));
             if (diff !== null) throw new Error(`${caseLabel(c, i)}\n${diff}`);
           }),
         ),

@@ -3,13 +3,13 @@
 // `postconf -xh mydomain mydestination myorigin` for the same main.cf.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Config, ConfigError } from '../../src/config/config.js';
+import { tempDir } from '../lib/tmp.js';
 
 function configWith(mainCf: string): Config {
-  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const dir = tempDir('cfg-');
   writeFileSync(join(dir, 'main.cf'), mainCf);
   return Config.load(dir);
 }
@@ -22,7 +22,7 @@ test('mydomain follows a myhostname set in main.cf', () => {
 });
 
 test('-o style overrides win over main.cf', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const dir = tempDir('cfg-');
   writeFileSync(join(dir, 'main.cf'), 'myhostname = a.example\nrelayhost = [x]\n');
   const c = Config.load(dir, [['relayhost', '[y]:25']]);
   assert.equal(c.get('relayhost'), '[y]:25');
@@ -31,6 +31,6 @@ test('-o style overrides win over main.cf', () => {
 });
 
 test('a missing main.cf is a ConfigError with Postfix\'s text', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const dir = tempDir('cfg-');
   assert.throws(() => Config.load(dir), (e: unknown) => e instanceof ConfigError && e.message === `open ${dir}/main.cf: No such file or directory`);
 });

@@ -5,8 +5,7 @@
 // DB, garbage, empty) are refused with the rebuild advice, never a crash.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DICT_FLAG_DUP_WARN, DICT_FLAG_FOLD_FIX, DICT_FLAG_TRY0NULL, DICT_FLAG_DUP_REPLACE, O_RDONLY, isSurrogate, type Dict,
@@ -15,9 +14,10 @@ import { EntryList, sortedOrder } from '../../src/dict/entries.js';
 import { MapBuilder } from '../../src/dict/mkmap.js';
 import { openStore, type StoreKind } from '../../src/dict/lmdb-store.js';
 import { captured } from './testutil.js';
+import { tempDir } from '../lib/tmp.js';
 
 function dir(): string {
-  return mkdtempSync(join(tmpdir(), 'lmdb-store-'));
+  return tempDir('lmdb-store-');
 }
 
 function build(kind: StoreKind, name: string, records: Array<[string, string]>, dictFlags = DICT_FLAG_FOLD_FIX | DICT_FLAG_DUP_WARN) {

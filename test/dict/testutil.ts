@@ -1,11 +1,11 @@
 // Helpers for the table tests: temporary table files and captured warnings.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../lib/tmp.js';
 
 /** Writes `text` to a fresh temporary file and returns its path. */
 export function tableFile(text: string, name = 'table'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'dict-test-'));
+  const dir = tempDir('dict-test-');
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;

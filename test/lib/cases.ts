@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runInProcess } from './inproc.js';
 
 /** A stream or output file whose lines are compared as a sorted list. */
 export type SortKey = 'stdout' | 'stderr' | string;
@@ -50,6 +51,13 @@ export interface RunOptions {
   captureAll?: boolean;
   /** Extra environment for this run (the recorder sets NORANDOMIZE=1 for a stable hash order). */
   env?: Record<string, string>;
+  /**
+   * For commands that can run inside this process (ours: see oursInProcess),
+   * the bundle to evaluate and the launcher it stands for; runCaseAsync then
+   * runs the case in-process and falls back to a real process when the case
+   * needs one (test/lib/inproc.ts).
+   */
+  inProcess?(cmd: string): { bundle: string; launcher: string } | undefined;
 }
 
 export const DIR_TOKEN = '@DIR@';
@@ -71,6 +79,33 @@ export function repoRoot(): string {
 export function oursBinary(root = repoRoot()): (cmd: string) => string {
   return (cmd) => path.join(root, 'bin', cmd);
 }
+
+/**
+ * Our commands' bundles, for RunOptions.inProcess: bin/<cmd> loads
+ * dist/bin/<cmd>.cjs. POSTFIX_TS_INPROC=0 turns in-process runs off (every case
+ * then starts a process, as the launcher would).
+ */
+export function oursInProcess(root = repoRoot()): (cmd: string) => { bundle: string; launcher: string } | undefined {
+  const known = new Map<string, { bundle: string; launcher: string } | undefined>();
+  return (cmd) => {
+    if (process.env.POSTFIX_TS_INPROC === '0') return undefined;
+    if (!known.has(cmd)) {
+      const launcher = path.join(root, 'bin', cmd);
+      const bundle = path.join(root, 'dist', 'bin', `${cmd}.cjs`);
+      let text = '';
+      try {
+        text = fs.readFileSync(launcher, 'utf8');
+      } catch {
+        // not one of ours
+      }
+      known.set(cmd, text.includes(`require('../dist/bin/${cmd}.cjs')`) && fs.existsSync(bundle) ? { bundle, launcher } : undefined);
+    }
+    return known.get(cmd);
+  };
+}
+
+/** How many cases ran in-process, and why the others needed a process (for the curious: POSTFIX_TS_INPROC_DEBUG=1). */
+export const inProcessStats = { inProcess: 0, fallback: new Map<string, number>() };
 
 /** The real Postfix programs: /usr/sbin/<cmd>. */
 export function realBinary(cmd: string): string {
@@ -213,8 +248,32 @@ export function runCase(c: Case, opts: RunOptions): CaseResult {
   }
 }
 
-/** runCase without blocking the event loop, so that cases can run side by side. */
-export function runCaseAsync(c: Case, opts: RunOptions): Promise<CaseResult> {
+/**
+ * runCase without blocking the event loop, so that cases can run side by side;
+ * with opts.inProcess, inside this process when the case allows it.
+ */
+export async function runCaseAsync(c: Case, opts: RunOptions): Promise<CaseResult> {
+  const target = opts.inProcess?.(c.cmd);
+  if (target) {
+    const p = prepare(c, opts);
+    try {
+      const r = await runInProcess({ ...target, args: p.args, env: p.options.env, cwd: p.dir, input: p.input, timeoutMs: opts.timeoutMs });
+      if (!('needsProcess' in r)) {
+        inProcessStats.inProcess++;
+        return collect(c, opts, p, r.stdout, r.stderr, r.status, null);
+      }
+      const why = r.needsProcess.replace(/\d+/g, 'N');
+      inProcessStats.fallback.set(why, (inProcessStats.fallback.get(why) ?? 0) + 1);
+      if (process.env.POSTFIX_TS_INPROC_DEBUG) process.stderr.write(`in-process run of ${caseLabel(c)} needs a process: ${r.needsProcess}\n`);
+    } finally {
+      cleanup(p, opts);
+    }
+  }
+  return spawnCase(c, opts);
+}
+
+/** Run one case as a process of its own, without blocking the event loop. */
+function spawnCase(c: Case, opts: RunOptions): Promise<CaseResult> {
   const p = prepare(c, opts);
   return new Promise<CaseResult>((resolve) => {
     const child = spawn(p.file, p.args, { ...p.options, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -166,7 +166,16 @@ export async function playAnvilScenario(log: () => string): Promise<ScenarioResu
     warnings[part] = log().slice(mark).split('\n').filter((l) => /\/smtpd\[\d+\]: warning: /.test(l)).map(stripLogLine);
   };
 
+  // anvil counts in whole seconds (time(3)) and starts a client's rates
+  // afresh once its window start plus anvil_rate_time_unit (2s, main.cf) lies
+  // in the past: with the window started no earlier than the part before,
+  // that is certain from the third whole second after that part began.
+  const TIME_UNIT_S = 2;
+  let partStart = 0;
+  const nextWindow = () => sleep(Math.max(0, (Math.floor(partStart / 1000) + TIME_UNIT_S + 1) * 1000 + 150 - Date.now()));
+
   const part = async (name: string, disconnects: number, body: (say: (s: string) => void) => Promise<void>): Promise<void> => {
+    partStart = Date.now();
     const mark = log().length;
     const lines: string[] = [];
     await body((s) => lines.push(...s.replace(/\r\n$/, '').split('\r\n')));
@@ -228,7 +237,7 @@ export async function playAnvilScenario(log: () => string): Promise<ScenarioResu
       say(`S: ${await c.quit()}`);
     }
   });
-  await sleep(3500);
+  await nextWindow();
   await part('connection-rate-reset', 1, async (say) => {
     const c = await Client.open(11902, OUTSIDE);
     await greet(c, say);
@@ -254,7 +263,7 @@ export async function playAnvilScenario(log: () => string): Promise<ScenarioResu
     }
     say(`S: ${await d.quit()}`);
   });
-  await sleep(3500);
+  await nextWindow();
   await part('message-rate-reset', 1, async (say) => {
     const c = await Client.open(11903, OUTSIDE);
     await greet(c, say);
@@ -281,7 +290,7 @@ export async function playAnvilScenario(log: () => string): Promise<ScenarioResu
     for (let i = 0; i < 5; i++) await cmd(d, 'RCPT TO:<postmaster@mx.example.com>', say);
     say(`S: ${await d.quit()}`);
   });
-  await sleep(3500);
+  await nextWindow();
   await part('recipient-rate-reset', 1, async (say) => {
     const c = await Client.open(11904, OUTSIDE);
     await greet(c, say);
@@ -316,7 +325,7 @@ export async function playAnvilScenario(log: () => string): Promise<ScenarioResu
       say(`S: ${await c.quit()}`);
     }
   });
-  await sleep(3500);
+  await nextWindow();
   await part('newtls-rate-reset', 1, async (say) => {
     const c = await Client.open(11905, OUTSIDE);
     await greet(c, say);
