@@ -9,7 +9,7 @@
 // loaded (setDictMainConfig) or, failing that, from $MAIL_CONFIG.
 import { Config, ConfigError } from '../config/config.js';
 import { loadNameValues, readConfigFile } from '../config/maincf.js';
-import type { MsgLog } from '../util/msg.js';
+import { stderrLog, type MsgLog } from '../util/msg.js';
 
 /** A setting that Postfix rejects with a fatal error; the message is Postfix's text. */
 export class CfgError extends Error {}
@@ -55,7 +55,7 @@ export class CfgParser {
    * Postfix prints them); null with the errno text when it cannot be opened.
    * A malformed line throws CfgError.
    */
-  static open(name: string, log: MsgLog): CfgParser | { error: string } {
+  static open(name: string, log: MsgLog = stderrLog): CfgParser | { error: string } {
     if (name.startsWith('/') || name.startsWith('.')) {
       const file = readConfigFile(name);
       if ('error' in file) return { error: file.error };
