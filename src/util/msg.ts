@@ -70,6 +70,13 @@ export function msgError(text: string): void {
 /** Postfix's msg_vstream for a command: "<program>: warning: text" on stderr. */
 export const stderrLog: MsgLog = { info: msgInfo, warning: msgWarn, error: msgError };
 
+/**
+ * A failure that only the program edge words: runMain prints it as
+ * "<program>: fatal: message" and exits 1 (config/config-error.ts's
+ * ConfigError is one). Code below the edge throws or returns it, never exits.
+ */
+export class FatalError extends Error {}
+
 /** Thrown by msgFatal; the command's edge catches it, flushes output and exits. */
 export class FatalExit extends Error {
   constructor(public readonly status: number) {
