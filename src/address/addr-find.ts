@@ -65,6 +65,8 @@ export interface AddrFindEnv {
   split?: SplitAddrOptions;
   /** canon_addr_external for mail_addr_map results (trivial-rewrite's local context). */
   canonicalize?: CanonAddrExternal;
+  /** smtputf8_enable: Unicode case folding when comparing domains. */
+  utf8?: boolean;
 }
 
 export type AddrFindResult =
@@ -139,7 +141,7 @@ export async function mailAddrFindOpt(
   };
   if (domain !== null && strategy & (MA_FIND_LOCALPART_IF_LOCAL | MA_FIND_LOCALPART_AT_IF_LOCAL)) {
     let rc = 0;
-    if (sameCaseless(domain, env.myorigin) || (rc = env.resolveLocal ? await env.resolveLocal(domain) : 0) > 0) {
+    if (sameCaseless(domain, env.myorigin, env.utf8 ?? false) || (rc = env.resolveLocal ? await env.resolveLocal(domain) : 0) > 0) {
       if (strategy & MA_FIND_LOCALPART_IF_LOCAL) {
         const hit = await findLocal(false);
         if (hit) return hit;

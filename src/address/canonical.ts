@@ -105,7 +105,7 @@ export class CleanupAddressRules {
   static async create(resolver: AddressResolver, opts: { log?: AddressLog; cache?: TableCache } = {}): Promise<CleanupAddressRules> {
     const c = resolver.config;
     const log = opts.log ?? defaultLog;
-    const cache = opts.cache ?? new TableCache(log);
+    const cache = opts.cache ?? new TableCache(log, resolver.utf8);
     const maps = async (name: string) => (c.get(name) !== '' ? Maps.create(name, c.get(name), CLEANUP_MAP_FLAGS, cache) : undefined);
     const classes = (name: string, allowed: number) =>
       c.get(name) !== '' ? nameMask('canonical_classes', CLASS_NAMES.filter(([, m]) => m & allowed), c.get(name)) : 0;
@@ -145,7 +145,7 @@ export class CleanupAddressRules {
         const saved = address;
         changed ||= r.addresses[0] !== address;
         address = r.addresses[0]!;
-        if (sameCaseless(saved, address)) return { address, changed, errs: 0 };
+        if (sameCaseless(saved, address, this.resolver.utf8)) return { address, changed, errs: 0 };
       } else if (r.status === 'error') {
         this.log.warning(`${queueId}: ${maps.title} map lookup problem for ${address} -- message not accepted, try again later`);
         return { address, changed, errs: CLEANUP_STAT_WRITE };
@@ -165,7 +165,7 @@ export class CleanupAddressRules {
   async masqueradeExternal(addr: string, queueId: string): Promise<Rewritten> {
     const at = addr.lastIndexOf('@');
     if (at < 0) return { address: addr, changed: false, errs: 0 };
-    const domain = foldCase(addr.slice(at + 1));
+    const domain = foldCase(addr.slice(at + 1), this.resolver.utf8);
     let errs = 0;
     if (this.masqExceptions) {
       const m = await this.masqExceptions.match(addr.slice(0, at));
@@ -182,7 +182,7 @@ export class CleanupAddressRules {
         truncate = !truncate;
         masq = masq.slice(1);
       }
-      masq = foldCase(masq);
+      masq = foldCase(masq, this.resolver.utf8);
       if (masq === '') continue;
       if (masq.length === domain.length) {
         if (masq === domain) break;
@@ -255,8 +255,8 @@ export async function masquerade(rules: CleanupAddressRules, cls: AddressClass, 
 export async function envelopeSender(rules: CleanupAddressRules, addr: string, mapOk: boolean, queueId = 'NOQUEUE'): Promise<Rewritten> {
   const resolver = rules.resolver;
   let clean = await resolver.rewrite('local', addr);
-  if (foldCase(clean.slice(0, 14)) === foldCase('MAILER-DAEMON@')) {
-    if (sameCaseless(clean, await resolver.rewrite('local', 'MAILER-DAEMON'))) clean = '';
+  if (foldCase(clean.slice(0, 14), resolver.utf8) === foldCase('MAILER-DAEMON@', resolver.utf8)) {
+    if (sameCaseless(clean, await resolver.rewrite('local', 'MAILER-DAEMON'), resolver.utf8)) clean = '';
   }
   return mapInternal(rules, 'envelope_sender', addr, clean, mapOk, queueId);
 }

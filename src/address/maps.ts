@@ -4,26 +4,23 @@
 // becomes a list of tables, opened once, searched in order. The first table
 // that has the key answers; a table that fails stops the search with an
 // error (the caller answers "try again later"), as does an empty value.
-// Also the small logging interface the address layer reports through.
+// Tables are opened with the logger and UTF-8 switch of the program whose
+// cache this is (DictEnv), so their warnings carry that program's tag.
 import {
   DICT_FLAG_PATTERN, NOT_FOUND, O_RDONLY, isSurrogate, lookupError,
-  type Dict, type LookupResult,
+  type Dict, type DictEnv, type LookupResult,
 } from '../dict/dict.js';
 import { dictOpen } from '../dict/registry.js';
-import { msgError, msgInfo, msgWarn } from '../util/msg.js';
+import { stderrLog, type MsgLog } from '../util/msg.js';
 import { tokenizeQuoted, CHARS_BRACE, CHARS_COMMA_SP } from '../util/tokens.js';
 
 /**
- * Where the address layer's diagnostics go. A daemon passes its MailLogger
- * (same shape); the default writes Postfix-style lines on stderr.
+ * Where the address layer's diagnostics go: util/msg.ts's MsgLog. A daemon
+ * passes its MailLogger; the default writes Postfix-style lines on stderr.
  */
-export interface AddressLog {
-  info(text: string): void;
-  warning(text: string): void;
-  error(text: string): void;
-}
+export type AddressLog = MsgLog;
 
-export const defaultLog: AddressLog = { info: msgInfo, warning: msgWarn, error: msgError };
+export const defaultLog: AddressLog = stderrLog;
 
 /**
  * One daemon configuration's open tables, keyed as Postfix registers them
@@ -33,14 +30,22 @@ export const defaultLog: AddressLog = { info: msgInfo, warning: msgWarn, error: 
  */
 export class TableCache {
   private readonly tables = new Map<string, Promise<Dict>>();
+  /** What the tables are opened with: this program's logger and smtputf8_enable. */
+  readonly env: DictEnv;
 
-  constructor(readonly log: AddressLog = defaultLog) {}
+  /**
+   * log: the program's logger (its tables warn under its tag, as each
+   * Postfix daemon's do); utf8: its smtputf8_enable.
+   */
+  constructor(readonly log: AddressLog = defaultLog, readonly utf8 = false) {
+    this.env = { log, utf8 };
+  }
 
   open(spec: string, openFlags: number, dictFlags: number): Promise<Dict> {
     const key = `${spec}(${openFlags.toString(8)},${dictFlags})`;
     let dict = this.tables.get(key);
     if (dict === undefined) {
-      dict = dictOpen(spec, openFlags, dictFlags).then((d) => {
+      dict = dictOpen(spec, openFlags, dictFlags, this.env).then((d) => {
         // dict_surrogate in a daemon: say so now, and again at each access.
         if (isSurrogate(d)) this.log.error(d.openError);
         return d;

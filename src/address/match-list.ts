@@ -7,7 +7,7 @@
 // makes the search stop with an error, which callers turn into "try again".
 import { readFileSync } from 'node:fs';
 import { DICT_FLAG_FIXED, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST, O_RDONLY, surrogateDict, type Dict } from '../dict/dict.js';
-import { casefold, lowercaseAscii, utf8Enabled } from '../dict/utf8.js';
+import { casefold, lowercaseAscii } from '../dict/utf8.js';
 import { ConfigError } from '../config/config.js';
 import { errnoText } from '../util/errno.js';
 import { CHARS_BRACE, CHARS_COMMA_SP } from '../util/tokens.js';
@@ -22,14 +22,14 @@ export const MATCH_FLAG_RETURN = 1 << 1;
 /** Tables in lists are opened without key folding: the search string is folded instead. */
 const LIST_DICT_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_UTF8_REQUEST;
 
-/** Postfix's casefold(): Unicode folding with SMTPUTF8 on, ASCII lowercase otherwise. */
-export function foldCase(text: string): string {
-  return utf8Enabled() ? casefold(text) : lowercaseAscii(text);
+/** Postfix's casefold(): Unicode folding with SMTPUTF8 on (the caller's smtputf8_enable), ASCII lowercase otherwise. */
+export function foldCase(text: string, utf8: boolean): string {
+  return utf8 ? casefold(text) : lowercaseAscii(text);
 }
 
 /** strcasecmp_utf8() == 0. */
-export function sameCaseless(a: string, b: string): boolean {
-  return foldCase(a) === foldCase(b);
+export function sameCaseless(a: string, b: string, utf8: boolean): boolean {
+  return foldCase(a, utf8) === foldCase(b, utf8);
 }
 
 /** A table reference: anything with a colon that is not an [address literal]. */
@@ -54,25 +54,29 @@ export class MatchList {
     private readonly patterns: Pattern[],
     private readonly matcher: Matcher,
     readonly log: AddressLog,
+    /** smtputf8_enable of the program the list belongs to: how names are case-folded. */
+    readonly utf8: boolean,
   ) {}
 
   /** match_list_init with string_list semantics: exact, case-insensitive string matches. */
   static async stringList(pname: string, flags: number, text: string, opts: ListOptions = {}): Promise<MatchList> {
     const log = opts.log ?? opts.cache?.log ?? defaultLog;
-    const patterns = await parseList(pname, text, true, opts.cache ?? new TableCache(log), log);
-    return new MatchList(pname, flags, patterns, matchString, log);
+    const cache = opts.cache ?? new TableCache(log);
+    const patterns = await parseList(pname, text, true, cache, log);
+    return new MatchList(pname, flags, patterns, matchString, log, cache.utf8);
   }
 
   /** match_list_init with domain_list semantics: hostnames, with parent-domain matching. */
   static async domainList(pname: string, flags: number, text: string, opts: ListOptions = {}): Promise<MatchList> {
     const log = opts.log ?? opts.cache?.log ?? defaultLog;
-    const patterns = await parseList(pname, text, true, opts.cache ?? new TableCache(log), log);
-    return new MatchList(pname, flags, patterns, matchHostname, log);
+    const cache = opts.cache ?? new TableCache(log);
+    const patterns = await parseList(pname, text, true, cache, log);
+    return new MatchList(pname, flags, patterns, matchHostname, log, cache.utf8);
   }
 
   /** match_list_match: the first pattern that matches decides; '!' turns a match into a refusal. */
   async match(name: string): Promise<MatchResult> {
-    const folded = foldCase(name);
+    const folded = foldCase(name, this.utf8);
     for (const pattern of this.patterns) {
       const r = await this.matcher(this, folded, pattern);
       if (r === 'match') return pattern.negate ? 'nomatch' : 'match';
@@ -121,7 +125,7 @@ async function parseList(pname: string, text: string, initMatch: boolean, cache:
     } else if (isDictionaryPattern(item)) {
       out.push({ negate: !match, kind: 'dict', dict: await cache.open(item, O_RDONLY, LIST_DICT_FLAGS) });
     } else {
-      out.push({ negate: !match, kind: 'text', text: foldCase(item) });
+      out.push({ negate: !match, kind: 'text', text: foldCase(item, cache.utf8) });
     }
   }
   return out;

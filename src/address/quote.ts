@@ -3,7 +3,6 @@
 // when it is not an RFC 822 dot-string, and the reverse. A source route
 // ("@a,@b:") in front is left alone; the domain after the last '@' is never
 // quoted. Pure functions on strings.
-import { msgWarn } from '../util/msg.js';
 
 export const QUOTE_FLAG_8BITCLEAN = 1 << 0;
 /** '@' is ordinary localpart text. */
@@ -22,7 +21,7 @@ const QUOTE_FLAG_NAMES: ReadonlyArray<[string, number]> = [
 ];
 
 /** quote_flags_from_string: "8bitclean|expose_at", any case; unknown names are warned about and ignored. */
-export function quoteFlagsFromString(text: string, warn: (msg: string) => void = msgWarn): number {
+export function quoteFlagsFromString(text: string, warn: (msg: string) => void): number {
   let flags = 0;
   for (const name of text.split('|')) {
     if (name === '') continue;
@@ -34,7 +33,7 @@ export function quoteFlagsFromString(text: string, warn: (msg: string) => void =
 }
 
 /** quote_flags_to_string: the names of the flags set, joined by '|'. */
-export function quoteFlagsToString(flags: number, warn: (msg: string) => void = msgWarn): string {
+export function quoteFlagsToString(flags: number, warn: (msg: string) => void): string {
   const names: string[] = [];
   let rest = flags;
   for (const [name, bit] of QUOTE_FLAG_NAMES) {

@@ -10,7 +10,7 @@
 // it opens its tables once, on first use.
 import { ConfigError, type Config } from '../config/config.js';
 import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_NO_REGSUB, DICT_FLAG_UTF8_REQUEST } from '../dict/dict.js';
-import { setUtf8Enable, validUtf8Text } from '../dict/utf8.js';
+import { validUtf8Text } from '../dict/utf8.js';
 import { TOK822_QSTRING, tok822Alloc, tok822RfindType, tok822Scan, tok822ScanAddr, tok822SubAppend,
   tok822SubKeepBefore, tokOp, type Tok822 } from './tok822.js';
 import { tok822Internalize, TOK822_STR_DEFL } from './tok822-format.js';
@@ -109,6 +109,8 @@ export interface ResolverOptions {
 export class AddressResolver {
   readonly log: AddressLog;
   readonly cache: TableCache;
+  /** smtputf8_enable of this configuration (Postfix's util_utf8_enable), handed to its tables and comparisons. */
+  readonly utf8: boolean;
   readonly rewriteParams: RewriteParams;
   private tables: Promise<Tables> | undefined;
   private localhostDefault = false;
@@ -120,9 +122,8 @@ export class AddressResolver {
       if (value.length < 1) throw new ConfigError(`bad string length ${value.length} < 1: ${name} = ${value}`);
     }
     this.log = opts.log ?? opts.cache?.log ?? defaultLog;
-    this.cache = opts.cache ?? new TableCache(this.log);
-    // mail_params_init: Unicode case folding and UTF-8 checks follow smtputf8_enable, process-wide.
-    setUtf8Enable(config.getBool('smtputf8_enable'));
+    this.utf8 = config.getBool('smtputf8_enable');
+    this.cache = opts.cache ?? new TableCache(this.log, this.utf8);
     this.rewriteParams = rewriteParamsFromConfig(config);
   }
 
@@ -182,7 +183,9 @@ export class AddressResolver {
       split: {
         doubleBounceSender: this.config.get('double_bounce_sender'),
         ownerRequestSpecial: this.config.getBool('owner_request_special'),
+        utf8: this.utf8,
       },
+      utf8: this.utf8,
       canonicalize: (addr) => this.rewriteExternal('local', addr),
     };
   }
@@ -502,7 +505,7 @@ export class AddressResolver {
     const key = sender !== '' ? sender : this.config.get('empty_address_relayhost_maps_lookup_key');
     const x = await mailAddrFind(rp.sndRelay, key, this.addrFindEnv());
     if (x.status === 'error') return null;
-    if (x.status === 'notfound' || sameCaseless(x.value, 'DUNNO')) return '';
+    if (x.status === 'notfound' || sameCaseless(x.value, 'DUNNO', this.utf8)) return '';
     return x.value;
   }
 }

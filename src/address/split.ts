@@ -3,7 +3,7 @@
 // external form, as unquote_822_local finds it). split_addr cuts an address
 // extension off a localpart at the first character of recipient_delimiter,
 // except for addresses that must never be split.
-import { casefold, lowercaseAscii, utf8Enabled } from '../dict/utf8.js';
+import { casefold, lowercaseAscii } from '../dict/utf8.js';
 
 /** The parameters split_addr reads. */
 export interface SplitAddrOptions {
@@ -11,6 +11,8 @@ export interface SplitAddrOptions {
   doubleBounceSender?: string;
   /** owner_request_special (default yes): owner-foo and foo-request stay whole when '-' is a delimiter. */
   ownerRequestSpecial?: boolean;
+  /** smtputf8_enable (default off): Unicode case folding for double_bounce_sender. */
+  utf8?: boolean;
 }
 
 export interface SplitLocalpart {
@@ -26,8 +28,8 @@ const MAIL_ADDR_POSTMASTER = 'postmaster';
 const MAIL_ADDR_MAIL_DAEMON = 'MAILER-DAEMON';
 
 /** strcasecmp_utf8: Unicode case folding when SMTPUTF8 is on, ASCII otherwise. */
-function sameUtf8Caseless(a: string, b: string): boolean {
-  return utf8Enabled() ? casefold(a) === casefold(b) : lowercaseAscii(a) === lowercaseAscii(b);
+function sameUtf8Caseless(a: string, b: string, utf8: boolean): boolean {
+  return utf8 ? casefold(a) === casefold(b) : lowercaseAscii(a) === lowercaseAscii(b);
 }
 
 function sameAsciiCaseless(a: string, b: string): boolean {
@@ -38,7 +40,7 @@ function sameAsciiCaseless(a: string, b: string): boolean {
 function neverSplit(localpart: string, delimiterSet: string, opts: SplitAddrOptions): boolean {
   if (sameAsciiCaseless(localpart, MAIL_ADDR_POSTMASTER)) return true;
   if (sameAsciiCaseless(localpart, MAIL_ADDR_MAIL_DAEMON)) return true;
-  if (sameUtf8Caseless(localpart, opts.doubleBounceSender ?? 'double-bounce')) return true;
+  if (sameUtf8Caseless(localpart, opts.doubleBounceSender ?? 'double-bounce', opts.utf8 ?? false)) return true;
   // Backwards compatibility with mailing-list conventions.
   if (delimiterSet.includes('-') && (opts.ownerRequestSpecial ?? true)) {
     if (sameAsciiCaseless(localpart.slice(0, 6), 'owner-')) return true;

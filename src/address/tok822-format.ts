@@ -8,8 +8,7 @@ import {
   TOK822_QSTRING, TOK822_STARTGRP, tokOp,
 } from './tok822.js';
 import { QUOTE_FLAG_8BITCLEAN, quote822LocalFlags } from './quote.js';
-import { printable } from '../dict/utf8.js';
-import { msgWarn } from '../util/msg.js';
+import { stderrLog } from '../util/msg.js';
 
 // Flags as Postfix spells them. WIPE and TERM concern C buffers; the
 // functions here always return a fresh string, so the caller concatenates.
@@ -105,7 +104,8 @@ function externalAddress(head: Tok822 | null): string {
 export function tok822Externalize(
   tree: Tok822 | null,
   flags = TOK822_STR_NONE,
-  warn: (text: string) => void = msgWarn,
+  /** Where the TOK822_STR_TRNC warning goes: the caller's logger (a daemon passes its own). */
+  warn: (text: string) => void = (text) => stderrLog.warning(text),
 ): string {
   const truncate = (flags & TOK822_STR_TRNC) !== 0;
   let out = '';
@@ -115,7 +115,7 @@ export function tok822Externalize(
   let addrLen = 0;
   const enforce = () => {
     if (addr && out.length - addrLen > start + MAX_NONADDR_LENGTH) {
-      warn(`stripping too many comments from address: ${printable(out.slice(start)).slice(0, 100)}...`);
+      warn(`stripping too many comments from address: ${out.slice(start, start + 100)}...`);
       out = out.slice(0, start) + '<' + (addr.head ? externalAddress(addr.head) : '') + '>';
     }
   };

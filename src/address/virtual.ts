@@ -33,22 +33,23 @@ const EXPANSION_ERROR = '4.6.0 Alias expansion error';
 export class DuplicateFilter {
   private readonly seen = new Set<string>();
 
-  constructor(private readonly limit = 0) {}
+  /** utf8: the program's smtputf8_enable, which decides the case folding. */
+  constructor(private readonly limit = 0, private readonly utf8 = false) {}
 
   /** True when the string was seen before; otherwise it is remembered (room permitting). */
   check(text: string): boolean {
-    const key = foldCase(text);
+    const key = foldCase(text, this.utf8);
     if (this.seen.has(key)) return true;
     if (this.limit <= 0 || this.limit > this.seen.size) this.seen.add(key);
     return false;
   }
 
   has(text: string): boolean {
-    return this.seen.has(foldCase(text));
+    return this.seen.has(foldCase(text, this.utf8));
   }
 
   add(text: string): void {
-    this.seen.add(foldCase(text));
+    this.seen.add(foldCase(text, this.utf8));
   }
 }
 
@@ -77,7 +78,7 @@ export class VirtualAliasExpander {
     const c: Config = resolver.config;
     const log = opts.log ?? defaultLog;
     const names = c.get('virtual_alias_maps');
-    const maps = names !== '' ? await Maps.create('virtual_alias_maps', names, CLEANUP_MAP_FLAGS, opts.cache ?? new TableCache(log)) : undefined;
+    const maps = names !== '' ? await Maps.create('virtual_alias_maps', names, CLEANUP_MAP_FLAGS, opts.cache ?? new TableCache(log, resolver.utf8)) : undefined;
     return new VirtualAliasExpander(resolver, maps, log,
       c.getInt('virtual_alias_recursion_limit'), c.getInt('virtual_alias_expansion_limit'),
       c.getInt('virtual_alias_address_length_limit'), (extPropMask(c) & EXT_PROP_VIRTUAL) !== 0);
@@ -93,7 +94,7 @@ export class VirtualAliasExpander {
     const maps = this.maps;
     if (!maps) return { addresses: [recipient], errs: 0 };
     const argv = [recipient];
-    const self = new DuplicateFilter(0);
+    const self = new DuplicateFilter(0, this.resolver.utf8);
     const env = this.resolver.addrFindEnv();
     const giveUp = (errs: number, warning: string): VirtualExpansion => {
       this.log.warning(`${queueId}: ${warning} -- message not accepted, try again later`);
@@ -122,7 +123,7 @@ export class VirtualAliasExpander {
           }
           if (i === 0) argv[arg] = addr;
           else argv.push(addr);
-          if (sameCaseless(lhs, addr)) self.add(lhs);
+          if (sameCaseless(lhs, addr, this.resolver.utf8)) self.add(lhs);
         }
       }
     }

@@ -93,7 +93,7 @@ export class CleanupState {
     readonly file: QueueFile,
     readonly out: QueueOutput,
   ) {
-    this.dups = new DuplicateFilter(ctx.params.dupFilterLimit);
+    this.dups = new DuplicateFilter(ctx.params.dupFilterLimit, ctx.params.smtputf8Enable);
   }
 
   get queueId(): string {

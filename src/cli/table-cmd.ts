@@ -16,7 +16,7 @@ import { msgFatal, msgWarn } from '../util/msg.js';
 import { flushOut } from '../util/output.js';
 import {
   type Progress, type ToolConfig, checkMkmapType, deleteOne, deleteStdin, mapArg, newTablePermissions,
-  queryOne, queryStdin, sequenceMap,
+  queryOne, queryStdin, sequenceMap, toolEnv,
 } from './table-tool.js';
 
 /** Build flags of both commands: -o clears FLAG_AS_OWNER, -p clears FLAG_SAVE_PERM. */
@@ -138,7 +138,7 @@ export function openBulkSource(type: string, name: string, flags: number, dictFl
   const src = readFileSync(fd);
   checkMkmapType(type);
   let buildFlags = dictFlags | DICT_FLAG_BULK_UPDATE | DICT_FLAG_DUP_WARN;
-  if (needUtf8Activation(buildFlags)) buildFlags |= DICT_FLAG_UTF8_ACTIVE;
+  if (needUtf8Activation(buildFlags, toolEnv().utf8)) buildFlags |= DICT_FLAG_UTF8_ACTIVE;
   const utf8Check = (buildFlags & DICT_FLAG_UTF8_ACTIVE) !== 0 && !validUtf8(src);
   return { src, perm, dictFlags: buildFlags, utf8Check };
 }
@@ -167,6 +167,7 @@ export function finishBulk(builder: MapBuilder | undefined, source: BulkSource, 
 export function updateOrDie(d: Dict, type: string, name: string, key: string, value: string): void {
   if (type === 'fail') msgFatal(`table fail:${name}: write error: Application error`);
   const r = d.update!(key, value);
+  if (!(r instanceof Promise) && r.status === 'error' && r.fatal !== undefined) msgFatal(r.fatal);
   if (!(r instanceof Promise) && r.status === 'error') msgFatal(`table ${type}:${name}: write error: ${r.reason ?? 'Input/output error'}`);
 }
 

@@ -7,15 +7,16 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { fstatSync, readFileSync } from 'node:fs';
 import { Config, ConfigError } from '../config/config.js';
 import {
-  DICT_FLAG_SRC_RHS_IS_FILE, DICT_FLAG_UTF8_ACTIVE, O_CREAT, O_RDONLY, O_RDWR, isSurrogate, type Dict, type LookupResult,
+  DICT_FLAG_SRC_RHS_IS_FILE, DICT_FLAG_UTF8_ACTIVE, O_CREAT, O_RDONLY, O_RDWR, STDERR_DICT_ENV, isSurrogate,
+  type Dict, type DictEnv, type LookupResult,
 } from '../dict/dict.js';
 import { setDictMainConfig } from '../dict/cfg-parser.js';
-import { dictOpen3, isDictType, isMkmapType, parseDictSpec, setSurrogateHandler } from '../dict/registry.js';
-import { bytesToText, printable, setUtf8Enable, textToBytes } from '../dict/utf8.js';
+import { dictOpen3, isDictType, isMkmapType, parseDictSpec } from '../dict/registry.js';
+import { bytesToText, textToBytes } from '../dict/utf8.js';
 import { CorruptTable } from '../dict/lmdb-reader.js';
 import type { RawBatchDict } from '../dict/lmdb-store.js';
 import { writeSync } from 'node:fs';
-import { FatalExit, msgFatal, msgWarn } from '../util/msg.js';
+import { FatalExit, msgFatal, msgWarn, setMsgUtf8, stderrLog } from '../util/msg.js';
 import { flushOut } from '../util/output.js';
 
 export interface ToolConfig {
@@ -72,6 +73,19 @@ function drain(all: boolean): void {
   pendingLen = buf.length - n;
 }
 
+/**
+ * What this command hands the tables it opens: stderr for their warnings,
+ * main.cf's smtputf8_enable, and (dict_allow_surrogate off) the end of the
+ * program at the first table that cannot be opened. Set by readToolConfig;
+ * state of the command's edge, as the program name is.
+ */
+let toolDictEnv: DictEnv = STDERR_DICT_ENV;
+
+/** The env of this command's tables (after readToolConfig). */
+export function toolEnv(): DictEnv {
+  return toolDictEnv;
+}
+
 /** mail_conf_read(): main.cf from -c DIR or $MAIL_CONFIG; sets the UTF-8 switch. */
 export function readToolConfig(configDir: string | undefined): ToolConfig {
   let config: Config;
@@ -81,8 +95,9 @@ export function readToolConfig(configDir: string | undefined): ToolConfig {
     if (e instanceof ConfigError) msgFatal(e.message);
     throw e;
   }
-  setUtf8Enable(config.getBool('smtputf8_enable'));
-  setSurrogateHandler((reason) => msgFatal(reason));
+  const utf8 = config.getBool('smtputf8_enable');
+  setMsgUtf8(utf8);
+  toolDictEnv = { log: stderrLog, utf8, onOpenFailure: (reason) => msgFatal(reason) };
   setDictMainConfig(config);
   const mapSize = Number(config.get('lmdb_map_size')) || 16777216;
   return { config, dbType: config.get('default_database_type') || 'hash', mapSize };
@@ -101,7 +116,7 @@ export async function openOrDie(type: string, name: string, openFlags: number, d
     const p = parseDictSpec(`${type}:${name}`);
     if ('error' in p) msgFatal(p.error);
   }
-  const d = await dictOpen3(type, name, openFlags, dictFlags);
+  const d = await dictOpen3(type, name, openFlags, dictFlags, toolDictEnv);
   if (isSurrogate(d)) msgFatal(d.openError);
   return d;
 }
@@ -141,6 +156,7 @@ async function lookup(d: Dict, key: string): Promise<LookupResult> {
 /** A lookup result as postmap prints it; undefined when not found; fatal on a table error. */
 function resultValue(d: Dict, r: LookupResult, key: string, dictFlags: number, label: { type: string; name: string }): string | undefined {
   if (r.status === 'error') {
+    if (r.fatal !== undefined) msgFatal(r.fatal);
     if (r.reason?.startsWith('error reading ')) msgFatal(r.reason);
     msgFatal(r.error === 'config' ? `table ${d.type}:${d.name}: query error` : `table ${d.type}:${d.name}: query error: ${r.reason ?? NO_REASON}`);
   }
@@ -149,13 +165,13 @@ function resultValue(d: Dict, r: LookupResult, key: string, dictFlags: number, l
   if (dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
     const decoded = decodeBase64Value(value);
     if (decoded === undefined) {
-      msgWarn(`table ${d.type}:${d.name}: key ${printable(key)}: malformed BASE64 value: ${printable(value.slice(0, 30))}`);
+      msgWarn(`table ${d.type}:${d.name}: key ${key}: malformed BASE64 value: ${value.slice(0, 30)}`);
       msgFatal(`table ${d.type}:${d.name}: query error`);
     }
     value = decoded;
   }
   if (value === '') {
-    msgWarn(`table ${label.type}:${label.name}: key ${printable(key)}: empty string result is not allowed`);
+    msgWarn(`table ${label.type}:${label.name}: key ${key}: empty string result is not allowed`);
     msgWarn(`table ${label.type}:${label.name} should return NO RESULT in case of NOT FOUND`);
   }
   return value;
@@ -273,7 +289,7 @@ function rawQueries(d: Dict, input: Buffer, format: (k: string, v: string) => st
     if (end[i] === start[i]) {
       const le = i + 1 < n ? lineStart[i + 1]! - 1 : last;
       const key = input.toString('latin1', lineStart[i]!, le);
-      msgWarn(`table ${d.type}:${d.name}: key ${printable(key)}: empty string result is not allowed`);
+      msgWarn(`table ${d.type}:${d.name}: key ${key}: empty string result is not allowed`);
       msgWarn(`table ${d.type}:${d.name} should return NO RESULT in case of NOT FOUND`);
     }
   }
@@ -358,13 +374,13 @@ export async function sequenceMap(arg: string, dbType: string, dictFlags: number
       let v = v0;
       if (k === '') msgWarn(`table ${type}:${name}: empty lookup key value is not allowed`);
       else if (v === '') {
-        msgWarn(`table ${type}:${name}: key ${printable(k)}: empty string result is not allowed`);
+        msgWarn(`table ${type}:${name}: key ${k}: empty string result is not allowed`);
         msgWarn(`table ${type}:${name} should return NO RESULT in case of NOT FOUND`);
       }
       if (dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
         const decoded = decodeBase64Value(v);
         if (decoded === undefined) {
-          msgWarn(`table ${d.type}:${d.name}: key ${printable(k)}: malformed BASE64 value: ${printable(v.slice(0, 30))}`);
+          msgWarn(`table ${d.type}:${d.name}: key ${k}: malformed BASE64 value: ${v.slice(0, 30)}`);
           continue;
         }
         v = decoded;

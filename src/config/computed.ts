@@ -5,7 +5,8 @@
 // Nothing here runs at import time: each value is worked out when asked for.
 import { hostname, networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { getProgName, msgFatal } from '../util/msg.js';
+import { getProgName } from '../util/msg.js';
+import { ConfigError } from './config-error.js';
 
 /**
  * How the rest of the configuration looks to a computed default. Under
@@ -43,8 +44,9 @@ const defaultsCache = new Map<string, string>();
 
 /**
  * The default of a computed parameter. Without a view it is the `postconf -d`
- * value (cached, as Postfix caches it). A failure is fatal here, as in
- * Postfix, which cannot go on without these values.
+ * value (cached, as Postfix caches it). A failure throws ConfigError with
+ * Postfix's text: Postfix cannot go on without these values, and the
+ * program's edge ends it with that fatal message.
  */
 export function computedDefault(name: string, view?: ConfigView): string {
   if (!view) {
@@ -52,7 +54,7 @@ export function computedDefault(name: string, view?: ConfigView): string {
     if (hit !== undefined) return hit;
   }
   const r = tryComputedDefault(name, view);
-  if (!r.ok) return msgFatal(r.error);
+  if (!r.ok) throw new ConfigError(r.error);
   if (!view && name !== 'process_name') defaultsCache.set(name, r.value);
   return r.value;
 }

@@ -7,7 +7,10 @@ import { macExpand, MAC_EXP_FLAG_RECURSE, MAC_PARSE_ERROR } from './expand.js';
 import { getParam, paramBounds, timeUnit } from './registry.js';
 import { checkStrLength, convBool, convInt, convLong, convTime, NO_BOUNDS, type Bounds, type Converted } from './conf-values.js';
 import { computedDefault, isComputed, type ConfigView } from './computed.js';
-import { msgWarn } from '../util/msg.js';
+import { stderrLog, type MsgLog } from '../util/msg.js';
+import { ConfigError } from './config-error.js';
+
+export { ConfigError } from './config-error.js';
 
 /** Where Postfix looks when neither -c nor MAIL_CONFIG says otherwise. */
 export const DEF_CONFIG_DIR = '/etc/postfix';
@@ -19,8 +22,6 @@ export function resolveConfigDir(explicit?: string): string {
   const env = process.env[CONF_ENV_PATH];
   return env !== undefined && env !== '' ? env : DEF_CONFIG_DIR;
 }
-
-export class ConfigError extends Error {}
 
 export type { Bounds } from './conf-values.js';
 
@@ -41,27 +42,29 @@ export class Config {
   private constructor(
     readonly configDir: string,
     private readonly params: Map<string, string>,
+    /** Where main.cf and $name expansion warnings go: the program's logger. */
+    private readonly log: MsgLog = stderrLog,
   ) {}
 
   /**
    * Reads DIR/main.cf. A missing file or a malformed entry is a ConfigError
    * carrying Postfix's fatal text ("open /x/main.cf: No such file or directory").
    */
-  static load(configDir?: string, overrides: Array<[string, string]> = []): Config {
+  static load(configDir?: string, overrides: Array<[string, string]> = [], log: MsgLog = stderrLog): Config {
     const dir = resolveConfigDir(configDir);
     const path = `${dir}/main.cf`;
     const file = readConfigFile(path);
     if ('error' in file) throw new ConfigError(`open ${path}: ${file.error}`);
     const params = new Map<string, string>();
     loadNameValues(file.text, path, params, {
-      warn: msgWarn,
+      warn: (text) => log.warning(text),
       fatal: (msg) => {
         throw new ConfigError(msg);
       },
     });
     if (configDir !== undefined || process.env[CONF_ENV_PATH]) params.set('config_directory', dir);
     for (const [name, value] of overrides) params.set(name, value);
-    return new Config(dir, params);
+    return new Config(dir, params, log);
   }
 
   /** A configuration from explicit settings only (tests, built-in defaults). */
@@ -104,7 +107,7 @@ export class Config {
 
   /** Expands $name references in text against this configuration. */
   expand(text: string, context = 'text'): string {
-    const r = macExpand(text, (n) => this.raw(n), MAC_EXP_FLAG_RECURSE, msgWarn);
+    const r = macExpand(text, (n) => this.raw(n), MAC_EXP_FLAG_RECURSE, (text) => this.log.warning(text));
     if (r.status & MAC_PARSE_ERROR) throw new ConfigError(`dictionary mail_dict: macro processing error in ${context}`);
     return r.result;
   }

@@ -3,4 +3,4 @@
 import type { DictOpener } from './dict.js';
 import { openStore } from './lmdb-store.js';
 
-export const open: DictOpener = (name, openFlags, dictFlags) => openStore('btree', name, openFlags, dictFlags);
+export const open: DictOpener = (name, openFlags, dictFlags, env) => openStore('btree', name, openFlags, dictFlags, env);

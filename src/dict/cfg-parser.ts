@@ -9,7 +9,7 @@
 // loaded (setDictMainConfig) or, failing that, from $MAIL_CONFIG.
 import { Config, ConfigError } from '../config/config.js';
 import { loadNameValues, readConfigFile } from '../config/maincf.js';
-import { msgWarn } from '../util/msg.js';
+import { stderrLog, type MsgLog } from '../util/msg.js';
 
 /** A setting that Postfix rejects with a fatal error; the message is Postfix's text. */
 export class CfgError extends Error {}
@@ -55,13 +55,13 @@ export class CfgParser {
    * Postfix prints them); null with the errno text when it cannot be opened.
    * A malformed line throws CfgError.
    */
-  static open(name: string): CfgParser | { error: string } {
+  static open(name: string, log: MsgLog = stderrLog): CfgParser | { error: string } {
     if (name.startsWith('/') || name.startsWith('.')) {
       const file = readConfigFile(name);
       if ('error' in file) return { error: file.error };
       const values = new Map<string, string>();
       loadNameValues(file.text, name, values, {
-        warn: msgWarn,
+        warn: (text) => log.warning(text),
         fatal: (msg) => {
           throw new CfgError(msg);
         },

@@ -6,10 +6,9 @@
 // A network with host bits set, a bad length or an unparsable address is
 // skipped with Postfix's warning. Lookup keys that are not addresses simply
 // match nothing.
-import { msgWarn } from '../util/msg.js';
 import {
   type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, surrogateDict,
-  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_SRC_RHS_IS_FILE,
+  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_SRC_RHS_IS_FILE, STDERR_DICT_ENV,
 } from './dict.js';
 import {
   type RuleBase, OP_MATCH, OP_IF, OP_ENDIF,
@@ -152,7 +151,7 @@ class CidrDict implements Dict {
   close(): void {}
 }
 
-export const open: DictOpener = (name, openFlags, dictFlags) => {
+export const open: DictOpener = (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   if (openFlags !== O_RDONLY) {
     return surrogateDict('cidr', name, dictFlags, `cidr:${name} map requires O_RDONLY access mode`);
   }
@@ -160,16 +159,16 @@ export const open: DictOpener = (name, openFlags, dictFlags) => {
   if (!src.ok) return surrogateDict('cidr', name, dictFlags, src.reason);
   const rules: CidrRule[] = [];
   let nesting = 0;
-  for (const { text, lineno } of logicalLines(src.source.text, src.source.path)) {
+  for (const { text, lineno } of logicalLines(src.source.text, src.source.path, env.log)) {
     const rule = parseRule(text, lineno, nesting, dictFlags);
     if (typeof rule === 'string') {
-      msgWarn(`cidr map ${name}, line ${lineno}: ${fromBytes(rule)}: skipping this rule`);
+      env.log.warning(`cidr map ${name}, line ${lineno}: ${fromBytes(rule)}: skipping this rule`);
       continue;
     }
     if (rule.op === OP_IF) nesting++;
     else if (rule.op === OP_ENDIF) nesting--;
     rules.push(rule);
   }
-  linkIfEndif(rules, `cidr map ${name}`);
+  linkIfEndif(rules, `cidr map ${name}`, env.log);
   return new CidrDict(name, dictFlags | DICT_FLAG_PATTERN, rules);
 };

@@ -4,7 +4,7 @@
 // the right, %S %U %D the same for the key, %% a percent sign) and the
 // "domain" setting that limits lookups to keys in listed domains. Opens the
 // domain list's tables through the registry; touches nothing else.
-import { type Dict, O_RDONLY, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST } from './dict.js';
+import { type Dict, O_RDONLY, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST, type DictEnv } from './dict.js';
 import { asciiLower } from './pattern-common.js';
 import { CfgError } from './cfg-parser.js';
 
@@ -85,7 +85,7 @@ export class DomainList {
   private constructor(private readonly pname: string, private readonly patterns: DomainPattern[]) {}
 
   /** string_list_init(); tables in the list are opened here. */
-  static async parse(pname: string, text: string): Promise<DomainList> {
+  static async parse(pname: string, text: string, env: DictEnv): Promise<DomainList> {
     const { dictOpen } = await import('./registry.js');
     const patterns: DomainPattern[] = [];
     for (let item of text.split(/[, \t\r\n]+/).filter((w) => w !== '')) {
@@ -96,7 +96,7 @@ export class DomainList {
       }
       if (item === '') throw new CfgError(`${pname}: no pattern after '!'`);
       if (item[0] !== '[' && item.includes(':')) {
-        patterns.push({ negate, dict: await dictOpen(item, O_RDONLY, DICT_FLAG_LOCK | DICT_FLAG_UTF8_REQUEST) });
+        patterns.push({ negate, dict: await dictOpen(item, O_RDONLY, DICT_FLAG_LOCK | DICT_FLAG_UTF8_REQUEST, env) });
       } else {
         patterns.push({ negate, text: asciiLower(item) });
       }

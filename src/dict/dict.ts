@@ -1,7 +1,10 @@
 // Mirrors Postfix's util/dict.h: the one interface every lookup table type
 // implements. A lookup that finds nothing, or a table that cannot be read,
 // is a value (LookupResult), never an exception: callers such as smtpd must
-// tell "not found" from "try again later" to answer 550 or 451.
+// tell "not found" from "try again later" to answer 550 or 451. A table
+// reports through the logger of the program that opened it (DictEnv), and
+// takes its UTF-8 switch from there too: nothing here is process-wide.
+import { stderrLog, type MsgLog } from '../util/msg.js';
 
 /** Open flags (Postfix's open(2) flags for dict_open). */
 export const O_RDONLY = 0;
@@ -43,7 +46,11 @@ export type DictError = 'retry' | 'config';
 export type LookupResult =
   | { readonly status: 'found'; readonly value: string }
   | { readonly status: 'notfound' }
-  | { readonly status: 'error'; readonly error: DictError; readonly reason?: string };
+  | {
+    readonly status: 'error'; readonly error: DictError; readonly reason?: string;
+    /** Set where Postfix's program would die with this text (see UpdateResult). */
+    readonly fatal?: string;
+  };
 
 export const NOT_FOUND: LookupResult = Object.freeze({ status: 'notfound' });
 
@@ -60,7 +67,15 @@ export type UpdateResult =
   | { readonly status: 'ok' }
   | { readonly status: 'notfound' }
   | { readonly status: 'duplicate' }
-  | { readonly status: 'error'; readonly error: DictError; readonly reason?: string };
+  | {
+    readonly status: 'error'; readonly error: DictError; readonly reason?: string;
+    /**
+     * Set where Postfix's program would die with this text (a duplicate key
+     * without DICT_FLAG_DUP_WARN, a key the table cannot hold): a command's
+     * edge prints it as "<program>: fatal: ..."; a daemon reports the error.
+     */
+    readonly fatal?: string;
+  };
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -118,5 +133,29 @@ export function isSurrogate(d: Dict): d is SurrogateDict {
   return typeof (d as SurrogateDict).openError === 'string';
 }
 
-/** What every table type module (src/dict/<type>.ts) exports for the registry. */
-export type DictOpener = (name: string, openFlags: number, dictFlags: number) => MaybePromise<Dict>;
+/**
+ * What a table gets from the program that opens it: where its warnings go
+ * (a command's stderr, a daemon's maillog under that daemon's tag) and that
+ * program's smtputf8_enable (Postfix's util_utf8_enable), which decides the
+ * UTF-8 layer of tables opened with DICT_FLAG_UTF8_REQUEST.
+ */
+export interface DictEnv {
+  readonly log: MsgLog;
+  readonly utf8: boolean;
+  /**
+   * Postfix's dict_allow_surrogate off: a command passes a callback that
+   * ends the program on the first table that cannot be opened (nested ones
+   * in unionmap: or pipemap: too). A daemon leaves it unset and gets a
+   * surrogate table that fails each lookup.
+   */
+  readonly onOpenFailure?: (reason: string) => void;
+}
+
+/** Diagnostics on stderr, UTF-8 off, surrogates allowed: tests and tools without main.cf. */
+export const STDERR_DICT_ENV: DictEnv = Object.freeze({ log: stderrLog, utf8: false });
+
+/**
+ * What every table type module (src/dict/<type>.ts) exports for the
+ * registry, which always passes the opening program's env.
+ */
+export type DictOpener = (name: string, openFlags: number, dictFlags: number, env?: DictEnv) => MaybePromise<Dict>;

@@ -5,7 +5,7 @@
 // names files whose contents the table holds base64-encoded.
 import {
   type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, surrogateDict,
-  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX, DICT_FLAG_SRC_RHS_IS_FILE,
+  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX, DICT_FLAG_SRC_RHS_IS_FILE, STDERR_DICT_ENV,
 } from './dict.js';
 import { asciiLower, filesToBase64, isSpace } from './pattern-common.js';
 import { CHARS_BRACE, CHARS_COMMA_SP, balancedLength, extractGroup, tokenizeQuoted } from '../util/tokens.js';
@@ -60,7 +60,7 @@ export class InlineDict implements Dict {
   close(): void {}
 }
 
-export const open: DictOpener = (name, openFlags, dictFlags) => {
+export const open: DictOpener = (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   const fail = (reason: string): Dict => surrogateDict('inline', name, dictFlags, reason);
   if (openFlags !== O_RDONLY) return fail(`inline:${name} map requires O_RDONLY access mode`);
   const len = balancedLength(name, CHARS_BRACE);
@@ -70,7 +70,7 @@ export const open: DictOpener = (name, openFlags, dictFlags) => {
   }
   // Keys go in as the UTF-8 layer will look them up: casefolded when that
   // layer is active (SMTPUTF8 on), else with ASCII letters lowered.
-  const foldKey = needUtf8Activation(dictFlags) ? casefold : asciiLower;
+  const foldKey = needUtf8Activation(dictFlags, env.utf8) ? casefold : asciiLower;
   const fold = (k: string): string => (dictFlags & DICT_FLAG_FOLD_FIX ? foldKey(k) : k);
   const table = new Map<string, string>();
   let err: string | undefined;

@@ -9,16 +9,16 @@ import {
   DICT_FLAG_DUP_IGNORE, DICT_FLAG_DUP_REPLACE, DICT_FLAG_DUP_WARN, DICT_FLAG_FIXED,
   DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_MULTI_WRITER, DICT_FLAG_TRY0NULL, DICT_FLAG_TRY1NULL,
   O_CREAT, O_RDWR, NOT_FOUND, found, lookupError, surrogateDict,
-  type Dict, type LookupResult, type UpdateResult,
+  type Dict, type LookupResult, type UpdateResult, STDERR_DICT_ENV, type DictEnv,
 } from './dict.js';
 import { CorruptTable, LmdbReader, type OpenFailure, type ValueRef } from './lmdb-reader.js';
 import { KIND_MARKER, LMDB_MAX_KEY, LMDBJS_MAX_KEY } from './lmdb-format.js';
 import { isAbsolute } from 'node:path';
 import { EntryList, localityOrder } from './entries.js';
 import { isStandIn, needsStandIn, standInKey, unwrapValue, wrapValue } from './long-keys.js';
-import { bytesToText, lowercaseAscii, printable, textToBytes } from './utf8.js';
+import { bytesToText, lowercaseAscii, textToBytes } from './utf8.js';
 import { errnoText } from '../util/errno.js';
-import { getProgName, msgFatal, msgWarn } from '../util/msg.js';
+import { getProgName, type MsgLog } from '../util/msg.js';
 
 export type StoreKind = 'hash' | 'btree' | 'lmdb';
 
@@ -86,17 +86,17 @@ function withNul(b: Buffer): Buffer {
 }
 
 /** Opens a table for the registry's type modules hash.ts, btree.ts and lmdb.ts. */
-export async function openStore(kind: StoreKind, name: string, openFlags: number, dictFlags: number): Promise<Dict> {
+export async function openStore(kind: StoreKind, name: string, openFlags: number, dictFlags: number, env: DictEnv = STDERR_DICT_ENV): Promise<Dict> {
   const path = name + STORE_SUFFIX[kind];
-  if (openFlags & O_RDWR) return openWritable(kind, name, path, openFlags, dictFlags);
+  if (openFlags & O_RDWR) return openWritable(kind, name, path, openFlags, dictFlags, env.log);
   const r = LmdbReader.open(path);
   if (!(r instanceof LmdbReader)) return surrogateDict(kind, name, dictFlags, openFailureText(kind, name, path, r));
   if (wrongKind(kind, r.kindMarker)) {
     r.close();
     return bdbTypeMismatch(kind, name, path, dictFlags);
   }
-  warnIfOlder(path, name, dictFlags);
-  return new ReadOnlyStore(kind, dictName(kind, name), r, effectiveFlags(dictFlags));
+  warnIfOlder(path, name, dictFlags, env.log);
+  return new ReadOnlyStore(kind, dictName(kind, name), r, effectiveFlags(dictFlags), env.log);
 }
 
 /** A hash: table opened as btree: or the reverse, which Berkeley DB refuses. */
@@ -111,13 +111,13 @@ function bdbTypeMismatch(kind: StoreKind, name: string, path: string, dictFlags:
 }
 
 /** "database X is older than source file Y", when the source changed more than 100 s after the table. */
-function warnIfOlder(path: string, source: string, dictFlags: number): void {
+function warnIfOlder(path: string, source: string, dictFlags: number, log: MsgLog): void {
   if (!(dictFlags & DICT_FLAG_LOCK)) return;
   try {
     const db = statSync(path);
     const src = statSync(source);
     if (Math.floor(src.mtimeMs / 1000) > Math.floor(db.mtimeMs / 1000) && src.mtimeMs < Date.now() - 100_000) {
-      msgWarn(`database ${path} is older than source file ${source}`);
+      log.warning(`database ${path} is older than source file ${source}`);
     }
   } catch {
     /* no source file: nothing to compare */
@@ -219,12 +219,12 @@ export interface RawBatchDict extends Dict {
 class ReadOnlyStore implements Dict {
   private scratch = Buffer.allocUnsafe(2048);
 
-  constructor(readonly type: StoreKind, readonly name: string, private reader: LmdbReader, public flags: number) {}
+  constructor(readonly type: StoreKind, readonly name: string, private reader: LmdbReader, public flags: number, private readonly log: MsgLog) {}
 
   private damaged(e: unknown): LookupResult {
     if (!(e instanceof CorruptTable)) throw e;
     const why = `${this.reader.path}: damaged table (${e.message}); ${rebuildHint(this.type, this.name)}`;
-    msgWarn(why);
+    this.log.warning(why);
     return lookupError('config', why);
   }
 
@@ -379,17 +379,17 @@ interface LmdbJsModule {
 
 let lmdbJs: Promise<LmdbJsModule> | undefined;
 
-/** Loads lmdb-js once; refuses a binary that writes a format Postfix cannot read. */
-async function loadLmdbJs(): Promise<LmdbJsModule> {
+/** Loads lmdb-js once; refuses (with the reason) a binary that writes a format Postfix cannot read. */
+async function loadLmdbJs(): Promise<LmdbJsModule | { error: string }> {
   lmdbJs ??= import('lmdb') as unknown as Promise<LmdbJsModule>;
   const mod = await lmdbJs;
   if (mod.version && mod.version.patch >= 90) {
-    msgFatal('the lmdb module was built for LMDB data format 2, which Postfix cannot read; run "npm rebuild" (scripts/build-lmdb.mjs builds it with LMDB_DATA_V1=true)');
+    return { error: 'the lmdb module was built for LMDB data format 2, which Postfix cannot read; run "npm rebuild" (scripts/build-lmdb.mjs builds it with LMDB_DATA_V1=true)' };
   }
   return mod;
 }
 
-async function openWritable(kind: StoreKind, name: string, path: string, openFlags: number, dictFlags: number): Promise<Dict> {
+async function openWritable(kind: StoreKind, name: string, path: string, openFlags: number, dictFlags: number, log: MsgLog): Promise<Dict> {
   if (!existsSync(path)) {
     if (!(openFlags & O_CREAT)) {
       const err = Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
@@ -408,18 +408,19 @@ async function openWritable(kind: StoreKind, name: string, path: string, openFla
     }
   }
   const mod = await loadLmdbJs();
+  if ('error' in mod) return surrogateDict(kind, name, dictFlags, mod.error);
   let db: LmdbJsStore;
   try {
     db = mod.open({ path, noSubdir: true, keyEncoding: 'binary', encoding: 'binary', cache: false, compression: false });
   } catch (e) {
     return surrogateDict(kind, name, dictFlags, `open database ${path}: ${(e as Error).message}`);
   }
-  return new WritableStore(kind, dictName(kind, name), db, effectiveFlags(dictFlags));
+  return new WritableStore(kind, dictName(kind, name), db, effectiveFlags(dictFlags), log);
 }
 
 /** A table open for update; one lmdb-js transaction per call unless inside transaction(). */
 export class WritableStore implements Dict {
-  constructor(readonly type: StoreKind, readonly name: string, private db: LmdbJsStore, public flags: number) {}
+  constructor(readonly type: StoreKind, readonly name: string, private db: LmdbJsStore, public flags: number, private readonly log: MsgLog) {}
 
   /** Runs fn in one write transaction (postmap -i applies all of stdin at once). */
   transaction<T>(fn: () => T): T {
@@ -462,7 +463,8 @@ export class WritableStore implements Dict {
       v = withNul(v);
     }
     if ((this.type === 'lmdb' && k.length > maxKeyBytes(this.type)) || k.length === 0) {
-      msgFatal(`error updating ${this.type}:${this.name}: ${BAD_VALSIZE}`);
+      const text = `error updating ${this.type}:${this.name}: ${BAD_VALSIZE}`;
+      return { status: 'error', error: 'config', reason: text, fatal: text };
     }
     const storedKey = this.stored(k);
     if (storedKey !== k) v = wrapValue(k, v);
@@ -471,12 +473,12 @@ export class WritableStore implements Dict {
     if (ok) return { status: 'ok' };
     if (this.flags & DICT_FLAG_DUP_IGNORE) return { status: 'duplicate' };
     const label = this.type === 'lmdb' ? `lmdb:${this.name}` : this.name;
-    const text = `${label}: duplicate entry: "${printable(folded)}"`;
+    const text = `${label}: duplicate entry: "${folded}"`;
     if (this.flags & DICT_FLAG_DUP_WARN) {
-      msgWarn(text);
+      this.log.warning(text);
       return { status: 'duplicate' };
     }
-    msgFatal(text);
+    return { status: 'error', error: 'config', reason: text, fatal: text };
   }
 
   delete(key: string): UpdateResult {

@@ -3,4 +3,4 @@
 import type { DictOpener } from './dict.js';
 import { openStore } from './lmdb-store.js';
 
-export const open: DictOpener = (name, openFlags, dictFlags) => openStore('lmdb', name, openFlags, dictFlags);
+export const open: DictOpener = (name, openFlags, dictFlags, env) => openStore('lmdb', name, openFlags, dictFlags, env);

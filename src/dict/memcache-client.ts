@@ -8,7 +8,7 @@
 // of that value as Postfix would have it. Talks only to the configured
 // server; never throws for I/O trouble.
 import { connect as netConnect, type Socket } from 'node:net';
-import { msgFatal, msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 import { errnoText } from '../util/errno.js';
 
 const EINPROGRESS = 'Operation now in progress';
@@ -120,12 +120,12 @@ function stripCr(line: Buffer): string {
 }
 
 /** Splits "host:port" as inet_connect() does; a bare number is a port on localhost. */
-function hostPort(endpoint: string): { host: string; port: string } {
+function hostPort(endpoint: string): { host: string; port: string } | { error: string } {
   const m = /^\[([^\]]*)\](?::(.*))?$/.exec(endpoint);
   if (m) return { host: m[1]!, port: m[2] ?? '' };
   const colon = endpoint.lastIndexOf(':');
   if (colon >= 0) return { host: endpoint.slice(0, colon), port: endpoint.slice(colon + 1) };
-  if (/^[0-9]/.test(endpoint) && !/^[0-9]+$/.test(endpoint)) msgFatal(`${endpoint}: garbage after numerical service`);
+  if (/^[0-9]/.test(endpoint) && !/^[0-9]+$/.test(endpoint)) return { error: `${endpoint}: garbage after numerical service` };
   return { host: 'localhost', port: endpoint };
 }
 
@@ -136,12 +136,19 @@ export class MemcacheClient {
   private stream: McStream | null = null;
   /** Text of the C errno Postfix would report now; null while it is 0. */
   errno: string | null = null;
+  /**
+   * Set when the endpoint cannot be used at all: the text Postfix's
+   * inet_connect() dies with. Returned as a value; the caller's edge
+   * decides (a command ends with it, a daemon defers the lookup).
+   */
+  fatal: string | null = null;
 
   constructor(
     readonly transport: 'inet' | 'unix',
     readonly endpoint: string,
     /** Connect and I/O time limit in ms; 0 means none. */
     private readonly timeoutMs: number,
+    private readonly log: MsgLog,
   ) {}
 
   /** auto_clnt_access(): the open stream, connecting first when needed; null after a warning. */
@@ -160,11 +167,17 @@ export class MemcacheClient {
       if (this.transport === 'unix') {
         sock = netConnect({ path: this.endpoint });
       } else {
-        const { host, port } = hostPort(this.endpoint);
+        const hp = hostPort(this.endpoint);
+        if ('error' in hp) {
+          this.fatal = hp.error;
+          resolve(null);
+          return;
+        }
+        const { host, port } = hp;
         const portNum = /^[0-9]+$/.test(port) ? Number(port) : NaN;
         if (!(portNum >= 0 && portNum < 65536)) {
-          msgWarn(`host or service ${this.endpoint} not found: Servname not supported for ai_socktype`);
-          msgWarn(`connect to ${this.endpoint}: ${EADDRNOTAVAIL}`);
+          this.log.warning(`host or service ${this.endpoint} not found: Servname not supported for ai_socktype`);
+          this.log.warning(`connect to ${this.endpoint}: ${EADDRNOTAVAIL}`);
           this.errno = EADDRNOTAVAIL;
           resolve(null);
           return;
@@ -178,10 +191,10 @@ export class MemcacheClient {
         if (timer) clearTimeout(timer);
         sock.destroy();
         if (lookup) {
-          msgWarn(`host or service ${this.endpoint} not found: Name or service not known`);
+          this.log.warning(`host or service ${this.endpoint} not found: Name or service not known`);
           why = EADDRNOTAVAIL;
         }
-        msgWarn(`connect to ${this.endpoint}: ${why}`);
+        this.log.warning(`connect to ${this.endpoint}: ${why}`);
         this.errno = why;
         resolve(null);
       };

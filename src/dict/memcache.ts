@@ -8,10 +8,10 @@
 // Each request is tried max_try times, retry_pause seconds apart, and only
 // the failures after the first are reported. memcache_table(5) lists the
 // settings. Talks to the memcache server and the backup table only.
-import { msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 import {
   type Dict, type DictOpener, type LookupResult, type UpdateResult, NOT_FOUND, found, lookupError, surrogateDict, isSurrogate,
-  O_RDONLY, O_RDWR, DICT_FLAG_NO_UNAUTH, DICT_FLAG_FOLD_FIX, DICT_FLAG_FIXED, DICT_FLAG_MULTI_WRITER,
+  O_RDONLY, O_RDWR, DICT_FLAG_NO_UNAUTH, DICT_FLAG_FOLD_FIX, DICT_FLAG_FIXED, DICT_FLAG_MULTI_WRITER, STDERR_DICT_ENV,
 } from './dict.js';
 import { asciiLower, fromBytes, toBytes } from './pattern-common.js';
 import { CfgError, CfgParser } from './cfg-parser.js';
@@ -91,6 +91,7 @@ class MemcacheDict implements Dict {
     private readonly domains: DomainList | null,
     private readonly client: MemcacheClient,
     private readonly backup: Dict | null,
+    private readonly log: MsgLog,
   ) {}
 
   private get label(): string {
@@ -98,10 +99,12 @@ class MemcacheDict implements Dict {
   }
 
   private ioError(): void {
-    msgWarn(this.client.errno ? `${this.label}: I/O error: ${this.client.errno}` : `${this.label}: I/O error`);
+    this.log.warning(this.client.errno ? `${this.label}: I/O error: ${this.client.errno}` : `${this.label}: I/O error`);
   }
 
   private retryError(): LookupResult {
+    const fatal = this.client.fatal;
+    if (fatal !== null) return { status: 'error', error: 'config', reason: fatal, fatal };
     return lookupError('retry', this.client.errno ?? 'Success');
   }
 
@@ -121,7 +124,7 @@ class MemcacheDict implements Dict {
   private async mcSet(value: string): Promise<McStatus> {
     const data = toBytes(value);
     if (data.length > this.s.dataSizeLimit) {
-      msgWarn(`${this.label}: data for key ${this.key} is too long (data_size_limit=${this.s.dataSizeLimit}) -- not stored`);
+      this.log.warning(`${this.label}: data for key ${this.key} is too long (data_size_limit=${this.s.dataSizeLimit}) -- not stored`);
       return 'fail';
     }
     const r = await this.tries(async (count) => {
@@ -129,7 +132,7 @@ class MemcacheDict implements Dict {
       if ('failed' in reply) {
         if (count > 0) this.ioError();
       } else if (reply.line !== 'STORED') {
-        if (count > 0) msgWarn(`${this.label}: update failed: ${reply.line.slice(0, 30)}`);
+        if (count > 0) this.log.warning(`${this.label}: update failed: ${reply.line.slice(0, 30)}`);
       } else {
         return 'ok' as const;
       }
@@ -150,12 +153,12 @@ class MemcacheDict implements Dict {
       const m = /^VALUE[ \t\n\r\v\f]*[^ \t\n\r\v\f]+[ \t\n\r\v\f]+[^ \t\n\r\v\f]+[ \t\n\r\v\f]+([+-]?[0-9]+)/.exec(reply.line);
       const todo = m ? Number(m[1]) : NaN;
       if (!m || todo < 0 || todo > this.s.dataSizeLimit) {
-        if (count > 0) msgWarn(`${this.name}: unexpected memcache server reply: ${reply.line.slice(0, 30)}`);
+        if (count > 0) this.log.warning(`${this.name}: unexpected memcache server reply: ${reply.line.slice(0, 30)}`);
         return undefined;
       }
       const data = await this.client.readData(todo);
       if (data === null) {
-        if (count > 0) msgWarn(`${this.name}: EOF receiving memcache server reply`);
+        if (count > 0) this.log.warning(`${this.name}: EOF receiving memcache server reply`);
         return undefined;
       }
       const end = await this.client.readLine(this.s.lineSizeLimit);
@@ -174,7 +177,7 @@ class MemcacheDict implements Dict {
       }
       if (reply.line === 'DELETED') return 'ok' as const;
       if (reply.line === 'NOT_FOUND') return 'fail' as const;
-      if (count > 0) msgWarn(`${this.label}: delete failed: ${reply.line.slice(0, 30)}`);
+      if (count > 0) this.log.warning(`${this.label}: delete failed: ${reply.line.slice(0, 30)}`);
       return undefined;
     });
     return r ?? 'error';
@@ -191,7 +194,7 @@ class MemcacheDict implements Dict {
       return 'skip' as const;
     };
     if (name === '') return skip('empty lookup key');
-    const dom = await checkDomain(this.domains, name, msgWarn);
+    const dom = await checkDomain(this.domains, name, (t) => this.log.warning(t));
     if (dom === 'nomatch') return skip('domain mismatch');
     if (dom === 'error') return 'error';
     const folded = this.flags & DICT_FLAG_FOLD_FIX ? asciiLower(name) : name;
@@ -215,7 +218,7 @@ class MemcacheDict implements Dict {
   }
 
   async update(name: string, value: string): Promise<UpdateResult> {
-    const valid = await this.validKey(name, 'update', msgWarn);
+    const valid = await this.validKey(name, 'update', (t) => this.log.warning(t));
     if (valid === 'error') return { status: 'error', error: 'retry' };
     if (valid === 'skip') return { status: 'notfound' };
     const st = await this.mcSet(value);
@@ -236,7 +239,7 @@ class MemcacheDict implements Dict {
 
   async sequence(): Promise<Iterable<[string, string]>> {
     if (!this.backup?.sequence) {
-      msgWarn(`${this.label}: first/next support requires backup database`);
+      this.log.warning(`${this.label}: first/next support requires backup database`);
       return [];
     }
     return this.backup.sequence();
@@ -249,7 +252,7 @@ class MemcacheDict implements Dict {
   }
 }
 
-export const open: DictOpener = async (name, openFlags, dictFlags) => {
+export const open: DictOpener = async (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   if (dictFlags & DICT_FLAG_NO_UNAUTH) {
     return surrogateDict('memcache', name, dictFlags, `memcache:${name} map is not allowed for security-sensitive data`);
   }
@@ -258,7 +261,7 @@ export const open: DictOpener = async (name, openFlags, dictFlags) => {
     return surrogateDict('memcache', name, dictFlags, `memcache:${name} map requires O_RDONLY or O_RDWR access mode`);
   }
   try {
-    const parser = CfgParser.open(name);
+    const parser = CfgParser.open(name, env.log);
     if ('error' in parser) return surrogateDict('memcache', name, dictFlags, `open ${name}: ${parser.error}`);
     const s = readSettings(parser);
     const service = parseService(s.memcache);
@@ -266,14 +269,14 @@ export const open: DictOpener = async (name, openFlags, dictFlags) => {
     let backup: Dict | null = null;
     if (s.backup !== null) {
       const { dictOpen } = await import('./registry.js');
-      backup = await dictOpen(s.backup, mode, dictFlags);
+      backup = await dictOpen(s.backup, mode, dictFlags, env);
       if (isSurrogate(backup)) return surrogateDict('memcache', name, dictFlags, backup.openError);
     }
     const template = parseKeyTemplate(name, s.keyFormat);
     s.domain = parser.getStr('domain', '')!;
-    const domains = s.domain ? await Domains.parse(parser.name, s.domain) : null;
-    const client = new MemcacheClient(service.transport, service.endpoint, s.timeout * 1000);
-    const d = new MemcacheDict(name, dictFlags | DICT_FLAG_FIXED | DICT_FLAG_MULTI_WRITER, s, template, domains, client, backup);
+    const domains = s.domain ? await Domains.parse(parser.name, s.domain, env) : null;
+    const client = new MemcacheClient(service.transport, service.endpoint, s.timeout * 1000, env.log);
+    const d = new MemcacheDict(name, dictFlags | DICT_FLAG_FIXED | DICT_FLAG_MULTI_WRITER, s, template, domains, client, backup, env.log);
     if (mode !== O_RDWR) {
       // Postfix installs update and delete only for a table opened read-write.
       (d as Dict).update = undefined;

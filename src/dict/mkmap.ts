@@ -14,7 +14,7 @@ import { EntryList, sortedOrder, VAL_SOURCE } from './entries.js';
 import { buildLmdbImage } from './lmdb-writer.js';
 import { KIND_MARKER } from './lmdb-format.js';
 import { maxKeyBytes, STORE_SUFFIX, storeLabel, type StoreKind } from './lmdb-store.js';
-import { bytesToText, casefold, printable, textToBytes } from './utf8.js';
+import { bytesToText, casefold, textToBytes } from './utf8.js';
 import { isStandIn, needsStandIn, standInKey, unwrapValue, wrapValue } from './long-keys.js';
 import { fsyncDir } from '../util/atomic.js';
 import { errnoText } from '../util/errno.js';
@@ -139,7 +139,7 @@ export class MapBuilder {
     let k = this.entries.key(i);
     if (isStandIn(k)) k = unwrapValue(this.entries.value(i))?.key ?? k;
     const z = k.indexOf(0);
-    return printable(bytesToText(z >= 0 ? k.subarray(0, z) : k));
+    return bytesToText(z >= 0 ? k.subarray(0, z) : k);
   }
 
   /**

@@ -11,8 +11,8 @@
 // before matching; results go back to UTF-8 text on the way out. ASCII text,
 // the common case, passes through both conversions without a copy.
 import { readFileSync } from 'node:fs';
-import { type Dict, type DictOpener, type LookupResult, DICT_FLAG_FOLD_MUL, DICT_FLAG_PATTERN, NOT_FOUND, O_RDONLY, found, surrogateDict } from './dict.js';
-import { msgWarn } from '../util/msg.js';
+import { type Dict, type DictOpener, type LookupResult, DICT_FLAG_FOLD_MUL, DICT_FLAG_PATTERN, NOT_FOUND, O_RDONLY, found, surrogateDict, STDERR_DICT_ENV } from './dict.js';
+import type { MsgLog } from '../util/msg.js';
 import { errnoText } from '../util/errno.js';
 import { CHARS_BRACE, CHARS_COMMA_SP, extractGroup, tokenizeQuoted } from '../util/tokens.js';
 
@@ -118,7 +118,7 @@ export interface LogicalLine {
  * previous one, and a logical line that would start with whitespace is
  * skipped with Postfix's warning.
  */
-export function logicalLines(text: string, path: string): LogicalLine[] {
+export function logicalLines(text: string, path: string, log: MsgLog): LogicalLine[] {
   const physical = text.split('\n');
   if (physical.length > 0 && physical[physical.length - 1] === '') physical.pop();
   const out: LogicalLine[] = [];
@@ -128,7 +128,7 @@ export function logicalLines(text: string, path: string): LogicalLine[] {
     if (buf.length === 0) return;
     if (isSpace(buf[0])) {
       const shown = fromBytes(buf.slice(0, 30));
-      msgWarn(`${path}: logical line must not start with whitespace: "${shown}${buf.length > 30 ? '...' : ''}"`);
+      log.warning(`${path}: logical line must not start with whitespace: "${shown}${buf.length > 30 ? '...' : ''}"`);
     } else {
       out.push({ text: buf, lineno: first });
     }
@@ -157,7 +157,7 @@ export type MacPiece = { literal: string } | { name: string };
  * error (truncated ${...}, empty name) was found; those are warned about here
  * with Postfix's wording.
  */
-export function macParse(text: string): { pieces: MacPiece[]; error: boolean } {
+export function macParse(text: string, log: MsgLog): { pieces: MacPiece[]; error: boolean } {
   const pieces: MacPiece[] = [];
   let buf = '';
   let i = 0;
@@ -180,7 +180,7 @@ export function macParse(text: string): { pieces: MacPiece[]; error: boolean } {
         let j = i + 1;
         for (; level > 0; j++) {
           if (j >= text.length) {
-            msgWarn(`truncated macro reference: "${fromBytes(text)}"`);
+            log.warning(`truncated macro reference: "${fromBytes(text)}"`);
             return { pieces, error: true };
           }
           if (text[j] === open) level++;
@@ -195,7 +195,7 @@ export function macParse(text: string): { pieces: MacPiece[]; error: boolean } {
         i = j;
       }
       if (buf.length === 0) {
-        msgWarn(`empty macro name: "${fromBytes(text)}"`);
+        log.warning(`empty macro name: "${fromBytes(text)}"`);
         return { pieces, error: true };
       }
       pieces.push({ name: buf });
@@ -220,8 +220,8 @@ export interface Replacement {
  * from 1 up. Returns null after warning (the caller then warns "bad
  * replacement syntax" and skips the rule).
  */
-export function prescanReplacement(kind: string, mapname: string, lineno: number, text: string, outOfRangeWord: string): Replacement | null {
-  const { pieces, error } = macParse(text);
+export function prescanReplacement(kind: string, mapname: string, lineno: number, text: string, outOfRangeWord: string, log: MsgLog): Replacement | null {
+  const { pieces, error } = macParse(text, log);
   let failed = error;
   let maxSub = 0;
   const parts: Array<string | number> = [];
@@ -231,13 +231,13 @@ export function prescanReplacement(kind: string, mapname: string, lineno: number
       continue;
     }
     if (!/^[0-9]+$/.test(p.name)) {
-      msgWarn(`${kind} map ${mapname}, line ${lineno}: non-numeric replacement index "${fromBytes(p.name)}"`);
+      log.warning(`${kind} map ${mapname}, line ${lineno}: non-numeric replacement index "${fromBytes(p.name)}"`);
       failed = true;
       continue;
     }
     const n = parseInt(p.name, 10);
     if (n < 1) {
-      msgWarn(`${kind} map ${mapname}, line ${lineno}: ${outOfRangeWord} replacement index "${p.name}"`);
+      log.warning(`${kind} map ${mapname}, line ${lineno}: ${outOfRangeWord} replacement index "${p.name}"`);
       failed = true;
       continue;
     }
@@ -274,13 +274,13 @@ export interface RuleBase {
  * Links every IF to its ENDIF, as the open loops in dict_regexp.c and friends
  * do, and warns about each IF left open at the end (innermost first).
  */
-export function linkIfEndif<R extends RuleBase>(rules: R[], warnPrefix: string): void {
+export function linkIfEndif<R extends RuleBase>(rules: R[], warnPrefix: string, log: MsgLog): void {
   const stack: number[] = [];
   rules.forEach((r, i) => {
     if (r.op === OP_IF) stack.push(i);
     else if (r.op === OP_ENDIF) rules[stack.pop()!]!.endif = i;
   });
-  while (stack.length > 0) msgWarn(`${warnPrefix}, line ${rules[stack.pop()!]!.lineno}: IF has no matching ENDIF`);
+  while (stack.length > 0) log.warning(`${warnPrefix}, line ${rules[stack.pop()!]!.lineno}: IF has no matching ENDIF`);
 }
 
 // ---------------------------------------------------------------------------
@@ -311,7 +311,7 @@ export function filesToBase64(pathnames: string): { ok: true; value: string } | 
 export interface PatternTableKind<R extends RuleBase> {
   type: string;
   /** A parser for one table; returns null for lines it skips (after warning). */
-  parser(name: string, dictFlags: number): { parseLine(line: string, lineno: number, nesting: number): R | null };
+  parser(name: string, dictFlags: number, log: MsgLog): { parseLine(line: string, lineno: number, nesting: number): R | null };
   /** First match wins; null when nothing matched. Keys and results are byte strings. */
   lookupRules(rules: readonly R[], key: string): string | null;
 }
@@ -322,16 +322,16 @@ export interface PatternTableKind<R extends RuleBase> {
  * both do: read-only, keys folded when the caller asks for it.
  */
 export function patternTableOpener<R extends RuleBase>(kind: PatternTableKind<R>): DictOpener {
-  return (name, openFlags, dictFlags) => {
+  return (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
     if (openFlags !== O_RDONLY) {
       return surrogateDict(kind.type, name, dictFlags, `${kind.type}:${name} map requires O_RDONLY access mode`);
     }
     const src = openTableSource(kind.type, name);
     if (!src.ok) return surrogateDict(kind.type, name, dictFlags, src.reason);
-    const parser = kind.parser(name, dictFlags);
+    const parser = kind.parser(name, dictFlags, env.log);
     const rules: R[] = [];
     let nesting = 0;
-    for (const { text, lineno } of logicalLines(src.source.text, src.source.path)) {
+    for (const { text, lineno } of logicalLines(src.source.text, src.source.path, env.log)) {
       const line = trimEnd(text);
       if (line.length === 0) continue;
       const rule = parser.parseLine(line, lineno, nesting);
@@ -340,7 +340,7 @@ export function patternTableOpener<R extends RuleBase>(kind: PatternTableKind<R>
       else if (rule.op === OP_ENDIF) nesting--;
       rules.push(rule);
     }
-    linkIfEndif(rules, `${kind.type} map ${name}`);
+    linkIfEndif(rules, `${kind.type} map ${name}`, env.log);
     const flags = dictFlags | DICT_FLAG_PATTERN;
     const dict: Dict = {
       type: kind.type,

@@ -5,7 +5,7 @@
 // IF/ENDIF handling are the same in both, with the same warnings. Each table
 // keeps its own pattern flags, compilation and rule shape (subclasses of
 // PatternRuleParser).
-import { msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 import { DICT_FLAG_NO_REGSUB, DICT_FLAG_SRC_RHS_IS_FILE } from './dict.js';
 import {
   type Replacement, type RuleBase,
@@ -46,10 +46,11 @@ export abstract class PatternRuleParser<R extends RuleBase, S extends { match: b
     private readonly syntax: PatternSyntax,
     protected readonly mapname: string,
     protected readonly dictFlags: number,
+    protected readonly log: MsgLog,
   ) {}
 
   protected warn(lineno: number, text: string): void {
-    msgWarn(`${this.syntax.type} map ${this.mapname}, line ${lineno}: ${text}`);
+    this.log.warning(`${this.syntax.type} map ${this.mapname}, line ${lineno}: ${text}`);
   }
 
   /** One [!]/pattern/flags starting at i; null after warning. */
@@ -144,7 +145,7 @@ export abstract class PatternRuleParser<R extends RuleBase, S extends { match: b
       }
       text = b64.value;
     }
-    const replacement = prescanReplacement(this.syntax.type, this.mapname, lineno, text, this.syntax.outOfRangeWord);
+    const replacement = prescanReplacement(this.syntax.type, this.mapname, lineno, text, this.syntax.outOfRangeWord, this.log);
     if (!replacement) {
       this.warn(lineno, 'bad replacement syntax: skipping this rule');
       return null;

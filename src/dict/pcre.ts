@@ -18,6 +18,7 @@ import {
 } from './pattern-common.js';
 import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
 import { type PcreOptions, translatePcre } from './regex/pcre.js';
+import { type MsgLog } from '../util/msg.js';
 
 interface PcreRule extends RuleBase {
   re: RegExp;
@@ -38,8 +39,8 @@ const PCRE_SYNTAX: PatternSyntax = {
 };
 
 class PcreParser extends PatternRuleParser<PcreRule, PatternSpec> {
-  constructor(mapname: string, dictFlags: number) {
-    super(PCRE_SYNTAX, mapname, dictFlags);
+  constructor(mapname: string, dictFlags: number, log: MsgLog) {
+    super(PCRE_SYNTAX, mapname, dictFlags, log);
   }
 
   /** dict_pcre_get_pattern(): [!]/pattern/flags; returns the position after it. */
@@ -130,6 +131,6 @@ function lookupRules(rules: PcreRule[], key: string): string | null {
 
 export const open: DictOpener = patternTableOpener<PcreRule>({
   type: 'pcre',
-  parser: (name, dictFlags) => new PcreParser(name, dictFlags),
+  parser: (name, dictFlags, log) => new PcreParser(name, dictFlags, log),
   lookupRules,
 });

@@ -2,7 +2,7 @@
 // up in the first member, that result up in the second, and so on; the last
 // result is the answer. Any member that finds nothing, or fails, ends the
 // lookup with that outcome.
-import { type Dict, type DictOpener, type LookupResult, found } from './dict.js';
+import { type Dict, type DictOpener, type LookupResult, found, STDERR_DICT_ENV } from './dict.js';
 import { memberFlags, openMembers } from './unionmap.js';
 
 class PipeDict implements Dict {
@@ -24,8 +24,8 @@ class PipeDict implements Dict {
   }
 }
 
-export const open: DictOpener = async (name, openFlags, dictFlags) => {
-  const members = await openMembers('pipemap', name, openFlags, dictFlags);
+export const open: DictOpener = async (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
+  const members = await openMembers('pipemap', name, openFlags, dictFlags, env);
   if (!Array.isArray(members)) return members;
   return new PipeDict(name, memberFlags(members, dictFlags), members);
 };

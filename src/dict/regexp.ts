@@ -15,6 +15,7 @@ import {
 } from './pattern-common.js';
 import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
 import { translatePosix } from './regex/posix.js';
+import { type MsgLog } from '../util/msg.js';
 
 /** A compiled pattern and whether the rule wants it to match (false after "!"). */
 interface Matcher {
@@ -43,8 +44,8 @@ const REGEXP_SYNTAX: PatternSyntax = {
 };
 
 class RegexpParser extends PatternRuleParser<RegexpRule, PatternSpec> {
-  constructor(mapname: string, dictFlags: number) {
-    super(REGEXP_SYNTAX, mapname, dictFlags);
+  constructor(mapname: string, dictFlags: number, log: MsgLog) {
+    super(REGEXP_SYNTAX, mapname, dictFlags, log);
   }
 
   /** dict_regexp_get_pat(): one [!]/pattern/flags; returns the position after it. */
@@ -152,6 +153,6 @@ function lookupRules(rules: RegexpRule[], key: string): string | null {
 
 export const open: DictOpener = patternTableOpener<RegexpRule>({
   type: 'regexp',
-  parser: (name, dictFlags) => new RegexpParser(name, dictFlags),
+  parser: (name, dictFlags, log) => new RegexpParser(name, dictFlags, log),
   lookupRules,
 });

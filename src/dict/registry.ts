@@ -3,7 +3,9 @@
 // src/dict/<type>.ts exporting `open: DictOpener`, loaded only when a table of
 // that type is opened, so postconf or a regexp lookup never loads LMDB.
 // Touches no files itself; the type modules do.
-import { DICT_FLAG_PATTERN, isSurrogate, surrogateDict, type Dict, type DictOpener } from './dict.js';
+import { DICT_FLAG_PATTERN, STDERR_DICT_ENV, isSurrogate, surrogateDict, type Dict, type DictEnv, type DictOpener } from './dict.js';
+
+export { STDERR_DICT_ENV } from './dict.js';
 import { needUtf8Activation, utf8Activate } from './utf8.js';
 
 type TypeModule = { open?: DictOpener };
@@ -92,17 +94,6 @@ export function splitMapList(value: string): string[] {
 
 const openers = new Map<string, DictOpener>();
 
-let surrogateHandler: ((reason: string) => void) | undefined;
-
-/**
- * Postfix's dict_allow_surrogate switch: commands install a handler that
- * ends the program on the first table that cannot be opened (nested ones
- * inside unionmap: or pipemap: too); daemons leave it unset and get a
- * surrogate table that fails each lookup.
- */
-export function setSurrogateHandler(handler: ((reason: string) => void) | undefined): void {
-  surrogateHandler = handler;
-}
 
 /** Loads a type's module; undefined when the type is unknown or its module is missing. */
 export async function loadOpener(type: string): Promise<DictOpener | undefined> {
@@ -121,26 +112,26 @@ export async function loadOpener(type: string): Promise<DictOpener | undefined> 
   }
 }
 
-function surrogate(type: string, name: string, dictFlags: number, reason: string): Dict {
-  surrogateHandler?.(reason);
+function surrogate(env: DictEnv, type: string, name: string, dictFlags: number, reason: string): Dict {
+  env.onOpenFailure?.(reason);
   return surrogateDict(type, name, dictFlags | DICT_FLAG_PATTERN, reason);
 }
 
 /** dict_open3: opens type:name; failures come back as a surrogate table carrying the reason. */
-export async function dictOpen3(type: string, name: string, openFlags: number, dictFlags: number): Promise<Dict> {
+export async function dictOpen3(type: string, name: string, openFlags: number, dictFlags: number, env: DictEnv = STDERR_DICT_ENV): Promise<Dict> {
   if (type === '' || name === '') {
-    return surrogate(type, name, dictFlags, `open dictionary: expecting "type:name" form instead of "${type}:${name}"`);
+    return surrogate(env, type, name, dictFlags, `open dictionary: expecting "type:name" form instead of "${type}:${name}"`);
   }
   const open = await loadOpener(type);
-  if (!open) return surrogate(type, name, dictFlags, `unsupported dictionary type: ${type}`);
-  const dict = await open(name, openFlags, dictFlags);
-  if (isSurrogate(dict)) surrogateHandler?.(dict.openError);
-  return needUtf8Activation(dictFlags) ? utf8Activate(dict) : dict;
+  if (!open) return surrogate(env, type, name, dictFlags, `unsupported dictionary type: ${type}`);
+  const dict = await open(name, openFlags, dictFlags, env);
+  if (isSurrogate(dict)) env.onOpenFailure?.(dict.openError);
+  return needUtf8Activation(dictFlags, env.utf8) ? utf8Activate(dict, env.log) : dict;
 }
 
 /** dict_open: opens "type:name". */
-export async function dictOpen(spec: string, openFlags: number, dictFlags: number): Promise<Dict> {
+export async function dictOpen(spec: string, openFlags: number, dictFlags: number, env: DictEnv = STDERR_DICT_ENV): Promise<Dict> {
   const parsed = parseDictSpec(spec);
-  if ('error' in parsed) return surrogate('', spec, dictFlags, parsed.error);
-  return dictOpen3(parsed.type, parsed.name, openFlags, dictFlags);
+  if ('error' in parsed) return surrogate(env, '', spec, dictFlags, parsed.error);
+  return dictOpen3(parsed.type, parsed.name, openFlags, dictFlags, env);
 }

@@ -6,11 +6,11 @@
 // connection that the server dropped is retried once. Timeouts are 100 s.
 // The small stream client here is shared with tcp: tables.
 import { connect as netConnect, type Socket } from 'node:net';
-import { msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 import { errnoText } from '../util/errno.js';
 import {
   type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, lookupError, surrogateDict,
-  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_NO_UNAUTH, DICT_FLAG_FOLD_MUL,
+  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_NO_UNAUTH, DICT_FLAG_FOLD_MUL, STDERR_DICT_ENV,
 } from './dict.js';
 import { asciiLower, fromBytes, toBytes } from './pattern-common.js';
 
@@ -164,14 +164,14 @@ class Endpoint {
 
   constructor(readonly transport: 'inet' | 'unix', readonly endpoint: string) {}
 
-  /** auto_clnt_access(): the open stream, connecting when needed. */
-  async access(): Promise<StreamClient> {
+  /** auto_clnt_access(): the open stream, connecting when needed; log: the asking table's. */
+  async access(log: MsgLog): Promise<StreamClient> {
     if (this.client && (this.client.closed || Date.now() - this.client.openedAt > MAX_TTL_MS)) this.recover();
     if (!this.client) {
       try {
         this.client = await StreamClient.connect(this.transport, this.endpoint, TIMEOUT_MS);
       } catch (e) {
-        msgWarn(`connect to ${this.endpoint}: ${(e as Error).message}`);
+        log.warning(`connect to ${this.endpoint}: ${(e as Error).message}`);
         throw e;
       }
     }
@@ -193,7 +193,7 @@ const endpoints = new Map<string, Endpoint>();
 
 class SocketmapDict implements Dict {
   readonly type = 'socketmap';
-  constructor(readonly name: string, public flags: number, private readonly mapName: string, private readonly ep: Endpoint, private readonly epKey: string) {}
+  constructor(readonly name: string, public flags: number, private readonly mapName: string, private readonly ep: Endpoint, private readonly epKey: string, private readonly log: MsgLog) {}
 
   async lookup(key: string): Promise<LookupResult> {
     const k = this.flags & DICT_FLAG_FOLD_MUL ? asciiLower(key) : key;
@@ -201,9 +201,9 @@ class SocketmapDict implements Dict {
     for (let attempt = 0; ; attempt++) {
       let client: StreamClient;
       try {
-        client = await this.ep.access();
+        client = await this.ep.access(this.log);
       } catch (e) {
-        msgWarn(`table socketmap:${this.name} lookup error: ${(e as Error).message}`);
+        this.log.warning(`table socketmap:${this.name} lookup error: ${(e as Error).message}`);
         return lookupError('retry');
       }
       try {
@@ -215,7 +215,7 @@ class SocketmapDict implements Dict {
         const err = e as StreamError;
         this.ep.recover();
         if (attempt === 0 && err.kind === 'eof') continue;
-        msgWarn(`table socketmap:${this.name} lookup error: ${err.message}`);
+        this.log.warning(`table socketmap:${this.name} lookup error: ${err.message}`);
         return lookupError('retry');
       }
     }
@@ -231,7 +231,7 @@ class SocketmapDict implements Dict {
     const kind = status === 'TEMP' ? 'temporary' : status === 'TIMEOUT' ? 'timeout' : status === 'PERM' ? 'permanent' : 'unknown';
     const reason = (payload ?? '').replace(/^[ \t\n\r\v\f]+/, '');
     const shown = reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
-    msgWarn(`socketmap:${this.name} socketmap server ${kind} error${reason ? ': ' : ''}${shown}`);
+    this.log.warning(`socketmap:${this.name} socketmap server ${kind} error${reason ? ': ' : ''}${shown}`);
     return lookupError(status === 'PERM' ? 'config' : 'retry');
   }
 
@@ -243,7 +243,7 @@ class SocketmapDict implements Dict {
   }
 }
 
-export const open: DictOpener = (name, openFlags, dictFlags) => {
+export const open: DictOpener = (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   if (openFlags !== O_RDONLY) return surrogateDict('socketmap', name, dictFlags, `socketmap:${name} map requires O_RDONLY access mode`);
   if (dictFlags & DICT_FLAG_NO_UNAUTH) {
     return surrogateDict('socketmap', name, dictFlags, `socketmap:${name} map is not allowed for security-sensitive data`);
@@ -267,5 +267,5 @@ export const open: DictOpener = (name, openFlags, dictFlags) => {
     endpoints.set(service, ep);
   }
   ep.refs++;
-  return new SocketmapDict(name, dictFlags | DICT_FLAG_PATTERN, mapName, ep, service);
+  return new SocketmapDict(name, dictFlags | DICT_FLAG_PATTERN, mapName, ep, service, env.log);
 };

@@ -4,7 +4,7 @@
 // "key whitespace value" with quotes and backslashes guarding whitespace in
 // the key. Works on bytes so that a million-line table parses quickly;
 // warnings go to a callback with their line number. Reads no files itself.
-import { bytesToText, printable } from './utf8.js';
+import { bytesToText } from './utf8.js';
 
 /** ISSPACE: the ASCII white space of C's isspace(). */
 export function isSpace(c: number): boolean {
@@ -94,10 +94,10 @@ export class LogicalLineReader {
   }
 }
 
-/** Bytes up to the first NUL, as text for a message (printable() as Postfix's msg_* shows it). */
+/** Bytes up to the first NUL, as text for a message (the logger applies printable() to the line). */
 export function cstr(b: Buffer): string {
   const z = b.indexOf(0);
-  return printable(bytesToText(z < 0 ? b : b.subarray(0, z)));
+  return bytesToText(z < 0 ? b : b.subarray(0, z));
 }
 
 export type ParsedLine =

@@ -4,10 +4,10 @@
 // 5xx not found. Both directions %XX-encode '%', whitespace and
 // non-printable bytes. The connection opens on the first lookup and stays
 // open; a failed exchange is retried up to 10 times, a second apart.
-import { msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 import {
   type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, lookupError, surrogateDict,
-  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_NO_UNAUTH, DICT_FLAG_FOLD_MUL,
+  O_RDONLY, DICT_FLAG_PATTERN, DICT_FLAG_NO_UNAUTH, DICT_FLAG_FOLD_MUL, STDERR_DICT_ENV,
 } from './dict.js';
 import { asciiLower, fromBytes, toBytes } from './pattern-common.js';
 import { StreamClient } from './socketmap.js';
@@ -57,7 +57,7 @@ function printable(text: string): string {
 class TcpDict implements Dict {
   readonly type = 'tcp';
   private client: StreamClient | null = null;
-  constructor(readonly name: string, public flags: number) {}
+  constructor(readonly name: string, public flags: number, private readonly log: MsgLog) {}
 
   private disconnect(): void {
     this.client?.close();
@@ -72,7 +72,7 @@ class TcpDict implements Dict {
         try {
           this.client = await StreamClient.connect('inet', this.name, TIMEOUT_MS);
         } catch (e) {
-          msgWarn(`connect to TCP map ${this.name}: ${(e as Error).message}`);
+          this.log.warning(`connect to TCP map ${this.name}: ${(e as Error).message}`);
         }
       }
       if (this.client) {
@@ -80,10 +80,10 @@ class TcpDict implements Dict {
         try {
           const r = await this.client.readLine(MAX_LEN);
           if (!r.eof && !r.bounded) return r.line.toString('latin1');
-          if (r.eof) msgWarn(`read TCP map reply from ${this.name}: unexpected EOF (Success)`);
-          else msgWarn(`read TCP map reply from ${this.name}: text longer than ${MAX_LEN}`);
+          if (r.eof) this.log.warning(`read TCP map reply from ${this.name}: unexpected EOF (Success)`);
+          else this.log.warning(`read TCP map reply from ${this.name}: text longer than ${MAX_LEN}`);
         } catch {
-          msgWarn(`read TCP map reply from ${this.name}: unexpected EOF (Connection timed out)`);
+          this.log.warning(`read TCP map reply from ${this.name}: unexpected EOF (Connection timed out)`);
         }
         this.disconnect();
       }
@@ -98,7 +98,7 @@ class TcpDict implements Dict {
     if (reply === null) return lookupError('retry');
     const value = /^[0-9]{3}[ \t\n\r\v\f]/.test(reply) ? hexUnquote(reply.slice(4)) : null;
     if (value === null) {
-      msgWarn(`read TCP map reply from ${this.name}: malformed reply: ${printable(reply).slice(0, 100)}`);
+      this.log.warning(`read TCP map reply from ${this.name}: malformed reply: ${printable(reply).slice(0, 100)}`);
       this.disconnect();
       return lookupError('retry');
     }
@@ -111,7 +111,7 @@ class TcpDict implements Dict {
         this.disconnect();
         return lookupError('retry');
       default:
-        msgWarn(`read TCP map reply from ${this.name}: bad status code: ${printable(reply).slice(0, 100)}`);
+        this.log.warning(`read TCP map reply from ${this.name}: bad status code: ${printable(reply).slice(0, 100)}`);
         this.disconnect();
         return lookupError('retry');
     }
@@ -122,10 +122,10 @@ class TcpDict implements Dict {
   }
 }
 
-export const open: DictOpener = (name, openFlags, dictFlags) => {
+export const open: DictOpener = (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   if (dictFlags & DICT_FLAG_NO_UNAUTH) {
     return surrogateDict('tcp', name, dictFlags, `tcp:${name} map is not allowed for security sensitive data`);
   }
   if (openFlags !== O_RDONLY) return surrogateDict('tcp', name, dictFlags, `tcp:${name} map requires O_RDONLY access mode`);
-  return new TcpDict(name, dictFlags | DICT_FLAG_PATTERN);
+  return new TcpDict(name, dictFlags | DICT_FLAG_PATTERN, env.log);
 };

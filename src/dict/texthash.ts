@@ -7,13 +7,12 @@ import { readFileSync } from 'node:fs';
 import {
   DICT_FLAG_DUP_IGNORE, DICT_FLAG_DUP_REPLACE, DICT_FLAG_DUP_WARN, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX,
   DICT_FLAG_SRC_RHS_IS_FILE, NOT_FOUND, O_RDONLY, found, surrogateDict,
-  type Dict, type DictOpener, type LookupResult,
+  type Dict, type DictOpener, type LookupResult, STDERR_DICT_ENV,
 } from './dict.js';
 import { filesToBase64 } from './file-values.js';
 import { LogicalLineReader, cEnd, cstr, parseKeyValue } from './source.js';
-import { bytesToText, casefold, lowercaseAscii, needUtf8Activation, printable, validUtf8 } from './utf8.js';
+import { bytesToText, casefold, lowercaseAscii, needUtf8Activation, validUtf8 } from './utf8.js';
 import { errnoText } from '../util/errno.js';
-import { msgWarn } from '../util/msg.js';
 
 class TextHash implements Dict {
   readonly type = 'texthash';
@@ -34,7 +33,7 @@ class TextHash implements Dict {
   }
 }
 
-export const open: DictOpener = (path, openFlags, dictFlags) => {
+export const open: DictOpener = (path, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   if (openFlags !== O_RDONLY) {
     return surrogateDict('texthash', path, dictFlags, `texthash:${path} map requires O_RDONLY access mode`);
   }
@@ -44,30 +43,31 @@ export const open: DictOpener = (path, openFlags, dictFlags) => {
   } catch (e) {
     return surrogateDict('texthash', path, dictFlags, `open database ${path}: ${errnoText(e as NodeJS.ErrnoException)}`);
   }
-  const utf8 = needUtf8Activation(dictFlags);
+  const utf8 = needUtf8Activation(dictFlags, env.utf8);
+  const warn = (text: string): void => env.log.warning(text);
   const fold = (k: string) => (utf8 && dictFlags & DICT_FLAG_FOLD_FIX ? casefold(k) : dictFlags & DICT_FLAG_FOLD_FIX ? lowercaseAscii(k) : k);
   const table = new Map<string, string>();
-  const reader = new LogicalLineReader(src, path, msgWarn);
+  const reader = new LogicalLineReader(src, path, warn);
   for (let line = reader.next(); line; line = reader.next()) {
     const { buf, start, lineno } = line;
     if (utf8 && !validUtf8(buf, start, line.end)) {
-      msgWarn(`${path}, line ${lineno}: non-UTF-8 input "${cstr(buf.subarray(start, line.end))}" -- ignoring this line`);
+      warn(`${path}, line ${lineno}: non-UTF-8 input "${cstr(buf.subarray(start, line.end))}" -- ignoring this line`);
       continue;
     }
     const end = cEnd(buf, start, line.end);
     const p = parseKeyValue(buf, start, end);
     if (!p.ok) {
-      if (p.why === 'unbalanced') msgWarn(`${path}, line ${lineno}: unbalanced '"' in '${cstr(buf.subarray(start, end))}' -- ignoring this line`);
-      else msgWarn(`${path}, line ${lineno}: expected format: key whitespace value -- ignoring this line`);
+      if (p.why === 'unbalanced') warn(`${path}, line ${lineno}: unbalanced '"' in '${cstr(buf.subarray(start, end))}' -- ignoring this line`);
+      else warn(`${path}, line ${lineno}: expected format: key whitespace value -- ignoring this line`);
       continue;
     }
-    if (p.aliasLike) msgWarn(`${path}, line ${lineno}: record is in "key: value" format; is this an alias file?`);
+    if (p.aliasLike) warn(`${path}, line ${lineno}: record is in "key: value" format; is this an alias file?`);
     const key = bytesToText(buf.subarray(p.keyStart, p.keyEnd));
     let value = bytesToText(buf.subarray(p.valStart, p.valEnd));
     if (dictFlags & DICT_FLAG_SRC_RHS_IS_FILE) {
       const f = filesToBase64(value);
       if ('error' in f) {
-        msgWarn(`${path}, line ${lineno}: ${f.error}: skipping this entry`);
+        warn(`${path}, line ${lineno}: ${f.error}: skipping this entry`);
         continue;
       }
       value = f.b64;
@@ -76,8 +76,8 @@ export const open: DictOpener = (path, openFlags, dictFlags) => {
     if (table.has(k)) {
       if (dictFlags & DICT_FLAG_DUP_IGNORE) continue;
       if (dictFlags & DICT_FLAG_DUP_REPLACE) table.set(k, value);
-      else if (dictFlags & DICT_FLAG_DUP_WARN) msgWarn(`${path}, line ${lineno}: duplicate entry: "${printable(key)}"`);
-      else return surrogateDict('texthash', path, dictFlags, `${path}, line ${lineno}: duplicate entry: "${printable(key)}"`);
+      else if (dictFlags & DICT_FLAG_DUP_WARN) warn(`${path}, line ${lineno}: duplicate entry: "${key}"`);
+      else return surrogateDict('texthash', path, dictFlags, `${path}, line ${lineno}: duplicate entry: "${key}"`);
       continue;
     }
     table.set(k, value);

@@ -5,7 +5,7 @@
 // fixed/pattern nature becomes the union's.
 import {
   type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, surrogateDict,
-  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_PATTERN,
+  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_PATTERN, STDERR_DICT_ENV, type DictEnv,
 } from './dict.js';
 import { CHARS_BRACE, CHARS_COMMA_SP, balancedLength, tokenizeQuoted } from '../util/tokens.js';
 
@@ -24,13 +24,13 @@ export function memberSpecs(name: string): string[] | null {
  * Parses and opens the members of unionmap: or pipemap:. Returns the open
  * members, or a surrogate carrying Postfix's complaint.
  */
-export async function openMembers(type: string, name: string, openFlags: number, dictFlags: number): Promise<Dict[] | Dict> {
+export async function openMembers(type: string, name: string, openFlags: number, dictFlags: number, env: DictEnv): Promise<Dict[] | Dict> {
   if (openFlags !== O_RDONLY) return surrogateDict(type, name, dictFlags, `${type}:${name} map requires O_RDONLY access mode`);
   const specs = memberSpecs(name);
   if (!specs) return surrogateDict(type, name, dictFlags, `bad syntax: "${type}:${name}"; need "${type}:{type:name...}"`);
   const { dictOpen } = await import('./registry.js');
   const members: Dict[] = [];
-  for (const spec of specs) members.push(await dictOpen(spec, openFlags, dictFlags));
+  for (const spec of specs) members.push(await dictOpen(spec, openFlags, dictFlags, env));
   return members;
 }
 
@@ -59,8 +59,8 @@ class UnionDict implements Dict {
   }
 }
 
-export const open: DictOpener = async (name, openFlags, dictFlags) => {
-  const members = await openMembers('unionmap', name, openFlags, dictFlags);
+export const open: DictOpener = async (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
+  const members = await openMembers('unionmap', name, openFlags, dictFlags, env);
   if (!Array.isArray(members)) return members;
   return new UnionDict(name, memberFlags(members, dictFlags), members);
 };

@@ -6,11 +6,11 @@
 // not seen. Results are formatted as Postfix prints them:
 //   name:passwd:uid:gid:gecos:dir:shell      and      name:passwd:gid:member,member
 import { readFileSync, statSync } from 'node:fs';
-import { msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 import { errnoText } from '../util/errno.js';
 import {
   type Dict, type DictOpener, type LookupResult, NOT_FOUND, found, lookupError, surrogateDict,
-  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX,
+  O_RDONLY, DICT_FLAG_FIXED, DICT_FLAG_FOLD_FIX, STDERR_DICT_ENV,
 } from './dict.js';
 import { asciiLower } from './pattern-common.js';
 
@@ -71,7 +71,7 @@ class UnixDict implements Dict {
   readonly type = 'unix';
   private sanityChecked = false;
   private snapshot: Snapshot | null = null;
-  constructor(readonly name: string, public flags: number, private readonly db: Database) {}
+  constructor(readonly name: string, public flags: number, private readonly db: Database, private readonly log: MsgLog) {}
 
   /** The file's current entries, read again only when the file changed. */
   private entries(): Map<string, string> | NodeJS.ErrnoException {
@@ -92,7 +92,7 @@ class UnixDict implements Dict {
     if (!(entries instanceof Map)) {
       if (this.sanityChecked) return NOT_FOUND;
       this.sanityChecked = true;
-      msgWarn(`cannot access UNIX ${this.db.what} database: ${errnoText(entries)}`);
+      this.log.warning(`cannot access UNIX ${this.db.what} database: ${errnoText(entries)}`);
       return lookupError('retry');
     }
     this.sanityChecked = true;
@@ -104,9 +104,9 @@ class UnixDict implements Dict {
   close(): void {}
 }
 
-export const open: DictOpener = (name, openFlags, dictFlags) => {
+export const open: DictOpener = (name, openFlags, dictFlags, env = STDERR_DICT_ENV) => {
   if (openFlags !== O_RDONLY) return surrogateDict('unix', name, dictFlags, `unix:${name} map requires O_RDONLY access mode`);
   const db = Object.prototype.hasOwnProperty.call(DATABASES, name) ? DATABASES[name] : undefined;
   if (!db) return surrogateDict('unix', name, dictFlags, `unknown table: unix:${name}`);
-  return new UnixDict(name, dictFlags | DICT_FLAG_FIXED, db);
+  return new UnixDict(name, dictFlags | DICT_FLAG_FIXED, db, env.log);
 };

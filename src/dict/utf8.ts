@@ -11,24 +11,18 @@ import {
   DICT_FLAG_UTF8_ACTIVE, DICT_FLAG_UTF8_REQUEST, NOT_FOUND, lookupError,
   type Dict, type LookupResult, type UpdateResult,
 } from './dict.js';
-import { msgWarn } from '../util/msg.js';
+import type { MsgLog } from '../util/msg.js';
 
 export { bytesToText, textToBytes } from '../util/bytes.js';
+export { printable } from '../util/printable.js';
 
-let utf8Enable = false;
-
-/** Postfix's util_utf8_enable: set from smtputf8_enable once main.cf is read. */
-export function setUtf8Enable(on: boolean): void {
-  utf8Enable = on;
-}
-
-export function utf8Enabled(): boolean {
-  return utf8Enable;
-}
-
-/** DICT_NEED_UTF8_ACTIVATION: the layer applies when enabled and the caller asked for it. */
-export function needUtf8Activation(dictFlags: number): boolean {
-  return utf8Enable && (dictFlags & DICT_FLAG_UTF8_REQUEST) !== 0;
+/**
+ * DICT_NEED_UTF8_ACTIVATION: the layer applies when the opening program
+ * has UTF-8 on (its smtputf8_enable, Postfix's util_utf8_enable) and the
+ * caller asked for it.
+ */
+export function needUtf8Activation(dictFlags: number, utf8: boolean): boolean {
+  return utf8 && (dictFlags & DICT_FLAG_UTF8_REQUEST) !== 0;
 }
 
 /** valid_utf8_string() on a byte range. */
@@ -73,20 +67,6 @@ function foldChar(ch: string): string {
   return ch.toLowerCase().toUpperCase().toLowerCase();
 }
 
-/** Postfix's printable(): what msg_* shows of untrusted text. */
-export function printable(s: string, replacement = '?'): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x20-\x7e]*$/.test(s)) return s;
-  let r = '';
-  for (const ch of s) {
-    const cp = ch.codePointAt(0)!;
-    if (cp >= 0x20 && cp <= 0x7e) r += ch;
-    else if (utf8Enable && cp >= 0x80 && !(cp >= 0xd800 && cp <= 0xdfff)) r += ch;
-    else r += replacement;
-  }
-  return r;
-}
-
 /** dict_utf8_check_fold: validate, then casefold when the table's fold flag applies. */
 function checkFold(dict: Dict, key: string): string | undefined {
   if (!validUtf8Text(key)) return undefined;
@@ -100,16 +80,17 @@ const BAD_UTF8 = 'malformed UTF-8 or invalid codepoint';
 /**
  * dict_utf8_activate: wraps a table so that keys are checked and casefolded
  * and results are checked. The inner table still lowercases ASCII, which is
- * a no-op on folded text, so its flags need no juggling.
+ * a no-op on folded text, so its flags need no juggling. Complaints go to
+ * log; the logger applies printable() to the whole line (UTF-8 is on here).
  */
-export function utf8Activate<D extends Dict>(dict: D): D {
+export function utf8Activate<D extends Dict>(dict: D, log: MsgLog): D {
   if (dict.flags & DICT_FLAG_UTF8_ACTIVE) return dict;
   const inner = { lookup: dict.lookup.bind(dict), update: dict.update?.bind(dict), delete: dict.delete?.bind(dict) };
   const where = () => `${dict.type}:${dict.name}`;
   const where_ = where;
   const checkValue = (key: string, r: LookupResult): LookupResult => {
     if (r.status === 'found' && !validUtf8Text(r.value)) {
-      msgWarn(`${where()}: key "${printable(key)}": non-UTF-8 value "${printable(r.value)}": ${BAD_UTF8}`);
+      log.warning(`${where()}: key "${key}": non-UTF-8 value "${r.value}": ${BAD_UTF8}`);
       return lookupError('config', 'non-UTF-8 value');
     }
     return r;
@@ -117,7 +98,7 @@ export function utf8Activate<D extends Dict>(dict: D): D {
   dict.lookup = (key: string) => {
     const k = checkFold(dict, key);
     if (k === undefined) {
-      msgWarn(`${where()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+      log.warning(`${where()}: non-UTF-8 key "${key}": ${BAD_UTF8}`);
       return NOT_FOUND;
     }
     const r = inner.lookup(k);
@@ -134,7 +115,7 @@ export function utf8Activate<D extends Dict>(dict: D): D {
         const key = keys[i]!;
         const k = NON_ASCII.test(key) ? checkFold(dict, key) : key;
         if (k === undefined) {
-          msgWarn(`${where_()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+          log.warning(`${where_()}: non-UTF-8 key "${key}": ${BAD_UTF8}`);
           results[i] = NOT_FOUND;
           continue;
         }
@@ -154,11 +135,11 @@ export function utf8Activate<D extends Dict>(dict: D): D {
     dict.update = (key: string, value: string): UpdateResult | Promise<UpdateResult> => {
       const k = checkFold(dict, key);
       if (k === undefined) {
-        msgWarn(`${where()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+        log.warning(`${where()}: non-UTF-8 key "${key}": ${BAD_UTF8}`);
         return { status: 'ok' };
       }
       if (!validUtf8Text(value)) {
-        msgWarn(`${where()}: key "${printable(key)}": non-UTF-8 value "${printable(value)}": ${BAD_UTF8}`);
+        log.warning(`${where()}: key "${key}": non-UTF-8 value "${value}": ${BAD_UTF8}`);
         return { status: 'ok' };
       }
       return update(k, value);
@@ -169,7 +150,7 @@ export function utf8Activate<D extends Dict>(dict: D): D {
     dict.delete = (key: string): UpdateResult | Promise<UpdateResult> => {
       const k = checkFold(dict, key);
       if (k === undefined) {
-        msgWarn(`${where()}: non-UTF-8 key "${printable(key)}": ${BAD_UTF8}`);
+        log.warning(`${where()}: non-UTF-8 key "${key}": ${BAD_UTF8}`);
         return { status: 'ok' };
       }
       return del(k);

@@ -80,11 +80,15 @@ export function buildReceiveStack(init: WorkerInit, sink: LogSink, anvil?: Anvil
   const smtpdConfig = loadServiceConfig(init.configDir, init.service, init.command, init.options);
   const cleanupName = smtpdConfig.get('cleanup_service_name') || 'cleanup';
   const cleanupConfig = loadServiceConfig(init.configDir, cleanupName, 'cleanup', init.unixOptions[cleanupName] ?? []);
-  const smtpdLog = createLogger(sink, `${smtpdConfig.get('syslog_name')}/${init.command}`);
-  const cleanupLog = createLogger(sink, `${cleanupConfig.get('syslog_name')}/cleanup`);
-  const cache = new TableCache(smtpdLog);
-  const smtpdResolver = new AddressResolver(smtpdConfig, { cache, log: smtpdLog });
-  const cleanupResolver = new AddressResolver(cleanupConfig, { cache, log: cleanupLog });
+  const smtpdUtf8 = smtpdConfig.getBool('smtputf8_enable');
+  const cleanupUtf8 = cleanupConfig.getBool('smtputf8_enable');
+  const smtpdLog = createLogger(sink, `${smtpdConfig.get('syslog_name')}/${init.command}`, process.pid, smtpdUtf8);
+  const cleanupLog = createLogger(sink, `${cleanupConfig.get('syslog_name')}/cleanup`, process.pid, cleanupUtf8);
+  // One table cache per Postfix daemon: each part's tables report under its
+  // own tag (a broken header_checks line as postfix/cleanup[pid]), as
+  // Postfix's separate processes do.
+  const smtpdResolver = new AddressResolver(smtpdConfig, { cache: new TableCache(smtpdLog, smtpdUtf8), log: smtpdLog });
+  const cleanupResolver = new AddressResolver(cleanupConfig, { cache: new TableCache(cleanupLog, cleanupUtf8), log: cleanupLog });
   const cleanup = createCleanupService({ config: cleanupConfig, resolver: cleanupResolver, logger: cleanupLog });
   const tracker = new CommitTracker();
   const smtpd = createSmtpdService({
@@ -107,6 +111,7 @@ export function buildReceiveStack(init: WorkerInit, sink: LogSink, anvil?: Anvil
       await smtpd.close();
       await cleanup.close();
       await smtpdResolver.close().catch(() => undefined);
+      await cleanupResolver.close().catch(() => undefined);
     },
   };
 }

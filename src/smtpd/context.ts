@@ -8,7 +8,6 @@ import type { Config } from '../config/config.js';
 import type { CleanupService } from '../cleanup/api.js';
 import type { MailLogger } from '../log/logger.js';
 import { DICT_FLAG_FOLD_FIX, DICT_FLAG_LOCK, DICT_FLAG_UTF8_REQUEST, O_RDONLY, type Dict } from '../dict/dict.js';
-import { setUtf8Enable } from '../dict/utf8.js';
 import { tokenizeQuoted, CHARS_COMMA_SP } from '../util/tokens.js';
 import type { AddrFindEnv } from '../address/addr-find.js';
 import { Maps, type TableCache } from '../address/maps.js';
@@ -205,7 +204,6 @@ export interface ContextDeps {
 export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
   const { config, logger: log, resolver } = deps;
   const params = readSmtpdParams(config);
-  setUtf8Enable(params.smtputf8Enable);
   const cache = resolver.cache;
   const listOpts = { cache, log };
   const parentStyle = (name: string) => matchParentStyle(params.parentDomainMatches, name, listOpts);
@@ -357,7 +355,7 @@ async function resolveAddr(resolver: AddressResolver, sender: string | null, add
   const s = await resolver.rewrite('local', toText(sender ?? ''));
   const a = await resolver.rewrite('local', toText(addr));
   const r = await resolver.resolve(a, s);
-  return { ...r, recipient: foldCase(r.recipient) };
+  return { ...r, recipient: foldCase(r.recipient, resolver.utf8) };
 }
 
 /** unescape(): C escapes (backslash-t, -n, -ooo, a doubled backslash) in a parameter value. */

@@ -33,12 +33,14 @@ export class NamadrList {
     readonly flags: number,
     private readonly patterns: Pattern[],
     private readonly log: MailLogger,
+    /** smtputf8_enable of this smtpd: how names are case-folded. */
+    private readonly utf8: boolean,
   ) {}
 
   static async create(pname: string, flags: number, text: string, cache: TableCache, log: MailLogger): Promise<NamadrList> {
     const patterns: Pattern[] = [];
     await parseInto(patterns, pname, text, true, cache, log);
-    return new NamadrList(pname, flags, patterns, log);
+    return new NamadrList(pname, flags, patterns, log, cache.utf8);
   }
 
   get isEmpty(): boolean {
@@ -48,8 +50,8 @@ export class NamadrList {
   /** namadr_list_match(): each pattern is tried on the name, then on the address. */
   async match(name: string, addr: string): Promise<boolean> {
     this.error = 0;
-    const fname = foldCase(name);
-    const faddr = foldCase(addr);
+    const fname = foldCase(name, this.utf8);
+    const faddr = foldCase(addr, this.utf8);
     for (const p of this.patterns) {
       let r = await this.matchHostname(fname, p);
       if (r === 'nomatch') r = await this.matchHostaddr(faddr, p);
@@ -161,7 +163,7 @@ async function parseInto(out: Pattern[], pname: string, text: string, initMatch:
     } else if (item[0] !== '[' && item.includes(':')) {
       out.push({ negate: !match, text: item, dict: await cache.open(item, O_RDONLY, LIST_DICT_FLAGS) });
     } else {
-      out.push({ negate: !match, text: foldCase(item) });
+      out.push({ negate: !match, text: foldCase(item, cache.utf8) });
     }
   }
 }

@@ -117,6 +117,13 @@ export class SmtpdState {
   anvilExempt = true;
   /** anvil counted this session's connection; the disconnect is owed. */
   anvilConnected = false;
+  /**
+   * How many policy default actions of this session are being evaluated
+   * (smtpd_check.c's nesting count): a default action that itself needs a
+   * failing policy server gets the built-in action instead. Per session,
+   * as Postfix's is per process, because the evaluation awaits.
+   */
+  policyNesting = 0;
 
   // The mail transaction.
   queueId: string | null = null;

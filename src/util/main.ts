@@ -1,6 +1,6 @@
 // The edge of every command: run the body, flush buffered output, turn a
 // FatalExit into the process exit status. Nothing below cli/ calls exit.
-import { FatalExit, setProgName } from './msg.js';
+import { FatalError, FatalExit, msgFatal, setProgName } from './msg.js';
 import { flushOut } from './output.js';
 import { reportRun } from './run-hook.js';
 
@@ -17,8 +17,16 @@ async function runBody(defaultName: string, body: (argv: string[]) => void | num
   try {
     const r = await body(process.argv.slice(2));
     if (typeof r === 'number') status = r;
-  } catch (e) {
+  } catch (caught) {
+    let e = caught;
     flushOut();
+    if (e instanceof FatalError) {
+      try {
+        msgFatal(e.message);
+      } catch (exit) {
+        e = exit;
+      }
+    }
     if (e instanceof FatalExit) {
       process.exitCode = e.status;
       return;

@@ -23,7 +23,7 @@ async function rules(entries: Array<[string, string]>, lines: string[] = []): Pr
     ['inet_interfaces', 'loopback-only'], ...entries,
   ]);
   const log = recordingLog('cleanup', lines);
-  return CleanupAddressRules.create(new AddressResolver(config, { log }), { log, cache: new TableCache(log) });
+  return CleanupAddressRules.create(new AddressResolver(config, { log }), { log, cache: new TableCache(log, config.getBool('smtputf8_enable')) });
 }
 
 test('cleanup_masq.ref: masquerade_domains and masquerade_exceptions', async () => {

@@ -96,5 +96,5 @@ test('quote flags: names in any case, unknown names warned about', () => {
   const warnings: string[] = [];
   assert.equal(quoteFlagsFromString('8BITCLEAN|bogus', (w) => warnings.push(w)), QUOTE_FLAG_8BITCLEAN);
   assert.deepEqual(warnings, ['unknown quote_flags_from_string value "bogus" in "8BITCLEAN|bogus"']);
-  assert.equal(quoteFlagsToString(0), '');
+  assert.equal(quoteFlagsToString(0, (w) => warnings.push(w)), '');
 });

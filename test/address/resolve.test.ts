@@ -33,7 +33,7 @@ for (const name of fixtureNames()) {
     const fx = loadFixture(name);
     const lines: string[] = [];
     const log = recordingLog('trivial-rewrite', lines);
-    const resolver = new AddressResolver(fx.config, { log, cache: new TableCache(log) });
+    const resolver = new AddressResolver(fx.config, { log, cache: new TableCache(log, fx.config.getBool('smtputf8_enable')) });
     let checked = 0;
     try {
       // trivial-rewrite's start-up complaints are logged before its first answer.

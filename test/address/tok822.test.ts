@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { logicalLines } from '../../src/config/maincf.js';
+import { printable } from '../../src/util/printable.js';
 import { tok822Parse, tok822ScanAddr, TOK822_ADDR, TOK822_QSTRING } from '../../src/address/tok822.js';
 import {
   tok822Dump, tok822Externalize, tok822Internalize, TOK822_STR_DEFL, TOK822_STR_LINE, TOK822_STR_TRNC,
@@ -19,7 +20,8 @@ const fixtures = fileURLToPath(new URL('../../../fixtures/address/', import.meta
 function drive(input: string): string {
   let out = '';
   const warn = (text: string) => {
-    out += `unknown: warning: ${text}\n`;
+    // msg(3) applies printable() to the whole line, as every logger here does.
+    out += `unknown: warning: ${printable(text)}\n`;
   };
   for (const { text } of logicalLines(input, 'stdin', warn)) {
     out += `>>>${text}<<<\n\n`;

@@ -113,8 +113,8 @@ for (const name of fixtureNames()) {
     const log = recordingLog('cleanup', lines);
     const resolver = new AddressResolver(f.config, { log: recordingLog('trivial-rewrite', []) });
     try {
-      const rules = await CleanupAddressRules.create(resolver, { log, cache: new TableCache(log) });
-      const virtual = await VirtualAliasExpander.create(resolver, { log, cache: new TableCache(log) });
+      const rules = await CleanupAddressRules.create(resolver, { log, cache: new TableCache(log, resolver.utf8) });
+      const virtual = await VirtualAliasExpander.create(resolver, { log, cache: new TableCache(log, resolver.utf8) });
       for (const c of sessions) {
         lines.length = 0;
         const what = `MAIL FROM:<${c.from}> RCPT TO:${c.rcpt!.map((r) => `<${r}>`).join(',')}`;

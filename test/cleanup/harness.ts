@@ -41,7 +41,7 @@ export async function startOurs(fixtureDir: string): Promise<OurStack> {
   const sink = memorySink(logLines);
   const smtpdLog = createLogger(sink, 'postfix/smtpd');
   const cleanupLog = createLogger(sink, 'postfix/cleanup');
-  const resolver = new AddressResolver(config, { cache: new TableCache(smtpdLog), log: smtpdLog });
+  const resolver = new AddressResolver(config, { cache: new TableCache(smtpdLog, config.getBool('smtputf8_enable')), log: smtpdLog });
   const cleanup = createCleanupService({ config, resolver, logger: cleanupLog, queueDir: spool });
   await cleanup.ready;
   const smtpd: SmtpdService = createSmtpdService({

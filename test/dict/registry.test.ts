@@ -3,8 +3,8 @@
 // the surrogate table (or handler) for types that do not exist.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { O_RDONLY, isSurrogate } from '../../src/dict/dict.js';
-import { dictOpen, dictOpen3, dictTypeNames, isMkmapType, parseDictSpec, setSurrogateHandler, splitMapList } from '../../src/dict/registry.js';
+import { O_RDONLY, STDERR_DICT_ENV, isSurrogate } from '../../src/dict/dict.js';
+import { dictOpen, dictOpen3, dictTypeNames, isMkmapType, parseDictSpec, splitMapList } from '../../src/dict/registry.js';
 
 test('dictTypeNames: the supported types, sorted as postconf -m prints them', () => {
   const names = dictTypeNames();
@@ -37,12 +37,10 @@ test('an unknown type opens as a surrogate with Postfix reason, or calls the han
   assert.equal(d.openError, 'unsupported dictionary type: foo');
   assert.deepEqual(await d.lookup('x'), { status: 'error', error: 'config', reason: 'unsupported dictionary type: foo' });
   const seen: string[] = [];
-  setSurrogateHandler((r) => seen.push(r));
-  try {
-    await dictOpen3('nosuch', 'x', O_RDONLY, 0);
-    await dictOpen('hash:/nonexistent/table', O_RDONLY, 0);
-  } finally {
-    setSurrogateHandler(undefined);
-  }
+  const env = { ...STDERR_DICT_ENV, onOpenFailure: (r: string) => seen.push(r) };
+  await dictOpen3('nosuch', 'x', O_RDONLY, 0, env);
+  await dictOpen('hash:/nonexistent/table', O_RDONLY, 0, env);
+  // The handler belongs to the env it came with: other opens are unaffected.
+  await dictOpen('nosuch:y', O_RDONLY, 0);
   assert.deepEqual(seen, ['unsupported dictionary type: nosuch', 'open database /nonexistent/table.db: No such file or directory']);
 });

@@ -104,14 +104,14 @@ export async function startFixture(fixtureDir: string, opts: FixtureOptions = {}
   for (const svc of smtpdServices(conf)) {
     const config = loadWithComputedDefaults(conf, [['service_name', svc.service], ...svc.options]);
     const logger = createLogger(sink, `${config.get('syslog_name') || 'postfix'}/smtpd`);
-    const resolver = new AddressResolver(config, { cache: new TableCache(logger), log: logger });
+    const resolver = new AddressResolver(config, { cache: new TableCache(logger, config.getBool('smtputf8_enable')), log: logger });
     resolvers.push(resolver);
     let serviceCleanup: CleanupService = cleanup;
     if (opts.realCleanup) {
       for (const q of ['incoming', 'active', 'deferred', 'hold', 'corrupt', 'maildrop']) fs.mkdirSync(path.join(dir, 'spool', q), { recursive: true });
       const cleanupConfig = Config.load(conf, [['service_name', 'cleanup']]);
       const cleanupLog = createLogger(sink, `${cleanupConfig.get('syslog_name') || 'postfix'}/cleanup`);
-      const cleanupResolver = new AddressResolver(cleanupConfig, { cache: new TableCache(cleanupLog), log: cleanupLog });
+      const cleanupResolver = new AddressResolver(cleanupConfig, { cache: new TableCache(cleanupLog, cleanupConfig.getBool('smtputf8_enable')), log: cleanupLog });
       resolvers.push(cleanupResolver);
       const real = createCleanupService({ config: cleanupConfig, resolver: cleanupResolver, logger: cleanupLog });
       await real.ready;

@@ -104,9 +104,9 @@ async function matches(ctx: SmtpdContext, state: SmtpdState, replyName: string, 
 }
 
 /** MATCH_LEFT(): "localpart@..." with the given localpart. */
-function matchLeft(left: string, addr: string): boolean {
+function matchLeft(left: string, addr: string, utf8: boolean): boolean {
   const at = addr.lastIndexOf('@');
-  return at === left.length && sameCaseless(addr.slice(0, at), left);
+  return at === left.length && sameCaseless(addr.slice(0, at), left, utf8);
 }
 
 /** check_rcpt_maps(): is the address known to the tables of its address class? */
@@ -134,9 +134,9 @@ export async function checkRcptMaps(ctx: SmtpdContext, state: SmtpdState, sender
   switch (reply.flags & RESOLVE_CLASS_MASK) {
     case RESOLVE_CLASS_LOCAL:
       if (ctx.params.localRecipientMaps !== ''
-        && !matchLeft(ctx.params.doubleBounceSender, rcpt)
-        && !matchLeft('postmaster', rcpt)
-        && !matchLeft('MAILER-DAEMON', rcpt)
+        && !matchLeft(ctx.params.doubleBounceSender, rcpt, ctx.params.smtputf8Enable)
+        && !matchLeft('postmaster', rcpt, ctx.params.smtputf8Enable)
+        && !matchLeft('MAILER-DAEMON', rcpt, ctx.params.smtputf8Enable)
         && !(await matches(ctx, state, recipient, m.local, rcpt))) return unknown(ctx.params.codes.unknownLocalRecipient, 'local recipient');
       break;
     case RESOLVE_CLASS_VIRTUAL:

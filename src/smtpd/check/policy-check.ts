@@ -12,8 +12,6 @@ import { rejectServerError } from './reject.js';
 
 const DEF_POLICY_ACTION = '451 4.3.5 Server configuration problem';
 
-let nesting = 0;
-
 /** The request attributes, in Postfix's order. */
 function requestAttrs(state: SmtpdState, context: string): Array<[string, string]> {
   const w = state.where;
@@ -62,11 +60,12 @@ export async function checkPolicyService(
     return checkTableResult(ctx, state, server, action, 'policy query', replyName, replyClass, defAcl);
   }
   if (action !== null) ctx.log.warning(toText(`malformed UTF-8 in policy server ${server} response: "${action}"`));
-  nesting++;
+  // Counted on the session: other sessions of this process run while this one awaits.
+  state.policyNesting++;
   try {
-    const def = nesting === 1 ? client.settings.defaultAction : DEF_POLICY_ACTION;
+    const def = state.policyNesting === 1 ? client.settings.defaultAction : DEF_POLICY_ACTION;
     return await checkTableResult(ctx, state, server, toBytes(def), 'policy query', replyName, replyClass, defAcl);
   } finally {
-    nesting--;
+    state.policyNesting--;
   }
 }
