@@ -18,8 +18,8 @@ export const SMTPUTF8_FLAG_REQUESTED = 1;
 export interface NoticeInfo {
   queueId: string;
   template: BounceTemplate;
-  /** The template text with $name expanded. */
-  text: string[];
+  /** The template text with $name expanded (done when used: expansion can log warnings). */
+  expandText(): string[];
   /** "7bit", "8bit", or null when the message's encoding is unknown. */
   mimeEncoding: string | null;
   smtputf8: number;
@@ -105,7 +105,7 @@ export function writeHeader(body: NoticeBody, info: NoticeInfo, dest: string, po
 
 /** bounce_boilerplate(): the template's text. */
 export function writeBoilerplate(body: NoticeBody, info: NoticeInfo): void {
-  for (const line of info.text) body.line(line);
+  for (const line of info.expandText()) body.line(line);
 }
 
 /** bounce_diagnostic_log(): one readable paragraph per selected recipient; returns how many. */

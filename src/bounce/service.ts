@@ -93,7 +93,7 @@ class NoticeService implements BounceService {
     const original = await readOriginal(queueDir, layout, req.queueName, req.queueId, s.myhostname, s.threadedBounces);
     if ('code' in original) throw new NoticeFatal(`open ${service} ${req.queueId}: ${original.error.message}`);
     const template: BounceTemplate = resolveTemplate(s.templates, cls, warn);
-    const text = expandTemplateText(template, templateEnv(config), warn);
+    const expandText = () => expandTemplateText(template, templateEnv(config), warn);
     let mimeEncoding: string | null;
     if (s.smtputf8Enable || req.encoding === '8bit') mimeEncoding = '8bit';
     else if (req.encoding === '7bit') mimeEncoding = '7bit';
@@ -103,7 +103,7 @@ class NoticeService implements BounceService {
     }
     const now = this.now();
     return {
-      queueId: req.queueId, template, text, mimeEncoding, smtputf8: req.smtputf8, dsnEnvid: req.dsnEnvid,
+      queueId: req.queueId, template, expandText, mimeEncoding, smtputf8: req.smtputf8, dsnEnvid: req.dsnEnvid,
       boundary: `${req.queueId}.${Math.floor(now.getTime() / 1000)}/${s.myhostname}`,
       mailName: s.mailNameAtom, myhostname: s.myhostname, standardFrom: s.standardFrom, original, entries,
       bounceLimit: s.bounceSizeLimit, maxQueueTime: s.maxQueueTime,
