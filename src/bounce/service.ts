@@ -6,6 +6,8 @@
 // bounce/ and trace/ logs (and defer/ after an expiry notice) are removed
 // once it is. Touches the status logs and cleanup; reads the queue file.
 import type { BounceService, BounceServiceOptions, NoticeRequest } from './api.js';
+import { ConfigError } from '../config/config.js';
+import { errnoText } from '../util/errno.js';
 import { type BounceTemplate, TemplateError, type TemplateClass, expandTemplateText, resolveTemplate } from '../mail/bounce-templates.js';
 import { DSN_NOTIFY_DELAY, DSN_NOTIFY_FAILURE, DSN_NOTIFY_OVERRIDE, DSN_RET_FULL, DSN_RET_HDRS } from '../mail/dsn.js';
 import { MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE } from '../queue/layout.js';
@@ -34,7 +36,7 @@ const sameAddress = (a: string, b: string) =>
 type Status = number;
 
 class NoticeService implements BounceService {
-  private settings: NoticeSettings | null = null;
+  private settings: Promise<NoticeSettings> | null = null;
 
   constructor(private readonly opts: BounceServiceOptions) {}
 
@@ -58,7 +60,7 @@ class NoticeService implements BounceService {
     try {
       return (await task()) === 0 ? 0 : -1;
     } catch (e) {
-      if (e instanceof NoticeFatal || e instanceof TemplateError) {
+      if (e instanceof NoticeFatal || e instanceof TemplateError || e instanceof ConfigError) {
         this.opts.log.fatal(e.message);
         return -1;
       }
@@ -66,12 +68,20 @@ class NoticeService implements BounceService {
     }
   }
 
-  private async loadSettings(): Promise<NoticeSettings> {
-    if (this.settings) return this.settings;
+  /** The settings and templates, read once; concurrent first calls share the read. */
+  private loadSettings(): Promise<NoticeSettings> {
+    this.settings ??= this.readSettings();
+    return this.settings;
+  }
+
+  private async readSettings(): Promise<NoticeSettings> {
     const warn = (t: string) => this.opts.log.warning(t);
     const templates = await loadTemplates(this.opts.config, warn);
-    if ('error' in templates) throw new NoticeFatal(templates.error);
-    return (this.settings = noticeSettings(this.opts.config, templates.value, warn));
+    if ('error' in templates) {
+      this.settings = null; // try again next time, as a restarted bounce daemon would
+      throw new NoticeFatal(templates.error);
+    }
+    return noticeSettings(this.opts.config, templates.value, warn);
   }
 
   private doubleBounceAddr(s: NoticeSettings): string {
@@ -85,13 +95,13 @@ class NoticeService implements BounceService {
     const logRead = await readStatusLog(queueDir, layout, service, req.queueId, { utf8: s.smtputf8Enable });
     let entries = null;
     if ('code' in logRead) {
-      if (logRead.code !== 'ENOENT') throw new NoticeFatal(`open ${service} ${req.queueId}: ${logRead.error.message}`);
+      if (logRead.code !== 'ENOENT') throw new NoticeFatal(`open ${service} ${req.queueId}: ${errnoText(logRead.error)}`);
     } else {
       for (const w of logRead.warnings) warn(w);
       entries = logRead.entries;
     }
     const original = await readOriginal(queueDir, layout, req.queueName, req.queueId, s.myhostname, s.threadedBounces);
-    if ('code' in original) throw new NoticeFatal(`open ${service} ${req.queueId}: ${original.error.message}`);
+    if ('code' in original) throw new NoticeFatal(`open ${service} ${req.queueId}: ${errnoText(original.error)}`);
     const template: BounceTemplate = resolveTemplate(s.templates, cls, warn);
     const expandText = () => expandTemplateText(template, templateEnv(config), warn);
     let mimeEncoding: string | null;
@@ -139,7 +149,7 @@ class NoticeService implements BounceService {
   /** Removes a log after its notice; a failure other than a missing file is fatal in Postfix. */
   private async removeLog(service: string, queueId: string): Promise<void> {
     const r = await removeStatusLog(this.opts.queueDir, this.opts.layout, service, queueId);
-    if (r && r.code !== 'ENOENT') throw new NoticeFatal(`remove ${service} ${queueId}: ${r.error.message}`);
+    if (r && r.code !== 'ENOENT') throw new NoticeFatal(`remove ${service} ${queueId}: ${errnoText(r.error)}`);
   }
 
   /** bounce_notify_service(): non-delivery notice from the bounce or defer log. */

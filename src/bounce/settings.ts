@@ -7,6 +7,7 @@ import * as fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
 import { type BounceTemplates, type TemplateEnv, defaultTemplates, loadTemplateFile, TemplateError } from '../mail/bounce-templates.js';
 import type { PostMailParams } from './post-mail.js';
+import { errnoText } from '../util/errno.js';
 
 export interface NoticeSettings {
   myhostname: string;
@@ -66,7 +67,7 @@ export async function loadTemplates(config: Config, warn: (t: string) => void): 
   try {
     data = await fsp.readFile(file, 'latin1');
   } catch (e) {
-    return { error: `open template file ${file}: ${(e as Error).message}` };
+    return { error: `open template file ${file}: ${errnoText(e as NodeJS.ErrnoException)}` };
   }
   try {
     loadTemplateFile(data, file, templates, warn);

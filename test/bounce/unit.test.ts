@@ -257,3 +257,32 @@ test('bounce_template_file replaces the failure text; enable_threaded_bounces ad
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SMTPUTF8 message: global report types and utf-8 address types', async () => {
+  const o = await run({
+    req: { smtputf8: 1 }, call: 'flushBounces',
+    logs: [{ queue: 'bounce', rcpt: { address: 'j\xc3\xbcrgen@host.example.com', dsnOrcpt: '' }, dsn: FAIL }],
+  });
+  const n = o.notices[0]!;
+  assert.match(n.content, /Content-Type: message\/global-delivery-status\nContent-Transfer-Encoding: 8bit\n/);
+  assert.match(n.content, /\nFinal-Recipient: utf-8; j\xc3\xbcrgen@host\.example\.com\n/);
+  assert.match(n.content, /\nX-Postfix-Sender: rfc822; pfsender@host\.example\.com\n/);
+  assert.match(n.content, /Content-Description: Undelivered Message\nContent-Type: message\/global\nContent-Transfer-Encoding: 8bit\n/);
+});
+
+test('a notice cleanup refuses is not sent and the log is kept', async () => {
+  const o = await run({ mainCf: 'message_size_limit = 1000\n', call: 'flushBounces', logs: [{ queue: 'bounce', rcpt: rcpt('a@host.example.com'), dsn: FAIL }] });
+  assert.equal(o.status, -1);
+  assert.deepEqual(o.lines, []);
+  assert.equal(o.logExists('bounce'), true);
+});
+
+test('an unreadable bounce_template_file fails the notice with a fatal line and keeps the log', async () => {
+  const o = await run({
+    mainCf: 'bounce_template_file = /nonexistent/bounce.cf\n', call: 'flushBounces',
+    logs: [{ queue: 'bounce', rcpt: rcpt('a@host.example.com'), dsn: FAIL }],
+  });
+  assert.equal(o.status, -1);
+  assert.match(o.lines[0]!, /^postfix\/bounce\[2\]: fatal: open template file \/nonexistent\/bounce\.cf: No such file or directory$/);
+  assert.equal(o.logExists('bounce'), true);
+});
