@@ -14,6 +14,7 @@ import { DSN_NOTIFY_DELAY, DSN_NOTIFY_SUCCESS, dsnValid } from '../mail/dsn.js';
 import { quote822Local } from '../address/quote.js';
 import { casefold } from '../dict/utf8.js';
 import { allAscii, bytesToText } from '../util/bytes.js';
+import { errnoText } from '../util/errno.js';
 import { type QueueLayout, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE, mailQueuePath } from './layout.js';
 import { markRecipientDone } from './ops.js';
 import { type TimeVal, getTimeOfDay } from './queue-file.js';
@@ -242,7 +243,7 @@ async function appendRecord(ctx: StatusContext, service: string, rcpt: StatusRcp
     address: rcpt.address, orcpt: rcpt.orcpt, offset: rcpt.offset, dsnOrcpt: rcpt.dsnOrcpt, notify: rcpt.notify,
   }, dsn, { oldlogCompat: ctx.oldlogCompat });
   if (failed === null) return true;
-  ctx.log.warning(`append ${mailQueuePath(ctx.layout, service, ctx.queueId)}: ${failed.error.message}`);
+  ctx.log.warning(`append ${mailQueuePath(ctx.layout, service, ctx.queueId)}: ${errnoText(failed.error)}`);
   return false;
 }
 
@@ -317,7 +318,7 @@ async function complete(ctx: StatusContext, rcpt: StatusRcpt, result: Result): P
   if ((ctx.flags & DEL_REQ_FLAG_SUCCESS) === 0 || ctx.fh === undefined) return DEL_STAT_FINAL;
   const failed = await markRecipientDone(ctx.fh, rcpt.offset);
   if (failed === null) return DEL_STAT_FINAL;
-  ctx.log.warning(`update queue file ${mailQueuePath(ctx.layout, ctx.queueName, ctx.queueId)}: ${failed.error.message}`);
+  ctx.log.warning(`update queue file ${mailQueuePath(ctx.layout, ctx.queueName, ctx.queueId)}: ${errnoText(failed.error)}`);
   return DEL_STAT_DEFER;
 }
 
