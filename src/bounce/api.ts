@@ -25,7 +25,7 @@ export interface NoticeRequest {
   dsnEnvid: string;
   /** DSN RET (1 FULL, 2 HDRS), 0 when none. */
   dsnRet: number;
-  /** flushTrace only: the message's DEL_REQ_FLAG_* trace flags (verify/record select the "verify" template). */
+  /** flushTrace only: the message's DEL_REQ_FLAG_* trace flags (src/delivery/api.ts); USR_VRFY or RECORD select the "verify" template. */
   flags?: number;
 }
 

@@ -17,14 +17,12 @@ import { bytesToText } from '../util/bytes.js';
 import {
   NoticeBody, type NoticeInfo, writeBoilerplate, writeDiagnosticDsn, writeDiagnosticLog, writeHeader, writeHeaderDsn, writeOriginal,
 } from './notice.js';
+import { DEL_REQ_FLAG_RECORD, DEL_REQ_FLAG_USR_VRFY } from '../delivery/api.js';
 import { readOriginal } from './original.js';
 import { postMail } from './post-mail.js';
 import {
   MAIL_ERROR_2BOUNCE, MAIL_ERROR_BOUNCE, MAIL_ERROR_DELAY, type NoticeSettings, loadTemplates, noticeSettings, templateEnv,
 } from './settings.js';
-
-const DEL_REQ_FLAG_USR_VRFY = 1 << 0;
-const DEL_REQ_FLAG_RECORD = 1 << 1;
 
 /** Thrown inside a notice run for what Postfix's bounce daemon treats as fatal; becomes -1. */
 class NoticeFatal extends Error {}

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NoticeRequest } from '../../src/bounce/api.js';
 import { lineWrap } from '../../src/bounce/line-wrap.js';
+import { DEL_REQ_FLAG_RECORD } from '../../src/delivery/api.js';
 import { notifyClassMask } from '../../src/bounce/settings.js';
 import { DEFAULT_LAYOUT, mailQueuePath } from '../../src/queue/layout.js';
 import { appendStatusRecord, type StatusDsn, type StatusRecipient } from '../../src/queue/status-log.js';
@@ -204,7 +205,7 @@ test('trace: success notice; a bounce message gets none unless 2bounce is notifi
   assert.match(o.notices[0]!.content, /\nAction: delivered\nStatus: 2\.0\.0\n/);
   assert.equal(o.logExists('trace'), false);
 
-  const verify = await run({ call: 'flushTrace', logs, req: { flags: 2 } });
+  const verify = await run({ call: 'flushTrace', logs, req: { flags: DEL_REQ_FLAG_RECORD } });
   assert.equal(header(verify.notices[0]!, 'Subject'), 'Mail Delivery Status Report');
 
   const single = await run({ sender: '', call: 'flushTrace', logs });
