@@ -41,8 +41,18 @@ function masterPid(d: Daemon): number {
   return Number(fs.readFileSync(path.join(d.dir, 'spool', 'pid', 'master.pid'), 'utf8').trim());
 }
 
-/** Live children of pid (zombies excluded). */
-function children(pid: number): number[] {
+/** The command a worker names in its process title ("smtpd -n ... -t inet"). */
+function commandOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split(/[\0 ]/)[0] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** Live children of pid (zombies excluded), of one command when given. */
+function children(pid: number, command?: string): number[] {
+  if (command !== undefined) return children(pid).filter((p) => commandOf(p) === command);
   const out: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -121,13 +131,13 @@ if (!namespaceReady()) {
     const d = await startDaemon('ours', FIXTURE);
     try {
       const master = masterPid(d);
-      const workers = children(master);
+      const workers = children(master, 'smtpd');
       assert.equal(workers.length, Math.min(os.availableParallelism(), 100));
       // A worker that served a connection dies: no throttling, a new one at once.
       await runLoad({ port: d.ports[0]!, sessions: 4, messagesPerSession: 2 });
       process.kill(workers[0]!, 'SIGKILL');
       await until('the warning', () => d.log().includes(`postfix/master[${master}]: warning: process /usr/lib/postfix/sbin/smtpd pid ${workers[0]} killed by signal 9`));
-      await until('a replacement', () => children(master).length === workers.length && !children(master).includes(workers[0]!));
+      await until('a replacement', () => children(master, 'smtpd').length === workers.length && !children(master).includes(workers[0]!));
       const r = await runLoad({ port: d.ports[0]!, sessions: 4, messagesPerSession: 3 });
       assert.equal(r.acked.length, 12);
     } finally {
@@ -183,7 +193,7 @@ if (!namespaceReady()) {
     const fixture = fixtureWith((m) => m.replace(/^(127\.0\.0\.1:\d+\s+inet\s+n\s+-\s+n\s+-\s+)-/m, '$11'));
     const d = await startDaemon('ours', fixture);
     try {
-      assert.equal(children(masterPid(d)).length, 1);
+      assert.equal(children(masterPid(d), 'smtpd').length, 1);
       const a = await session(d.ports[0]!);
       assert.match(a.banner!, /^220 /);
       const socket = await connect('127.0.0.1', d.ports[0]!);
