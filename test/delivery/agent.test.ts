@@ -105,8 +105,14 @@ test('a peer that goes away mid-request: the delivery finishes, the reply is dro
   const gone = new Promise<void>((r) => server.close(() => r()));
   client.destroy();
   await gone;
+  let idle = false;
+  const idled = conn!.idle().then(() => (idle = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(idle, false, 'a delivery is in progress');
   release();
+  await idled;
   await conn!.done;
+  await conn!.idle();
   assert.deepEqual(recipientStates(q.file), ['done', 'done']);
   assert.equal(log.length, 2);
   assert.equal(log[0], `postfix/test[42]: ${QID}: to=<alice@mx.example.com>, relay=none, ${TIMES}, dsn=2.0.0, status=sent (kept)`);
