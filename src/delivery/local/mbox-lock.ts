@@ -48,6 +48,8 @@ export interface LockTiming {
   delayMs: number;
   /** Seconds after which a dotlock file is broken (stale_lock_time, 500s by default). */
   staleSec: number;
+  /** Told each time a lock is found taken, before the pause (tests wait for this event). */
+  onWait?: (what: 'flock' | 'fcntl' | 'dotlock' | 'process') => void;
 }
 
 export const DEFAULT_LOCK_TIMING: LockTiming = { attempts: 20, delayMs: 1000, staleSec: 500 };
@@ -106,6 +108,7 @@ export async function kernelLock(fd: number, style: number, timing: LockTiming):
     let code = errCode(err);
     if (code === 'EWOULDBLOCK' || code === 'EACCES') code = 'EAGAIN';
     if (i >= timing.attempts) return { code, why: `unable to lock for exclusive access: ${errText(code)}` };
+    timing.onWait?.(style === MBOX_FLOCK_LOCK ? 'flock' : 'fcntl');
     await randSleep(timing.delayMs);
   }
 }
@@ -141,6 +144,7 @@ export async function dotLockFile(file: string, uid: number, gid: number, timing
       return false;
     });
     if (giveUp) break;
+    timing.onWait?.('dotlock');
     await randSleep(timing.delayMs);
   }
   return { code, why: `unable to create lock file ${lockFile}: ${errText(code)}` };
