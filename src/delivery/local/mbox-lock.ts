@@ -49,7 +49,9 @@ export interface LockTiming {
   /** Seconds after which a dotlock file is broken (stale_lock_time, 500s by default). */
   staleSec: number;
   /** Told each time a lock is found taken, before the pause (tests wait for this event). */
-  onWait?: (what: 'flock' | 'fcntl' | 'dotlock' | 'process') => void;
+  onWait?: (what: 'flock' | 'fcntl' | 'dotlock') => void;
+  /** Where a missing lock binding is reported. */
+  warn?: (text: string) => void;
 }
 
 export const DEFAULT_LOCK_TIMING: LockTiming = { attempts: 20, delayMs: 1000, staleSec: 500 };
@@ -69,6 +71,7 @@ interface FsExt {
 }
 
 let fsExtCache: FsExt | null | undefined;
+let warnedNoBinding = false;
 
 /**
  * The fs-ext module: from node_modules, or from the package directory named
@@ -101,7 +104,13 @@ function tryKernelLock(fsx: FsExt, fd: number, style: number): Promise<NodeJS.Er
 /** deliver_flock(): an exclusive flock or fcntl lock, retried; null, or the reason it failed. */
 export async function kernelLock(fd: number, style: number, timing: LockTiming): Promise<{ code: string; why: string } | null> {
   const fsx = loadFsExt();
-  if (fsx === null) return { code: 'ENOLCK', why: 'unable to lock for exclusive access: fs-ext is not installed' };
+  if (fsx === null) {
+    // Without the binding only this process's own table and the dotlock
+    // protect the mailbox; say so once rather than refuse all mail.
+    if (!warnedNoBinding) timing.warn?.('fcntl/flock mailbox locks are unavailable (the fs-ext package is not installed); using dotlock and in-process locks only');
+    warnedNoBinding = true;
+    return null;
+  }
   for (let i = 1; ; i++) {
     const err = await tryKernelLock(fsx, fd, style);
     if (err === null) return null;
@@ -268,7 +277,7 @@ export async function mboxOpen(file: string, opts: MboxOpenOptions): Promise<Mbo
   if (st.isFile()) {
     for (const style of [MBOX_FLOCK_LOCK, MBOX_FCNTL_LOCK]) {
       if ((opts.lockMask & style) === 0) continue;
-      const err = await kernelLock(fd, style, opts.timing);
+      const err = await kernelLock(fd, style, { ...opts.timing, warn: opts.timing.warn ?? opts.warn });
       if (err !== null) {
         closeFd(fd);
         return failWith(err.code, err.why);
