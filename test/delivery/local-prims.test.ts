@@ -320,6 +320,23 @@ test('deliveries of one process to one mailbox do not interleave', async () => {
   for (let i = 0; i < 8; i++) assert.ok(text.includes(`Subject: ${i}\n\n${String(i).repeat(20000)}\n\n`));
 });
 
+test('a queue file whose content does not end in X is marked corrupt', async () => {
+  const dir = tempDir('corrupt-');
+  const q = queueFile(dir, ['Subject: t', '', 'body'], 's@example.com', false);
+  const mbox = path.join(dir, 'pfuser');
+  fs.writeFileSync(mbox, 'old\n', { mode: 0o600 });
+  const warnings: string[] = [];
+  const r = await deliverMboxFile(mbox, me, {
+    source: { fd: q.fd, dataOffset: q.dataOffset, sender: 's@example.com', deliveredTo: 'u@x', origRcpt: '', path: 'active/ABC' },
+    copyFlags: MAIL_COPY_MBOX, locks: ['dotlock'], sizeLimit: 0, kind: 'mailbox', warn: (w) => warnings.push(w),
+  });
+  assert.deepEqual(r, { ok: false, soft: true, dsn: '4.3.0', reason: 'corrupted queue file', corrupt: true });
+  assert.deepEqual(warnings, ['bad record type: -1 in message content', 'corrupted queue file: active/ABC']);
+  assert.equal(fs.fstatSync(q.fd).mode & 0o777, 0o400);
+  assert.equal(fs.readFileSync(mbox, 'latin1'), 'old\n');
+  fs.closeSync(q.fd);
+});
+
 test('a file destination: executable files refused, /dev/null accepted', async () => {
   const dir = tempDir('file-');
   const exe = path.join(dir, 'exe');

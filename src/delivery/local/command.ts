@@ -8,10 +8,11 @@
 // the whole process group is killed. Touches only the child it starts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { dsnSplit, dsnValid } from '../../mail/dsn.js';
 import { bytesToText, textToBytes } from '../../util/bytes.js';
 import { printable } from '../../util/printable.js';
-import { buildMessageCopy, type CopySource } from './mail-copy.js';
+import { buildMessageCopy, corruptOutcome, type CopySource } from './mail-copy.js';
 import { privileged, type RunAs } from './privs.js';
 import { delivered, errText, failed, type LocalOutcome } from './outcome.js';
 
@@ -132,6 +133,10 @@ function killGroup(child: ChildProcess): void {
 
 function spawnAs(file: string, args: string[], argv0: string | undefined, user: RunAs, env: Record<string, string>, cwd: string): ChildProcess {
   const ids = privileged() ? { uid: user.uid, gid: user.gid } : {};
+  if (!isMainThread) {
+    // A worker thread cannot change the process umask: let a shell set it.
+    return spawn('/bin/sh', ['-c', 'umask 077; exec "$@"', 'sh', file, ...args], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'], ...ids });
+  }
   // The umask is inherited at fork time, which happens inside spawn().
   const saved = process.umask(0o077);
   try {
@@ -158,6 +163,9 @@ function run(file: string, args: string[], argv0: string | undefined, user: RunA
     const timer = setTimeout(() => {
       res.timedOut = true;
       killGroup(child);
+      // As Postfix, stop reading: a descendant in another session may hold the pipe open.
+      child.stdout!.destroy();
+      child.stderr!.destroy();
     }, Math.max(1, timeLimit) * 1000);
     const finish = (): void => {
       if (--pending > 0) return;
@@ -196,10 +204,7 @@ function run(file: string, args: string[], argv0: string | undefined, user: RunA
 /** Runs the command with the message on its standard input; the outcome carries local(8)'s reason. */
 export async function deliverCommand(command: string, user: RunAs, opts: CommandOptions): Promise<LocalOutcome> {
   const copy = buildMessageCopy(opts.source, opts.copyFlags, opts.eol ?? '\n');
-  if (!copy.ok && copy.corrupt) {
-    opts.warn?.(copy.warning);
-    return { ok: false, soft: true, dsn: '4.3.0', reason: 'queue file is corrupt', corrupt: true };
-  }
+  if (!copy.ok && copy.corrupt) return corruptOutcome(opts.source, copy.warning, opts.warn ?? (() => undefined));
   if (!copy.ok) return failed('5.3.0', `Command failed: error reading message: ${errText(copy.readError)}: "${command}"`);
   const env = commandEnvironment(opts.exportEnv ?? DEFAULT_EXPORT, opts.env);
   const argv = commandArgv(command, opts.shell);
