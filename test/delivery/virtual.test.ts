@@ -17,6 +17,9 @@ import { DEFAULT_LAYOUT } from '../../src/queue/layout.js';
 import { encodeRecord } from '../../src/queue/record.js';
 import { REC_TYPE } from '../../src/queue/rec-type.js';
 import { asctime } from '../../src/delivery/local/mail-copy.js';
+import { virtualProgram } from '../../src/master/virtual-program.js';
+import type { ProgramContext } from '../../src/master/program.js';
+import * as net from 'node:net';
 import { tempDir } from '../lib/tmp.js';
 
 const QID = '4F2A81C0D3E';
@@ -191,4 +194,38 @@ test('virtual: configuration refused as virtual(8) refuses it', async () => {
     (e: Error) => e instanceof ConfigError && e.message === 'configuration error: virtual_mailbox_limit is smaller than message_size_limit');
   await assert.rejects(openVirtual(config(s, [['virtual_mailbox_base', 'relative']])),
     (e: Error) => e.message === 'do not specify relative pathname: virtual_mailbox_base = relative');
+});
+
+test('virtual as a master program: one request over a unix socket, one reply', async () => {
+  const s = setup(['a@vd.example', 'nobody@vd.example'], BODY);
+  // virtual(8) makes Maildir directories, never the directory of an mbox file.
+  fs.mkdirSync(path.join(s.base, 'vd.example'), { mode: 0o1777 });
+  fs.chmodSync(path.join(s.base, 'vd.example'), 0o1777);
+  const conf = config(s);
+  const lines: string[] = [];
+  const sink = memorySink(lines);
+  const ctx = {
+    init: { service: 'myvirtual' }, config: () => conf, sink, log: createLogger(sink, 'postfix/virtual', 42),
+    anvil: {}, listeners: [],
+  } as unknown as ProgramContext;
+  const program = virtualProgram.start(ctx);
+  await program.ready;
+  const sock = path.join(s.root, 'virtual.sock');
+  const server = net.createServer((c) => program.connection!(c, {} as never));
+  await new Promise<void>((r) => server.listen(sock, r));
+  const client = net.connect(sock);
+  const reply = await new Promise<string>((resolve) => {
+    let buf = '';
+    client.on('data', (b) => {
+      buf += b.toString();
+      if (buf.includes('\n')) resolve(buf);
+    });
+    client.write(`${api.encodeRequest(s.request)}\n`);
+  });
+  client.end();
+  server.close();
+  await program.close();
+  assert.deepEqual(api.decodeReply(reply.trim()), { status: api.DEL_STAT_FINAL }, lines.join('\n'));
+  const relays = lines.filter((l) => l.includes(' to=<')).map((l) => /to=<([^>]*)>, relay=([^,]*),.*status=(\w+)/.exec(l)!.slice(1).join(' '));
+  assert.deepEqual(relays, ['a@vd.example myvirtual sent', 'nobody@vd.example myvirtual bounced']);
 });
