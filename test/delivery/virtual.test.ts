@@ -194,6 +194,8 @@ test('virtual: configuration refused as virtual(8) refuses it', async () => {
     (e: Error) => e instanceof ConfigError && e.message === 'configuration error: virtual_mailbox_limit is smaller than message_size_limit');
   await assert.rejects(openVirtual(config(s, [['virtual_mailbox_base', 'relative']])),
     (e: Error) => e.message === 'do not specify relative pathname: virtual_mailbox_base = relative');
+  await assert.rejects(openVirtual(config(s, [['virtual_mailbox_lock', 'fcntl, bogus']])),
+    (e: Error) => e.message === 'unknown mailbox_delivery_lock value "bogus" in "fcntl, bogus"');
 });
 
 test('virtual as a master program: one request over a unix socket, one reply', async () => {
