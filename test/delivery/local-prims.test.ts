@@ -394,6 +394,14 @@ test('command: time limit kills the process group', async () => {
   assert.deepEqual(r, { ok: false, soft: false, dsn: '5.3.0', reason: 'Command time limit exceeded: "echo started; sleep 60 & sleep 60". Command output: started ' });
 });
 
+test('command: mailbox_size_limit applies to what the command writes', { skip: !fs.existsSync('/usr/bin/prlimit') && 'no prlimit' }, async () => {
+  const dir = tempDir('fsize-');
+  const big = path.join(dir, 'big');
+  const r = await runCommand(`exec head -c 5000 /dev/zero > ${big}`, { fileSizeLimit: 1000 });
+  assert.deepEqual(r, { ok: false, soft: true, dsn: '4.3.0', reason: `Command died with signal 25: "exec head -c 5000 /dev/zero > ${big}"` });
+  assert.equal(fs.statSync(big).size, 1000);
+});
+
 test('command: how it is executed', () => {
   assert.deepEqual(commandArgv('/usr/bin/procmail -a x', ''), { file: '/usr/bin/procmail', args: ['-a', 'x'], plain: true });
   assert.deepEqual(commandArgv('/bin/mda -x "$EXTENSION"', ''), { file: '/bin/sh', args: ['-c', '/bin/mda -x "$EXTENSION"'], argv0: 'sh', plain: false });

@@ -7,6 +7,7 @@
 // Its exit status maps to a DSN by the sysexits table; past the time limit
 // the whole process group is killed. Touches only the child it starts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { dsnSplit, dsnValid } from '../../mail/dsn.js';
@@ -36,6 +37,12 @@ export interface CommandOptions {
   /** smtputf8_enable: UTF-8 in the command output survives printable(). Default yes. */
   utf8?: boolean;
   warn?: (text: string) => void;
+  /**
+   * The file size limit the command inherits (local(8) runs under
+   * RLIMIT_FSIZE = mailbox_size_limit); 0 = none. Node cannot set it for a
+   * child, so prlimit(1) does when it is installed.
+   */
+  fileSizeLimit?: number;
 }
 
 /** One sysexits.h code: its DSN and text (global/sys_exits.c). */
@@ -100,6 +107,14 @@ export function commandArgv(command: string, shell: string): { file: string; arg
     return { file: words[0]!, args: words.slice(1), plain: true };
   }
   return { file: '/bin/sh', args: ['-c', command], argv0: 'sh', plain: false };
+}
+
+const PRLIMIT = '/usr/bin/prlimit';
+
+/** The argv behind prlimit --fsize when a limit applies and prlimit exists. */
+function withFileLimit(argv: ReturnType<typeof commandArgv>, limit: number): ReturnType<typeof commandArgv> {
+  if (limit <= 0 || !fs.existsSync(PRLIMIT)) return argv;
+  return { file: PRLIMIT, args: [`--fsize=${limit}`, '--', argv.file, ...argv.args], plain: false };
 }
 
 /** translit "\t\n" to blanks, then printable() with '_'. */
@@ -207,7 +222,7 @@ export async function deliverCommand(command: string, user: RunAs, opts: Command
   if (!copy.ok && copy.corrupt) return corruptOutcome(opts.source, copy.warning, opts.warn ?? (() => undefined));
   if (!copy.ok) return failed('5.3.0', `Command failed: error reading message: ${errText(copy.readError)}: "${command}"`);
   const env = commandEnvironment(opts.exportEnv ?? DEFAULT_EXPORT, opts.env);
-  const argv = commandArgv(command, opts.shell);
+  const argv = withFileLimit(commandArgv(command, opts.shell), opts.fileSizeLimit ?? 0);
   let r = await run(argv.file, argv.args, argv.argv0, user, env, opts.cwd, copy.data, opts.timeLimit);
   if (argv.plain && r.spawnError?.code === 'ENOENT' && !argv.file.includes('/')) {
     r = await run('/bin/sh', ['-c', command], 'sh', user, env, opts.cwd, copy.data, opts.timeLimit);
