@@ -1,47 +1,45 @@
 // local(8) as a program of the master's registry: qmgr's stream
 // connections on private/<service> are served by delivery/agent.ts with the
-// local delivery agent of delivery/local/local.ts. The process also holds
-// what local(8) reaches as other Postfix daemons: trivial-rewrite (an
-// AddressResolver) and cleanup (for forwarded copies: the configuration of
-// cleanup_service_name with its -o settings, its lines tagged
-// postfix/cleanup), as ./smtpd-stack.ts does for smtpd. Opens tables, the
-// queue files of its requests, and what the deliveries write.
+// local delivery agent of delivery/local/local.ts, many at once in one
+// process. The process also holds what local(8) reaches as other Postfix
+// daemons: trivial-rewrite (an AddressResolver on local's configuration)
+// and cleanup (./cleanup-stack.ts, for forwarded copies). The relay named
+// in its log lines is the master.cf service name. Opens tables, the queue
+// files of its requests, and what the deliveries write.
 import type { Socket } from 'node:net';
 import { AddressResolver } from '../address/resolve.js';
 import { TableCache } from '../address/maps.js';
-import { createCleanupService } from '../cleanup/service.js';
-import { loadServiceConfig } from '../config/service-config.js';
 import { agentOptions, serveAgentConnection } from '../delivery/agent.js';
 import { type LocalAgent, localAgent } from '../delivery/local/local.js';
-import { createLogger } from '../log/logger.js';
-import type { ProgramModule } from './program.js';
+import { buildCleanupStack } from './cleanup-stack.js';
+import type { Program, ProgramModule } from './program.js';
 
 export const localProgram: ProgramModule = {
   skeleton: 'stream',
-  start(ctx) {
-    const init = ctx.init;
+  start(ctx): Program {
     const config = ctx.config();
-    const utf8 = config.getBool('smtputf8_enable');
     const log = ctx.log;
-    const cleanupName = config.get('cleanup_service_name') || 'cleanup';
-    const cleanupConfig = loadServiceConfig(init.configDir, cleanupName, 'cleanup', init.unixOptions[cleanupName] ?? []);
-    const cleanupUtf8 = cleanupConfig.getBool('smtputf8_enable');
-    const cleanupLog = createLogger(ctx.sink, `${cleanupConfig.get('syslog_name')}/cleanup`, process.pid, cleanupUtf8);
-    const cleanupResolver = new AddressResolver(cleanupConfig, { cache: new TableCache(cleanupLog, cleanupUtf8), log: cleanupLog });
-    const cleanup = createCleanupService({ config: cleanupConfig, resolver: cleanupResolver, logger: cleanupLog });
-    const resolver = new AddressResolver(config, { cache: new TableCache(log, utf8), log });
     const opts = agentOptions(config, log);
+    const cleanup = buildCleanupStack(ctx.init, config, ctx.sink);
+    const resolver = new AddressResolver(config, { cache: new TableCache(log, config.getBool('smtputf8_enable')), log });
     let agent: LocalAgent | undefined;
     const ready = (async () => {
-      await Promise.all([cleanup.ready, resolver.ready(), cleanupResolver.ready()]);
-      agent = await localAgent({ config, log, cleanup, resolver, service: init.service });
+      await cleanup.ready;
+      await resolver.ready();
+      try {
+        agent = await localAgent({ config, log, cleanup: cleanup.cleanup, resolver, service: ctx.init.service });
+      } catch (e) {
+        log.fatal((e as Error).message);
+        throw e;
+      }
     })();
-    ready.catch((e: unknown) => log.fatal((e as Error).message));
+    ready.catch(() => undefined);
     const running = new Set<Promise<void>>();
-    const all = () => Promise.all([...running]).then(() => undefined);
+    const all = (): Promise<void> => Promise.all([...running]).then(() => undefined);
     return {
       ready,
       connection(socket: Socket) {
+        // The skeleton hands over connections only once ready has resolved.
         if (agent === undefined) {
           socket.destroy();
           return;
@@ -56,7 +54,6 @@ export const localProgram: ProgramModule = {
         await agent?.close();
         await cleanup.close();
         await resolver.close().catch(() => undefined);
-        await cleanupResolver.close().catch(() => undefined);
       },
     };
   },

@@ -43,7 +43,7 @@ export async function deliverMaildirLeaf(lr: LocalRequest, attr0: DeliverAttr, u
   let copyFlags = MAIL_COPY_TOFILE | MAIL_COPY_RETURN | MAIL_COPY_ORIG_RCPT;
   if (lr.settings.deliverHdrMask & DELIVER_HDR_FILE) copyFlags |= MAIL_COPY_DELIVERED;
   const outcome = await deliverMaildir(path, runAs(usr, attr), {
-    source: lr.copySource(attr), copyFlags, sizeLimit: lr.settings.mailboxSizeLimit, kind,
+    source: lr.copySource(attr), copyFlags, sizeLimit: lr.settings.mailboxSizeLimit, kind, warn: lr.warn,
   });
   return reportOutcome(lr, attr, outcome, kind === 'file');
 }
@@ -62,12 +62,13 @@ export async function deliverFile(lr: LocalRequest, attr0: DeliverAttr, usr0: Us
   if ((lr.settings.deliverHdrMask & DELIVER_HDR_FILE) === 0) copyFlags &= ~MAIL_COPY_DELIVERED;
   const outcome = await deliverMboxFile(path, runAs(usr, attr), {
     source: lr.copySource(attr), copyFlags, locks: lr.settings.mailboxLocks, sizeLimit: lr.settings.mailboxSizeLimit, kind: 'file',
+    strictOwner: lr.settings.strictMailboxOwnership, timing: lr.settings.lockTiming, warn: lr.warn,
   });
   return reportOutcome(lr, attr, outcome, true);
 }
 
-/** The environment of a command (local/command.c), values passed through command_expansion_filter. */
-export function commandEnvironment(lr: LocalRequest, attr: DeliverAttr, usr: UserAttr): Record<string, string> {
+/** The delivery's variables for a command (local/command.c), passed through command_expansion_filter. */
+export function deliveryVariables(lr: LocalRequest, attr: DeliverAttr, usr: UserAttr): Record<string, string> {
   const req = lr.req;
   const vars: Array<[string, string | undefined]> = [
     ['HOME', usr.home],
@@ -89,7 +90,7 @@ export function commandEnvironment(lr: LocalRequest, attr: DeliverAttr, usr: Use
     ['SASL_USERNAME', req.saslUsername || undefined],
   ];
   const filter = lr.settings.commandExpansionFilter;
-  const env: Record<string, string> = { ...lr.env.exportEnv };
+  const env: Record<string, string> = {};
   for (const [name, value] of vars) {
     if (value === undefined) continue;
     let clean = '';
@@ -108,7 +109,7 @@ export async function deliverCommandLeaf(lr: LocalRequest, attr0: DeliverAttr, u
   const usr = unprivileged(lr, usr0);
   let copyFlags = MAIL_COPY_FROM | MAIL_COPY_RETURN | MAIL_COPY_ORIG_RCPT;
   if (s.deliverHdrMask & DELIVER_HDR_CMD) copyFlags |= MAIL_COPY_DELIVERED;
-  const env = commandEnvironment(lr, attr, usr);
+  const env = deliveryVariables(lr, attr, usr);
   const dir = localExpand(s.execDirectory, attr, usr, s.recipientDelimiter, s.execExpansionFilter, (t) => lr.log.warning(t));
   if (dir.status & MAC_PARSE_ERROR) {
     lr.log.warning(`bad parameter value syntax for command_execution_directory: ${s.execDirectory}`);
@@ -116,7 +117,8 @@ export async function deliverCommandLeaf(lr: LocalRequest, attr0: DeliverAttr, u
   }
   const outcome = await deliverCommand(command, runAs(usr, attr), {
     source: lr.copySource(attr), copyFlags, env, cwd: dir.result !== '' ? dir.result : lr.env.queueDir,
-    shell: s.commandShell, timeLimit: s.commandTimeLimit, orcptForReason: attr.rcpt.orcpt,
+    shell: s.commandShell, timeLimit: s.commandTimeLimit, orcptForReason: attr.rcpt.orcpt, exportEnv: lr.env.exportEnv,
+    utf8: s.utf8, warn: lr.warn,
   });
   if (outcome.ok) return lr.sent(attr, { status: '2.0.0', reason: `delivered to command: ${command}` });
   if (outcome.corrupt) return 1;

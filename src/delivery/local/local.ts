@@ -84,20 +84,9 @@ async function tableOwner(spec: string): Promise<AliasTable['owner']> {
   }
 }
 
-/** export_environment: NAME (from this process) or NAME=value; MAIL_CONFIG is the configuration in force. */
-function exportedEnvironment(config: Config, names: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const item of names) {
-    const eq = item.indexOf('=');
-    if (eq > 0) {
-      env[item.slice(0, eq)] = item.slice(eq + 1);
-    } else if (item === 'MAIL_CONFIG') {
-      env[item] = process.env.MAIL_CONFIG ?? config.configDir;
-    } else if (process.env[item] !== undefined) {
-      env[item] = process.env[item]!;
-    }
-  }
-  return env;
+/** export_environment; MAIL_CONFIG is the configuration in force when this process has none in its environment. */
+function exportedEnvironment(config: Config, names: string[]): string[] {
+  return names.map((n) => (n === 'MAIL_CONFIG' && process.env.MAIL_CONFIG === undefined ? `MAIL_CONFIG=${config.configDir}` : n));
 }
 
 async function optionalMaps(title: string, value: string, flags: number, cache: TableCache): Promise<Maps | undefined> {

@@ -24,7 +24,7 @@ async function deliverMailboxFile(lr: LocalRequest, attr0: DeliverAttr, usr: Use
   if ((s.deliverHdrMask & DELIVER_HDR_FILE) === 0) copyFlags &= ~MAIL_COPY_DELIVERED;
   const outcome = await deliverMboxFile(path, { uid: usr.uid, gid: usr.gid, name: attr.user, home: usr.home }, {
     source: lr.copySource(attr), copyFlags, locks: s.mailboxLocks, sizeLimit: s.mailboxSizeLimit, kind: 'mailbox',
-    spoolDir: s.homeMailbox === '',
+    spoolDir: s.homeMailbox === '', strictOwner: s.strictMailboxOwnership, timing: s.lockTiming, warn: lr.warn,
   });
   return reportOutcome(lr, attr, outcome, false);
 }

@@ -54,8 +54,8 @@ export interface LocalEnv {
   queueDir: string;
   layout: QueueLayout;
   pass: PassFunction;
-  /** The environment exported to commands (export_environment, with MAIL_CONFIG). */
-  exportEnv: Record<string, string>;
+  /** export_environment, MAIL_CONFIG given its value when this process has none. */
+  exportEnv: string[];
   /** default_privs's uid and gid. */
   defaultUid: number;
   defaultGid: number;
@@ -93,6 +93,9 @@ export class LocalRequest {
     return this.env.log;
   }
 
+  /** msg_warn() for the primitives. */
+  readonly warn = (text: string): void => this.env.log.warning(text);
+
   /** What a mailbox, file or command copy reads. */
   copySource(attr: DeliverAttr): CopySource {
     return {
@@ -101,6 +104,7 @@ export class LocalRequest {
       sender: attr.sender,
       deliveredTo: attr.delivered ?? attr.rcpt.address,
       origRcpt: attr.rcpt.orcpt,
+      enableOrcpt: this.env.settings.enableOriginalRecipient,
     };
   }
 

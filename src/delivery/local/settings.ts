@@ -6,6 +6,7 @@
 import type { Config } from '../../config/config.js';
 import { ConfigError } from '../../config/config.js';
 import { extPropMask, nameMask } from '../../address/canonical.js';
+import { mboxLockMask, type LockTiming } from './mbox-lock.js';
 import { DELIVER_HDR_CMD, DELIVER_HDR_FILE, DELIVER_HDR_FWD, EXPAND_TYPE_ALIAS, EXPAND_TYPE_FWD, EXPAND_TYPE_INCL } from './attr.js';
 
 const SOURCE_NAMES: ReadonlyArray<[string, number]> = [
@@ -44,6 +45,9 @@ export interface LocalSettings {
   resetOwnerAlias: boolean;
   ownerRequestSpecial: boolean;
   mailboxLocks: string[];
+  lockTiming: LockTiming;
+  strictMailboxOwnership: boolean;
+  enableOriginalRecipient: boolean;
   mailboxSizeLimit: number;
   defaultPrivs: string;
   exportEnvironment: string[];
@@ -57,10 +61,9 @@ export interface LocalSettings {
 /** local_mask_init and the parameter tables of local(8)'s main(). */
 export function localSettings(config: Config): LocalSettings {
   const locks = config.get('mailbox_delivery_lock').split(/[\s,]+/).filter((s) => s !== '');
-  for (const l of locks) {
-    if (!['flock', 'fcntl', 'dotlock'].includes(l)) throw new ConfigError(`unknown mailbox_delivery_lock value "${l}" in "${config.get('mailbox_delivery_lock')}"`);
-  }
-  if (locks.length === 0) throw new ConfigError('parameter mailbox_delivery_lock specifies no applicable mailbox locking method');
+  const mask = mboxLockMask(locks);
+  if (!mask.ok) throw new ConfigError(mask.error);
+  if (mask.mask === 0) throw new ConfigError('parameter mailbox_delivery_lock specifies no applicable mailbox locking method');
   const mailboxLimit = config.getLong('mailbox_size_limit');
   const messageLimit = config.getLong('message_size_limit');
   if (mailboxLimit > 0) {
@@ -96,6 +99,13 @@ export function localSettings(config: Config): LocalSettings {
     resetOwnerAlias: config.getBool('reset_owner_alias'),
     ownerRequestSpecial: config.getBool('owner_request_special'),
     mailboxLocks: locks,
+    lockTiming: {
+      attempts: config.getInt('deliver_lock_attempts'),
+      delayMs: config.getTime('deliver_lock_delay') * 1000,
+      staleSec: config.getTime('stale_lock_time'),
+    },
+    strictMailboxOwnership: config.getBool('strict_mailbox_ownership'),
+    enableOriginalRecipient: config.getBool('enable_original_recipient'),
     mailboxSizeLimit: mailboxLimit,
     defaultPrivs: config.get('default_privs'),
     exportEnvironment: config.get('export_environment').split(/[\s,]+/).filter((s) => s !== ''),
