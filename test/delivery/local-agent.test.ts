@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Config } from '../../src/config/config.js';
 import { AddressResolver } from '../../src/address/resolve.js';
@@ -20,8 +21,8 @@ import { createCleanupService, type CleanupServiceHandle } from '../../src/clean
 import { CLEANUP_FLAG_MAP_OK } from '../../src/cleanup/api.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 import { readQueueFile, attributeValue } from '../../src/queue/reader.js';
-import { agentOptions, statusContext } from '../../src/delivery/agent.js';
-import { NO_TIME, type DeliveryReply, type DeliveryRequest } from '../../src/delivery/api.js';
+import { agentOptions, serveAgentConnection, statusContext } from '../../src/delivery/agent.js';
+import { NO_TIME, encodeRequest, type DeliveryReply, type DeliveryRequest } from '../../src/delivery/api.js';
 import { type LocalAgent, localAgent } from '../../src/delivery/local/local.js';
 import { tempDir } from '../lib/tmp.js';
 
@@ -38,7 +39,7 @@ class Users {
   constructor() {
     for (const entry of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const f = entry.split(':');
-      if (f[4] !== COMMENT || f[0] === undefined || !/^lt[a-d][0-9]+$/.test(f[0])) continue;
+      if (f[4] !== COMMENT || f[0] === undefined || !/^lt[a-dfop][0-9]+$/.test(f[0])) continue;
       if (fs.existsSync(f[5] ?? '')) continue; // a run in progress
       this.made.push({ name: f[0], uid: 0, gid: 0, home: '' });
     }
@@ -588,5 +589,109 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
       'postfix/local[@PID@]: warning: required alias not found: postmaster',
       line('@QID1@', 'postmaster@host.example.com', 'dsn=2.0.0, status=sent (discarded)'),
     ]);
+  });
+});
+
+describe('local(8) .forward chains and the agent protocol', { skip: !isRoot && 'needs root (useradd, deliveries as other users)' }, () => {
+  const users = new Users();
+  const pid = process.pid % 100000;
+  const ping = `ltp${pid}`;
+  const pong = `lto${pid}`;
+  const fw = `ltf${pid}`;
+  let h: Harness;
+  let root = '';
+
+  const dotforward = (u: User, text: string) => {
+    fs.writeFileSync(path.join(u.home, '.forward'), text);
+    fs.chownSync(path.join(u.home, '.forward'), u.uid, u.gid);
+  };
+
+  before(async () => {
+    root = fs.realpathSync(tempDir('local-agent-'));
+    fs.chmodSync(root, 0o755);
+    fs.mkdirSync(path.join(root, 'mail'), { mode: 0o1777 });
+    fs.chmodSync(path.join(root, 'mail'), 0o1777);
+    const P = users.add(ping, path.join(root, 'home', ping));
+    const O = users.add(pong, path.join(root, 'home', pong));
+    const F = users.add(fw, path.join(root, 'home', fw));
+    dotforward(P, `${pong}\n`);
+    dotforward(O, `${ping}\n`);
+    dotforward(F, `# a comment line\n${pong}@host.example.com, friend@remote.example\n`);
+    h = new Harness(root, { recipient_delimiter: '+', propagate_unmatched_extensions: 'canonical, virtual, alias, forward, include' });
+    await h.start();
+  });
+
+  after(async () => {
+    await h?.stop();
+    users.removeAll();
+  });
+
+  it('sends the local and remote addresses of a .forward on as one new message', async () => {
+    const mark = h.lines.length;
+    const before = h.newIds([]);
+    const id = await h.inject('pfsender@host.example.com', [`${fw}@host.example.com`], MSG(`${fw}@host.example.com`, 'fw'));
+    assert.deepEqual(await h.deliver(id), { status: 0 });
+    const [fwd] = h.newIds([...before, id]);
+    assert.ok(fwd);
+    assert.deepEqual(h.log(mark, [id, fwd]), [line('@QID1@', `${fw}@host.example.com`, 'dsn=2.0.0, status=sent (forwarded as @QID2@)')]);
+    const f = await readQueueFile(path.join(h.spool, 'incoming', fwd));
+    assert.equal(f.file.sender, 'pfsender@host.example.com');
+    assert.deepEqual(f.file.recipients.map((r) => [r.address, r.orcpt]).sort(), [
+      ['friend@remote.example', `${fw}@host.example.com`], [`${pong}@host.example.com`, `${fw}@host.example.com`],
+    ]);
+    assert.ok(fs.readFileSync(path.join(h.spool, 'incoming', fwd), 'latin1').includes(`Delivered-To: ${fw}@host.example.com`));
+  });
+
+  it('ends a .forward ping-pong at the Delivered-To: header of the forwarded copy', async () => {
+    const mark = h.lines.length;
+    const before = h.newIds([]);
+    const id = await h.inject('pfsender@host.example.com', [`${ping}@host.example.com`], MSG(`${ping}@host.example.com`, 'ping'));
+    assert.deepEqual(await h.deliver(id), { status: 0 });
+    const [fwd] = h.newIds([...before, id]);
+    assert.ok(fwd);
+    assert.deepEqual(await h.deliver(fwd), { status: 0 });
+    assert.deepEqual(h.log(mark, [id, fwd]), [
+      line('@QID1@', `${ping}@host.example.com`, 'dsn=2.0.0, status=sent (forwarded as @QID2@)'),
+      line('@QID2@', `${ping}@host.example.com`, `dsn=5.4.6, status=bounced (mail forwarding loop for ${ping}@host.example.com)`),
+    ]);
+  });
+
+  it('carries an unmatched extension through a .forward (propagate_unmatched_extensions = forward)', async () => {
+    const before = h.newIds([]);
+    const id = await h.inject('pfsender@host.example.com', [`${fw}+x@host.example.com`], MSG(`${fw}+x@host.example.com`, 'ext'));
+    assert.deepEqual(await h.deliver(id), { status: 0 });
+    const [fwd] = h.newIds([...before, id]);
+    assert.ok(fwd);
+    const f = await readQueueFile(path.join(h.spool, 'incoming', fwd));
+    assert.deepEqual(f.file.recipients.map((r) => r.address).sort(), ['friend+x@remote.example', `${pong}+x@host.example.com`]);
+  });
+
+  it('serves a request line over a connection (delivery/agent.ts) and replies', async () => {
+    const id = await h.inject('pfsender@host.example.com', ['nobody-here@host.example.com'], MSG('nobody-here@host.example.com', 'socket'));
+    const request = await h.request(id);
+    const sockPath = path.join(root, 'local.sock');
+    const log = createLogger(memorySink(h.lines), 'postfix/local', 1);
+    const opts = agentOptions(h.config, log);
+    const server = net.createServer((s) => serveAgentConnection(s, h.agent.handle, opts));
+    await new Promise<void>((r) => server.listen(sockPath, () => r()));
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
+        let buf = '';
+        c.setEncoding('utf8');
+        c.on('data', (d: string) => {
+          buf += d;
+          if (buf.includes('\n')) {
+            c.end();
+            resolve(buf.slice(0, buf.indexOf('\n')));
+          }
+        });
+        c.on('error', reject);
+      });
+      assert.deepEqual(JSON.parse(reply), { status: 0 });
+      assert.deepEqual(await h.doneMarks(id), ['nobody-here@host.example.com:done']);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
