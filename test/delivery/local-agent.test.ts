@@ -39,7 +39,7 @@ class Users {
   constructor() {
     for (const entry of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const f = entry.split(':');
-      if (f[4] !== COMMENT || f[0] === undefined || !/^lt[a-dfop][0-9]+$/.test(f[0])) continue;
+      if (f[4] !== COMMENT || f[0] === undefined || !/^lt[a-dfopmnq][0-9]+$/.test(f[0])) continue;
       if (fs.existsSync(f[5] ?? '')) continue; // a run in progress
       this.made.push({ name: f[0], uid: 0, gid: 0, home: '' });
     }
@@ -693,5 +693,84 @@ describe('local(8) .forward chains and the agent protocol', { skip: !isRoot && '
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+describe('local(8) mailbox_command', { skip: !isRoot && 'needs root (useradd, deliveries as other users)' }, () => {
+  const users = new Users();
+  const pid = process.pid % 100000;
+  const ok = `ltm${pid}`;
+  const temp = `ltn${pid}`;
+  const gone = `ltq${pid}`;
+  let h: Harness;
+  let root = '';
+
+  before(async () => {
+    root = fs.realpathSync(tempDir('local-agent-'));
+    fs.chmodSync(root, 0o755);
+    for (const d of ['mail', 'out']) {
+      fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
+      fs.chmodSync(path.join(root, d), 0o1777);
+    }
+    fs.mkdirSync(path.join(root, 'bin'));
+    fs.writeFileSync(path.join(root, 'bin', 'mda'), [
+      '#!/bin/sh',
+      `out=${root}/out/mda-$USER.txt`,
+      '{',
+      '  echo "=== mda: uid=$(id -un) cwd=$(pwd) args=$*"',
+      '  env | LC_ALL=C sort | grep -v "^_=\\|^SHLVL=\\|^PWD=\\|^OLDPWD="',
+      '  echo "--- stdin"',
+      '  cat',
+      '} >> "$out"',
+      'case $USER in',
+      `${temp}) echo "mda: mailbox locked, try again later"; exit 75;;`,
+      `${gone}) echo "mda: no such mailbox" >&2; exit 67;;`,
+      'esac',
+      'exit 0',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    for (const u of [ok, temp, gone]) users.add(u, path.join(root, 'home', u));
+    h = new Harness(root, { recipient_delimiter: '+', mailbox_command: `${root}/bin/mda -x "$EXTENSION"` });
+    await h.start();
+  });
+
+  after(async () => {
+    await h?.stop();
+    users.removeAll();
+  });
+
+  it('runs as the user with the delivery environment; exit 75 defers, 67 bounces', async () => {
+    const mark = h.lines.length;
+    const id = await h.inject('pfsender@host.example.com',
+      [`${ok}+tag@host.example.com`, `${temp}@host.example.com`, `${gone}@host.example.com`], MSG(`${ok}@host.example.com`, 'mda'));
+    assert.deepEqual(await h.deliver(id), { status: 1 });
+    const cmd = '@ROOT@/bin/mda -x "$EXTENSION"';
+    assert.deepEqual(h.log(mark, [id]), [
+      line('@QID1@', `${ok}+tag@host.example.com`, `dsn=2.0.0, status=sent (delivered to command: ${cmd})`),
+      line('@QID1@', `${temp}@host.example.com`, 'dsn=4.3.0, status=deferred (temporary failure. Command output: mda: mailbox locked, try again later )'),
+      line('@QID1@', `${gone}@host.example.com`, 'dsn=5.1.1, status=bounced (user unknown. Command output: mda: no such mailbox )'),
+    ]);
+    assert.deepEqual(await h.doneMarks(id), [`${ok}+tag@host.example.com:done`, `${temp}@host.example.com:pending`, `${gone}@host.example.com:done`]);
+    const out = fs.readFileSync(path.join(root, 'out', `mda-${ok}.txt`), 'latin1').split('\n');
+    assert.equal(out[0], `=== mda: uid=${ok} cwd=${h.spool} args=-x tag`);
+    const env = out.slice(1, out.indexOf('--- stdin'));
+    assert.deepEqual(env.filter((v) => !/^(LANG|TZ|MAIL_CONFIG)=/.test(v)), [
+      'CLIENT_ADDRESS=127.0.0.1',
+      'CLIENT_HELO=client.example.com',
+      'CLIENT_HOSTNAME=localhost',
+      'CLIENT_PROTOCOL=ESMTP',
+      'DOMAIN=host.example.com',
+      'EXTENSION=tag',
+      `HOME=${root}/home/${ok}`,
+      `LOCAL=${ok}+tag`,
+      `LOGNAME=${ok}`,
+      `ORIGINAL_RECIPIENT=${ok}+tag@host.example.com`,
+      'PATH=/usr/bin:/bin',
+      `RECIPIENT=${ok}+tag@host.example.com`,
+      'SENDER=pfsender@host.example.com',
+      'SHELL=/bin/sh',
+      `USER=${ok}`,
+    ]);
+    assert.ok(env.includes(`MAIL_CONFIG=${process.env.MAIL_CONFIG ?? h.conf}`), env.join('\n'));
   });
 });
