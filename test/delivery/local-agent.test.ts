@@ -24,6 +24,7 @@ import { readQueueFile, attributeValue } from '../../src/queue/reader.js';
 import { agentOptions, serveAgentConnection, statusContext } from '../../src/delivery/agent.js';
 import { NO_TIME, encodeRequest, type DeliveryReply, type DeliveryRequest } from '../../src/delivery/api.js';
 import { type LocalAgent, localAgent } from '../../src/delivery/local/local.js';
+import { localProgram } from '../../src/master/local-program.js';
 import { tempDir } from '../lib/tmp.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -929,4 +930,54 @@ describe('local(8) on the delivery fixtures', { skip: !isRoot && 'needs root (us
       assert.deepEqual(problems, []);
     });
   }
+});
+
+describe('master/local-program.ts', () => {
+  it('serves qmgr connections once ready, with relay= the service name', async () => {
+    const root = fs.realpathSync(tempDir('local-program-'));
+    const h = new Harness(root, {});
+    await h.start();
+    const lines: string[] = [];
+    const sink = memorySink(lines);
+    const program = localProgram.start({
+      init: {
+        configDir: h.conf, service: 'mylocal', type: 'unix', command: 'local', canonical: 'private/mylocal', options: [], flags: [],
+        unixOptions: {}, slots: 0, generation: 1, logFd: false, listeners: [],
+      },
+      config: () => h.config,
+      sink,
+      log: createLogger(sink, 'postfix/local', 1),
+      anvil: undefined as never,
+      listeners: [],
+    });
+    await program.ready;
+    const id = await h.inject('pfsender@host.example.com', ['nosuchuser@host.example.com'], MSG('nosuchuser@host.example.com', 'program'));
+    const request = await h.request(id);
+    const sockPath = path.join(root, 'mylocal.sock');
+    const server = net.createServer((s) => program.connection!(s, { index: 0 } as never));
+    await new Promise<void>((r) => server.listen(sockPath, () => r()));
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
+        let buf = '';
+        c.setEncoding('utf8');
+        c.on('data', (d: string) => {
+          buf += d;
+          if (buf.includes('\n')) {
+            c.end();
+            resolve(buf.slice(0, buf.indexOf('\n')));
+          }
+        });
+        c.on('error', reject);
+      });
+      assert.deepEqual(JSON.parse(reply), { status: 0 });
+      assert.ok(lines.some((l) => l.includes(`${id}: to=<nosuchuser@host.example.com>, relay=mylocal, `)
+        && l.endsWith('dsn=5.1.1, status=bounced (unknown user: "nosuchuser")')), lines.join('\n'));
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      await program.drain();
+      await program.close();
+      await h.stop();
+    }
+  });
 });
