@@ -1,0 +1,80 @@
+// Mirrors Postfix's local/recipient.c: one local recipient, at the top of
+// a request or reached again through an alias, .forward or :include:
+// expansion. It drops duplicates, detects Delivered-To: loops, splits the
+// address into user, extension and domain, and then tries in order: a
+// "\user" mailbox, the alias tables (with and without the extension),
+// indirect delivery for list members with an owner, the user's .forward,
+// the mailbox, and the unknown-user handling.
+import { splitAddr } from '../../address/split.js';
+import { lowercaseAscii } from '../../dict/utf8.js';
+import { EXPAND_TYPE_INCL, type DeliverAttr, type UserAttr, deeper, withAttr } from './attr.js';
+import type { LocalRequest, Status } from './request.js';
+import { deliverAlias } from './alias.js';
+import { deliverDotforward } from './dotforward.js';
+import { deliverMailbox } from './mailbox.js';
+import { deliverUnknown } from './unknown.js';
+import { deliverIndirect } from './indirect.js';
+import { EXT_PROP_ALIAS } from '../../address/canonical.js';
+
+async function deliverSwitch(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr): Promise<Status> {
+  let attr = deeper(attr0);
+  if (attr.rcpt.address[0] === '\\') {
+    attr = withAttr(attr, { local: attr.local.slice(1), user: attr.user.slice(1) });
+    attr.rcpt.address = attr.rcpt.address.slice(1);
+    const mb = await deliverMailbox(lr, attr, usr);
+    return mb.found ? mb.status : deliverUnknown(lr, attr, usr);
+  }
+  attr.unmatched = null;
+  const a1 = await deliverAlias(lr, attr, usr, attr.local);
+  if (a1.found) return a1.status;
+  if (attr.extension !== null) {
+    if (lr.settings.extPropMask & EXT_PROP_ALIAS) attr.unmatched = attr.extension;
+    const a2 = await deliverAlias(lr, attr, usr, attr.user);
+    if (a2.found) return a2.status;
+    attr.unmatched = attr.extension;
+  }
+  // A list member whose mail must go out with the list owner's sender.
+  if (attr.owner !== null && lowercaseAscii(attr.owner) !== lowercaseAscii(attr.user)) return deliverIndirect(lr, attr);
+  if (attr.expType === EXPAND_TYPE_INCL) return deliverIndirect(lr, attr);
+  const fwd = await deliverDotforward(lr, attr, usr);
+  if (fwd.found) return fwd.status;
+  const mb = await deliverMailbox(lr, attr, usr);
+  if (mb.found) return mb.status;
+  return deliverUnknown(lr, attr, usr);
+}
+
+/** deliver_recipient. */
+export async function deliverRecipient(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr): Promise<Status> {
+  const attr = deeper(attr0);
+  if (lr.dup.check(`recipient ${attr.level} ${attr.rcpt.address}`)) return 0;
+  if (lr.loopInfo.has(attr.rcpt.address)) {
+    return lr.bounceWorkaround(attr, { status: '5.4.6', reason: `mail forwarding loop for ${attr.rcpt.address}` });
+  }
+  if (attr.delivered === null) attr.delivered = attr.rcpt.address;
+  let local = lr.settings.utf8 ? attr.rcpt.address.toLowerCase() : lowercaseAscii(attr.rcpt.address);
+  const at = local.lastIndexOf('@');
+  let domain = '';
+  if (at < 0) lr.log.warning(`no @ in recipient address: ${local}`);
+  else {
+    domain = local.slice(at + 1);
+    local = local.slice(0, at);
+  }
+  let user = local;
+  let extension: string | null = null;
+  const delim = lr.settings.recipientDelimiter;
+  if (delim !== '') {
+    const split = splitAddr(local, delim, { ownerRequestSpecial: lr.settings.ownerRequestSpecial, utf8: lr.settings.utf8 });
+    if (split !== null) {
+      user = split.localpart;
+      extension = split.extension;
+      if (extension.includes('/')) {
+        lr.log.warning(`${lr.req.queueId}: address with illegal extension: ${local}`);
+        extension = null;
+        local = user;
+      }
+    }
+  }
+  const next = withAttr(attr, { local, domain, user, extension, unmatched: extension });
+  if (user === '') return lr.bounce(next, { status: '5.1.3', reason: `null username in "${attr.rcpt.address}"` });
+  return deliverSwitch(lr, next, usr);
+}
