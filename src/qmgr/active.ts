@@ -48,7 +48,7 @@ export async function activeDone(qm: Qmgr, msg: QmgrMessage): Promise<DoneOutcom
   }
 
   const traceFlags = DEL_REQ_FLAG_USR_VRFY | DEL_REQ_FLAG_RECORD | DEL_REQ_FLAG_REC_DLY_SENT;
-  if ((msg.tflags & traceFlags) !== 0 || msg.notifySuccess) msg.flags |= asFlags(await bounce.flushTrace(msg.notice()));
+  if ((msg.tflags & traceFlags) !== 0 || msg.notifySuccess) msg.flags |= asFlags(await bounce.flushTrace({ ...msg.notice(), flags: msg.tflags }));
 
   const now = qm.clock.now().sec;
   if (msg.flags) {

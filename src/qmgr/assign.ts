@@ -25,7 +25,7 @@ export function statusContext(qm: Qmgr, msg: QmgrMessage): QmgrStatusContext {
   return {
     queueDir: qm.queueDir, layout: qm.layout, log: qm.log, queueName: msg.queueName, queueId: msg.queueId,
     stats: msg.stats({ sec: 0, usec: 0 }), flags: msg.tflags, softBounce: p.softBounce, oldlogCompat: p.oldlogCompat,
-    delayMaxRes: p.delayMaxRes,
+    delayMaxRes: p.delayMaxRes, infoLogAddressFormat: p.infoLogAddressFormat, now: () => qm.clock.now(),
   };
 }
 

@@ -26,6 +26,7 @@ export interface QmgrParams {
   softBounce: boolean;
   delayMaxRes: number;
   oldlogCompat: boolean;
+  infoLogAddressFormat: string;
 }
 
 export function qmgrParams(config: Config): QmgrParams {
@@ -45,6 +46,7 @@ export function qmgrParams(config: Config): QmgrParams {
     softBounce: config.getBool('soft_bounce'),
     delayMaxRes: config.getInt('delay_logging_resolution_limit'),
     oldlogCompat: config.getBool('backwards_bounce_logfile_compatibility'),
+    infoLogAddressFormat: config.get('info_log_address_format'),
   };
 }
 

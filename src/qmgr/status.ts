@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { DeliveryRecipient, MsgStats } from '../delivery/api.js';
 import type { MailLogger } from '../log/logger.js';
 import type { QueueLayout } from '../queue/layout.js';
+import type { TimeVal } from '../queue/queue-file.js';
 
 /** The context of one message's status updates (delivery-status.ts's StatusContext). */
 export interface QmgrStatusContext {
@@ -23,6 +24,8 @@ export interface QmgrStatusContext {
   softBounce: boolean;
   oldlogCompat: boolean;
   delayMaxRes: number;
+  infoLogAddressFormat?: string;
+  now?: () => TimeVal;
 }
 
 export interface QmgrRcptDsn {
@@ -46,6 +49,8 @@ export interface NoticeRequest {
   sender: string;
   dsnEnvid: string;
   dsnRet: number;
+  /** flushTrace: the message's DEL_REQ_FLAG_* trace flags. */
+  flags?: number;
 }
 
 /** The bounce service (bounce/api.ts BounceService): 0 done, -1 failed (keep the message, retry later). */
