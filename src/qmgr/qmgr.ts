@@ -80,6 +80,8 @@ export interface QmgrCounters {
 }
 
 const QMGR_MESSAGE_RECIPIENT_BATCH_MAX = 5000;
+/** Files moved and read at the same time. */
+const FEED_PARALLEL = 16;
 
 /**
  * The queue manager. Events: 'done' (queueId, 'removed' | 'deferred' |
@@ -100,6 +102,8 @@ export class Qmgr extends EventEmitter {
   /** incoming first, then deferred. */
   private readonly scans: [QueueScan, QueueScan];
   private firstScan = 0;
+  /** Feeds under way (their files are being moved and read). */
+  private feeding = 0;
   private running = false;
   private again = false;
   private closing = false;
@@ -210,12 +214,16 @@ export class Qmgr extends EventEmitter {
       this.running = false;
     }
     if (this.again) this.kick();
-    else if (this.messages.size === 0 && !this.scans[0].running && !this.scans[1].running) this.emit('idle');
+    else if (this.messages.size === 0 && this.feeding === 0 && !this.scans[0].running && !this.scans[1].running) this.emit('idle');
   }
 
-  /** qmgr_loop(): feed messages from the scans, alternating, while there is room. */
+  /**
+   * qmgr_loop(): feed messages from the scans, alternating, while there is
+   * room. The names come one at a time; the file work of several feeds
+   * overlaps (a completed feed kicks the loop again).
+   */
   private async feedSome(): Promise<void> {
-    while (!this.closing && this.messages.size < this.params.activeLimit) {
+    while (!this.closing && this.messages.size + this.feeding < this.params.activeLimit && this.feeding < FEED_PARALLEL) {
       let got = false;
       for (let k = 0; k < 2 && !got; k++) {
         const idx = (this.firstScan + k) % 2;
@@ -224,11 +232,15 @@ export class Qmgr extends EventEmitter {
         if (n === null) continue;
         got = true;
         this.firstScan = (idx + 1) % 2;
-        if (await this.feed(scan.queue, n.id, n.flags)) pumpDeliveries(this);
+        this.feeding++;
+        void this.track(this.feed(scan.queue, n.id, n.flags)).finally(() => {
+          this.feeding--;
+          this.kick();
+        });
       }
       if (!got) return;
     }
-    this.firstScan = 0;
+    if (this.messages.size + this.feeding >= this.params.activeLimit) this.firstScan = 0;
   }
 
   /** qmgr_active_feed(): one file from incoming/ or deferred/ into active/ and into core. */
@@ -312,9 +324,22 @@ export class Qmgr extends EventEmitter {
     return t;
   }
 
-  /** Every recipient of msg in core was tried: finish it (or read the next batch). */
-  async finish(msg: QmgrMessage): Promise<void> {
+  /** Counts file work under way, for drain(). */
+  private async track<T>(work: Promise<T>): Promise<T> {
     this.fileOps++;
+    try {
+      return await work;
+    } finally {
+      if (--this.fileOps === 0) for (const f of this.fileOpsDone.splice(0)) f();
+    }
+  }
+
+  /** Every recipient of msg in core was tried: finish it (or read the next batch). */
+  finish(msg: QmgrMessage): Promise<void> {
+    return this.track(this.finishNow(msg)).then(() => this.kick());
+  }
+
+  private async finishNow(msg: QmgrMessage): Promise<void> {
     try {
       const outcome = await activeDone(this, msg);
       if (outcome !== 'more') {
@@ -326,10 +351,7 @@ export class Qmgr extends EventEmitter {
       this.log.warning(`${msg.queueId}: ${(e as Error).message}`);
       this.messages.delete(msg);
       this.countMessages();
-    } finally {
-      if (--this.fileOps === 0) for (const f of this.fileOpsDone.splice(0)) f();
     }
-    this.kick();
   }
 
   /** Resolves when no message is being finished (a fast stop waits for this). */
