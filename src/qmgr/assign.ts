@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { RESOLVE_CLASS_LOCAL, RESOLVE_FLAG_ERROR, RESOLVE_FLAG_FAIL, type ResolveResult } from '../address/resolve.js';
 import { splitAddr } from '../address/split.js';
 import { MAIL_SERVICE_ERROR, MAIL_SERVICE_RETRY } from '../address/transport.js';
-import { DEL_STAT_DEFER, type DeliveryRecipient } from '../delivery/api.js';
+import { DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, type DeliveryRecipient } from '../delivery/api.js';
 import { mailQueuePath } from '../queue/layout.js';
 import type { QmgrMessage } from './message.js';
 import type { Qmgr } from './qmgr.js';
@@ -24,7 +24,7 @@ export function statusContext(qm: Qmgr, msg: QmgrMessage): QmgrStatusContext {
   const p = qm.params;
   return {
     queueDir: qm.queueDir, layout: qm.layout, log: qm.log, queueName: msg.queueName, queueId: msg.queueId,
-    stats: msg.stats({ sec: 0, usec: 0 }), flags: msg.tflags, softBounce: p.softBounce, oldlogCompat: p.oldlogCompat,
+    stats: msg.stats({ sec: 0, usec: 0 }), flags: msg.tflags | DEL_REQ_FLAG_DEFLT, softBounce: p.softBounce, oldlogCompat: p.oldlogCompat,
     delayMaxRes: p.delayMaxRes, infoLogAddressFormat: p.infoLogAddressFormat, now: () => qm.clock.now(),
   };
 }

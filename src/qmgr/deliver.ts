@@ -8,7 +8,7 @@
 // transport unavailable" until transport_retry_time has passed).
 // Delivery slot preemption (qmgr_job.c) is not done: entries of a
 // destination go in arrival order.
-import { DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryRequest } from '../delivery/api.js';
+import { DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryRequest } from '../delivery/api.js';
 import type { AgentResult } from './agent.js';
 import { deferOne } from './assign.js';
 import type { QmgrMessage } from './message.js';
@@ -69,7 +69,7 @@ function rateAllows(qm: Qmgr, q: DestQueue<QmgrMessage>): boolean {
 function request(qm: Qmgr, e: Entry): DeliveryRequest {
   const m = e.message;
   return {
-    flags: m.tflags, queueName: m.queueName, queueId: m.queueId, dataOffset: m.dataOffset, dataSize: m.dataSize,
+    flags: m.tflags | DEL_REQ_FLAG_DEFLT, queueName: m.queueName, queueId: m.queueId, dataOffset: m.dataOffset, dataSize: m.dataSize,
     nexthop: e.queue.nexthop, encoding: m.encoding, smtputf8: m.smtputf8, sender: m.sender, stats: m.stats(qm.clock.now()),
     recipients: e.recipients,
     clientName: m.attr('log_client_name') || m.attr('client_name'),
@@ -103,10 +103,14 @@ async function delivered(qm: Qmgr, e: Entry, r: AgentResult): Promise<void> {
   const q = e.queue;
   const t = q.transport;
   const msg = e.message;
-  q.busy--;
-  t.busy--;
-  qm.counters.inFlight--;
+  // The entry counts as busy until the feedback is in (qmgr_deliver_update).
+  const release = () => {
+    q.busy--;
+    t.busy--;
+    qm.counters.inFlight--;
+  };
   if (r.kind === 'unreachable') {
+    release();
     qm.log.warning(r.error);
     killTransport(qm, t, TRANSPORT_UNAVAILABLE);
     await deferEntry(qm, e, TRANSPORT_UNAVAILABLE);
@@ -128,6 +132,7 @@ async function delivered(qm: Qmgr, e: Entry, r: AgentResult): Promise<void> {
   }
   if (hop === null) q.succeeded();
   else if (q.dead === null && q.failed(hop)) killQueue(qm, q);
+  release();
   entryDone(qm, e);
 }
 

@@ -7,7 +7,7 @@
 // the queue file; writes only the W record.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { DEL_REQ_FLAG_DEFLT, type DeliveryRecipient, type MsgStats, NO_TIME } from '../delivery/api.js';
+import { DEL_REQ_TRACE_FLAGS_MASK, type DeliveryRecipient, type MsgStats, NO_TIME } from '../delivery/api.js';
 import type { TimeVal } from '../queue/queue-file.js';
 import { type QueueLayout, mailQueuePath } from '../queue/layout.js';
 import { type QueueFileInfo, attributeValue, readQueueFile } from '../queue/reader.js';
@@ -38,7 +38,8 @@ export class QmgrMessage implements EntryOwner {
   warnTime = 0;
   dataOffset = 0;
   dataSize = 0;
-  tflags = DEL_REQ_FLAG_DEFLT;
+  /** The trace flags of the message (DEL_REQ_FLAG_RECORD and friends; the trace_flags attribute). */
+  tflags = 0;
   encoding = '';
   smtputf8 = 0;
   dsnEnvid = '';
@@ -72,7 +73,7 @@ export class QmgrMessage implements EntryOwner {
     this.dsnEnvid = f.dsnEnvid ?? '';
     this.dsnRet = f.dsnRet;
     const trace = attributeValue(f, 'trace_flags');
-    if (trace !== null && /^[0-9]+$/.test(trace)) this.tflags = Number(trace);
+    if (trace !== null && /^[0-9]+$/.test(trace)) this.tflags = Number(trace) & DEL_REQ_TRACE_FLAGS_MASK;
     this.encoding = attributeValue(f, 'encoding') ?? '';
     for (const a of f.attributes) this.attrs[a.name] = a.value;
   }

@@ -258,3 +258,18 @@ test('qmgr: a file left in active/ is requeued to incoming at start and delivere
   await h.qmgr.close();
   await agent.close();
 });
+
+test('qmgr: a file that is not a queue file is saved to corrupt/', async () => {
+  const h = harness();
+  const id = queueId(12);
+  fs.mkdirSync(`${h.dir}/incoming`, { recursive: true });
+  fs.writeFileSync(queuePath(h.dir, 'incoming', id), 'this is not a queue file\n', { mode: 0o700 });
+  fs.chmodSync(queuePath(h.dir, 'incoming', id), 0o700);
+  const idle = new Promise<void>((resolve) => h.qmgr.once('idle', () => resolve()));
+  await h.qmgr.start();
+  await idle;
+  assert.ok(fs.existsSync(queuePath(h.dir, 'corrupt', id)));
+  assert.ok(h.lines.includes(`postfix/qmgr[4242]: warning: saving corrupt file "${id}" from queue "active" to queue "corrupt"`), h.lines.join('\n'));
+  assert.equal(h.qmgr.counters.corrupt, 1);
+  await h.qmgr.close();
+});
