@@ -8,6 +8,7 @@
 // went away or talked nonsense before it replied). Touches only sockets.
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { errnoText } from '../util/errno.js';
 import { type DeliveryReply, type DeliveryRequest, MAX_LINE_BYTES, decodeReply, encodeRequest } from '../delivery/api.js';
 
 export type AgentResult =
@@ -86,13 +87,13 @@ export class SocketAgentClient implements AgentClient {
   private readonly idle = new Map<string, AgentConnection[]>();
   private readonly all = new Set<AgentConnection>();
 
-  constructor(readonly queueDir: string, readonly maxIdlePerTransport = 20) {}
+  constructor(readonly queueDir: string, readonly maxIdlePerTransport = 100) {}
 
   private connect(transport: string): Promise<AgentConnection | { error: string }> {
     const rel = `private/${transport}`;
     return new Promise((resolve) => {
       const socket = net.createConnection(path.join(this.queueDir, rel));
-      const onError = (e: Error) => resolve({ error: `connect to transport ${rel}: ${describe(e)}` });
+      const onError = (e: Error) => resolve({ error: `connect to transport ${rel}: ${errnoText(e as NodeJS.ErrnoException)}` });
       socket.once('error', onError);
       socket.once('connect', () => {
         socket.off('error', onError);
@@ -138,13 +139,4 @@ export class SocketAgentClient implements AgentClient {
     this.all.clear();
     this.idle.clear();
   }
-}
-
-/** %m for a connect error: the text of the errno. */
-function describe(e: Error): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'No such file or directory';
-  if (code === 'ECONNREFUSED') return 'Connection refused';
-  if (code === 'EACCES') return 'Permission denied';
-  return e.message;
 }
