@@ -50,7 +50,7 @@ export const qmgrProgram: ProgramModule = {
     const utf8 = config.getBool('smtputf8_enable');
     const resolver = new AddressResolver(config, { cache: new TableCache(ctx.log, utf8), log: ctx.log });
     const qmgr = new Qmgr({
-      queueDir, layout, config, params: qmgrParams(config), resolver, agents: new SocketAgentClient(queueDir),
+      queueDir, layout, config, params: qmgrParams(config, ctx.log), resolver, agents: new SocketAgentClient(queueDir),
       bounce: bounceStandIn(ctx.log), status, log: ctx.log,
     });
     const ready = resolver.ready().then(() => qmgr.start());

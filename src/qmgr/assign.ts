@@ -14,6 +14,7 @@ import { splitAddr } from '../address/split.js';
 import { MAIL_SERVICE_ERROR, MAIL_SERVICE_RETRY } from '../address/transport.js';
 import { DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, type DeliveryRecipient } from '../delivery/api.js';
 import { mailQueuePath } from '../queue/layout.js';
+import { clogWarning } from './clog.js';
 import type { QmgrMessage } from './message.js';
 import type { Qmgr } from './qmgr.js';
 import { type DestQueue, type QmgrDsn, QueueEntry, type Transport } from './queue.js';
@@ -123,6 +124,7 @@ export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: Delive
       open.set(q, entry);
       q.todo.push(entry);
       msg.refcount++;
+      clogWarning(qm, q);
     }
     entry.recipients.push(target);
   }

@@ -27,9 +27,25 @@ export interface QmgrParams {
   delayMaxRes: number;
   oldlogCompat: boolean;
   infoLogAddressFormat: string;
+  helpfulWarnings: boolean;
+  clogWarnTime: number;
 }
 
-export function qmgrParams(config: Config): QmgrParams {
+/** The settings, with qmgr's start-up adjustments (warned about when a logger is given). */
+export function qmgrParams(config: Config, log?: MailLogger): QmgrParams {
+  const p = readParams(config);
+  if (p.recipientLimit < p.activeLimit) {
+    log?.warning('qmgr_message_recipient_limit is smaller than qmgr_message_active_limit - adjusting qmgr_message_recipient_limit');
+    p.recipientLimit = p.activeLimit;
+  }
+  if (p.bounceQueueLifetime > p.maxQueueLifetime) {
+    log?.warning('bounce_queue_lifetime is larger than maximal_queue_lifetime - adjusting bounce_queue_lifetime');
+    p.bounceQueueLifetime = p.maxQueueLifetime;
+  }
+  return p;
+}
+
+function readParams(config: Config): QmgrParams {
   return {
     activeLimit: config.getInt('qmgr_message_active_limit'),
     recipientLimit: config.getInt('qmgr_message_recipient_limit'),
@@ -47,6 +63,8 @@ export function qmgrParams(config: Config): QmgrParams {
     delayMaxRes: config.getInt('delay_logging_resolution_limit'),
     oldlogCompat: config.getBool('backwards_bounce_logfile_compatibility'),
     infoLogAddressFormat: config.get('info_log_address_format'),
+    helpfulWarnings: config.getBool('helpful_warnings'),
+    clogWarnTime: config.getTime('qmgr_clog_warn_time'),
   };
 }
 

@@ -47,6 +47,8 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
   notBefore = 0;
   /** A timer will come back when the rate delay has passed. */
   rateTimerSet = false;
+  /** When the next clogged-queue warning may be logged (seconds). */
+  clogTimeToWarn = 0;
   /** Cancels the timer that revives a dead queue. */
   cancelRevive: (() => void) | null = null;
 

@@ -273,3 +273,19 @@ test('qmgr: a file that is not a queue file is saved to corrupt/', async () => {
   assert.equal(h.qmgr.counters.corrupt, 1);
   await h.qmgr.close();
 });
+
+test('qmgr: a destination holding much of the active queue is warned about, once', async () => {
+  const h = harness([['qmgr_message_active_limit', '10'], ['smtp_destination_concurrency_limit', '1']]);
+  const agent = new FakeAgent(h.dir, 'smtp', () => FINAL);
+  await agent.ready;
+  const ids = [1, 2, 3, 4, 5, 6].map(queueId);
+  for (const id of ids) writeQueueFile(h.dir, 'incoming', id, { recipients: ['x@clog.example'], arrival: h.clock.sec });
+  await h.qmgr.start();
+  await h.outcomes(ids);
+  const warnings = h.lines.filter((l) => l.includes('warning:'));
+  assert.equal(warnings.filter((l) => /mail for clog\.example is using up \d+ of \d+ active queue entries$/.test(l)).length, 1, warnings.join('\n'));
+  assert.ok(warnings.some((l) => l.endsWith('warning: you may need to increase the main.cf smtp_destination_concurrency_limit from 1')));
+  assert.ok(warnings[warnings.length - 1]!.endsWith('warning: to turn off these warnings specify: qmgr_clog_warn_time = 0'));
+  await h.qmgr.close();
+  await agent.close();
+});
