@@ -1,0 +1,170 @@
+// Mirrors Postfix's qmgr/qmgr_queue.c, qmgr_transport.c and qmgr_entry.c:
+// a transport holds one queue per destination; a queue holds the entries
+// (a message's recipients for that destination, at most the transport's
+// recipient limit each) waiting to be delivered, and its concurrency
+// window. Success opens the window by the positive feedback, failure
+// closes it by the negative feedback; when a whole cohort fails the queue
+// is throttled ("dead") and its waiting entries are deferred with the
+// reason. In-core state only: no files, no sockets.
+import type { DeliveryRecipient } from '../delivery/api.js';
+import { feedbackValue } from './feedback.js';
+import type { TransportLimits } from './params.js';
+
+/** A reason for not delivering (a DSN status and text). */
+export interface QmgrDsn {
+  status: string;
+  reason: string;
+}
+
+/** What an entry needs of its message (message.ts implements it). */
+export interface EntryOwner {
+  readonly queueId: string;
+  /** Entries of this message not yet finished. */
+  refcount: number;
+}
+
+/** Recipients of one message for one destination, delivered in one request. */
+export class QueueEntry<M extends EntryOwner = EntryOwner> {
+  constructor(
+    readonly message: M,
+    readonly queue: DestQueue<M>,
+    readonly recipients: DeliveryRecipient[],
+  ) {}
+}
+
+/** One destination of one transport (QMGR_QUEUE). */
+export class DestQueue<M extends EntryOwner = EntryOwner> {
+  readonly todo: Array<QueueEntry<M>> = [];
+  /** Entries handed to an agent and not answered yet. */
+  busy = 0;
+  window: number;
+  private success = 0;
+  private failure = 0;
+  private failCohorts = 0;
+  /** Set while the destination is dead: why. */
+  dead: QmgrDsn | null = null;
+  /** When the rate delay lets the next delivery start (ms since the epoch). */
+  notBefore = 0;
+  /** A timer will come back when the rate delay has passed. */
+  rateTimerSet = false;
+  /** When the next clogged-queue warning may be logged (seconds). */
+  clogTimeToWarn = 0;
+  /** Cancels the timer that revives a dead queue. */
+  cancelRevive: (() => void) | null = null;
+
+  constructor(
+    readonly transport: Transport<M>,
+    readonly name: string,
+    readonly nexthop: string,
+  ) {
+    this.window = transport.limits.initConcurrency;
+  }
+
+  /** How many more deliveries may start now (ignoring the rate delay). */
+  room(): number {
+    if (this.dead !== null) return 0;
+    const limit = this.transport.limits.concurrencyLimit;
+    const cap = limit > 0 ? Math.min(this.window, limit) : this.window;
+    return Math.max(0, cap - this.busy);
+  }
+
+  /** qmgr_queue_unthrottle(): a delivery went well. */
+  succeeded(): void {
+    const lim = this.transport.limits;
+    if (this.dead !== null) this.revive();
+    if (lim.concurrencyLimit === 0 || lim.concurrencyLimit > this.window) {
+      if (this.window < this.busy + lim.initConcurrency) {
+        this.success += feedbackValue(lim.positive, this.window);
+        while (this.success >= 1) {
+          this.window += 1;
+          this.success -= 1;
+        }
+        this.failure = 0;
+      }
+    }
+    this.failCohorts = 0;
+  }
+
+  /**
+   * qmgr_queue_throttle(): the destination failed as a whole. Returns
+   * true when the queue is now dead (a whole cohort failed).
+   */
+  failed(dsn: QmgrDsn): boolean {
+    if (this.dead !== null) return true;
+    const lim = this.transport.limits;
+    this.failCohorts += 1 / this.window;
+    if (lim.failCohortLimit > 0 && this.failCohorts >= lim.failCohortLimit) {
+      this.dead = dsn;
+      return true;
+    }
+    this.failure -= feedbackValue(lim.negative, this.window);
+    while (this.failure < 0) {
+      this.window -= 1;
+      this.failure += 1;
+    }
+    if (this.window < 1) this.window = 1;
+    this.success = 0;
+    return false;
+  }
+
+  /** Back to life with the initial window (the unthrottle timer, a flush). */
+  revive(): void {
+    this.dead = null;
+    this.cancelRevive?.();
+    this.cancelRevive = null;
+    this.window = this.transport.limits.initConcurrency;
+    this.success = this.failure = this.failCohorts = 0;
+  }
+
+  /** Nothing waiting, nothing in flight: the queue may be dropped (not while it is dead). */
+  idle(): boolean {
+    return this.todo.length === 0 && this.busy === 0 && this.dead === null;
+  }
+}
+
+/** One transport (QMGR_TRANSPORT): its limits and destinations. */
+export class Transport<M extends EntryOwner = EntryOwner> {
+  readonly queues = new Map<string, DestQueue<M>>();
+  /** Set while the agent cannot be reached: why. */
+  dead: QmgrDsn | null = null;
+  cancelRevive: (() => void) | null = null;
+  /** Deliveries in flight over all destinations. */
+  busy = 0;
+  /** Round-robin position over the destinations. */
+  private turn = 0;
+
+  constructor(
+    readonly name: string,
+    readonly limits: TransportLimits,
+  ) {}
+
+  /** The queue for a destination, made on first use. */
+  queue(name: string, nexthop: string): DestQueue<M> {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new DestQueue(this, name, nexthop);
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** The destinations in round-robin order starting after the last one served. */
+  rotation(): Array<DestQueue<M>> {
+    const all = [...this.queues.values()];
+    if (all.length === 0) return all;
+    const start = this.turn % all.length;
+    this.turn = start + 1;
+    return [...all.slice(start), ...all.slice(0, start)];
+  }
+
+  /** Drops queues with nothing left to do (qmgr_queue_done). */
+  prune(q: DestQueue<M>): void {
+    if (q.idle() && q.cancelRevive === null) this.queues.delete(q.name);
+  }
+
+  revive(): void {
+    this.dead = null;
+    this.cancelRevive?.();
+    this.cancelRevive = null;
+  }
+}
