@@ -105,7 +105,7 @@ function main(): void {
   }
   const out = path.join(root, 'fixtures', 'submission');
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'cases.json'), JSON.stringify(results, null, 1) + '\n');
+  fs.writeFileSync(path.join(out, 'cases.json'), JSON.stringify(results, null, 1) + '\n', 'latin1');
   console.log(`recorded ${results.length} cases`);
 }
 
