@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SUBMISSION_CASES } from '../test/pickup/submission-cases.js';
+import { POSTDROP_CASES, SUBMISSION_CASES, encodeRecords } from '../test/pickup/submission-cases.js';
 import { normalizePostcat } from '../test/pickup/submission-normalize.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,6 +77,7 @@ function main(): void {
   const maildrop = path.join(spool, 'maildrop');
   const pickupFifo = path.join(spool, 'public', 'pickup');
   const results: RecordedCase[] = [];
+  const postdropResults: RecordedCase[] = [];
   const files = new Map<string, { id: string; data: Buffer }>();
   try {
     for (const c of SUBMISSION_CASES) {
@@ -96,6 +97,19 @@ function main(): void {
       }
       results.push(rec);
     }
+    for (const c of POSTDROP_CASES) {
+      for (const f of fs.readdirSync(maildrop)) fs.rmSync(path.join(maildrop, f));
+      const r = run('/usr/sbin/postdrop', ['-r'], { input: Buffer.from(encodeRecords(c), 'latin1'), env });
+      const ids = fs.readdirSync(maildrop);
+      const id = ids[0] ?? '';
+      const label = (t: string) => (id ? t.split(id).join('MAILDROP_ID') : t);
+      const rec: RecordedCase = { name: `postdrop-${c.name}`, status: r.status, stdout: label(r.stdout), stderr: label(r.stderr), maildrop: null };
+      if (id) {
+        rec.mode = (fs.statSync(path.join(maildrop, id)).mode & 0o7777).toString(8);
+        rec.maildrop = normalizePostcat(run('/usr/sbin/postcat', ['-c', conf, '-q', id], { env }).stdout, [[id, 'MAILDROP_ID']]);
+      }
+      postdropResults.push(rec);
+    }
     fs.rmSync(pickupFifo, { force: true });
     for (const f of fs.readdirSync(maildrop)) fs.rmSync(path.join(maildrop, f));
     recordPickup(conf, spool, dir, env, results, files);
@@ -106,6 +120,7 @@ function main(): void {
   const out = path.join(root, 'fixtures', 'submission');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'cases.json'), JSON.stringify(results, null, 1) + '\n', 'latin1');
+  fs.writeFileSync(path.join(out, 'postdrop.json'), JSON.stringify(postdropResults, null, 1) + '\n', 'latin1');
   console.log(`recorded ${results.length} cases`);
 }
 

@@ -57,7 +57,7 @@ async function postdropMain(argv: string[]): Promise<number> {
       pickupService: config.get('pickup_service_name'),
       triggerTimeoutMs: config.getTime('trigger_timeout', 's') * 1000,
     },
-    (id) => attrPrint([['protocol', 'postdrop'], ['queue_id', id]]),
+    (id) => attrPrint([['protocol', 'postdrop_protocol'], ['queue_id', id]]),
   );
   if (result.kind === 'fatal') msgFatal(result.text);
   if (result.kind === 'canceled') return 0;

@@ -5,7 +5,8 @@
 // against the order envelope (M F S R V A i n), content (X L N), extracted
 // (E A R), named attributes are limited to the harmless ones (encoding,
 // DSN, rewrite_context, trace_flags), and a submission without sender or
-// recipient is refused. The file is created mode 0644 and marked complete
+// recipient is refused (that file stays behind, mode 0644, never complete,
+// as with Postfix). The file is created mode 0644 and marked complete
 // (0744) after fsync; then pickup is woken through public/pickup.
 // Touches maildrop/ and public/pickup of the queue directory it is given.
 import * as fs from 'node:fs';
@@ -103,7 +104,10 @@ export async function writeMaildrop(input: ByteInput, opts: MaildropOptions, onQ
       file.abort();
       return { kind: 'canceled', queueId: file.id };
     }
-    if (r.type === REC_TYPE_ERROR || !('data' in r)) return fail(`uid=${uid}: malformed input`);
+    if (r.type === REC_TYPE_ERROR || !('data' in r)) {
+      if ('warning' in r) opts.log.warning(r.warning);
+      return fail(`uid=${uid}: malformed input`);
+    }
     const type = r.type;
     const set = SEGMENTS[expected]!;
     if (!set.includes(String.fromCharCode(type))) return fail(`uid=${uid}: unexpected record type: ${type}`);
@@ -132,7 +136,10 @@ export async function writeMaildrop(input: ByteInput, opts: MaildropOptions, onQ
       // Read the rest, so that the client is not cut off mid-stream.
       for (;;) {
         const rest = recGetRaw(input, opts.lineLimit, REC_FLAG_NONE);
-        if (rest.type === REC_TYPE_ERROR) return fail(`uid=${uid}: malformed input`);
+        if (rest.type === REC_TYPE_ERROR) {
+          if ('warning' in rest) opts.log.warning(rest.warning);
+          return fail(`uid=${uid}: malformed input`);
+        }
         if (rest.type === REC_TYPE_EOF || rest.type === REC_TYPE.END) break;
       }
       validate = false;
@@ -143,7 +150,10 @@ export async function writeMaildrop(input: ByteInput, opts: MaildropOptions, onQ
   }
   if (validate && (fromCount === 0 || rcptCount === 0)) status |= POSTDROP_STAT_BAD;
   if (status !== POSTDROP_STAT_OK) {
-    file.abort();
+    // As Postfix's postdrop: what was written stays, never marked complete
+    // (pickup ignores it); only a fatal error or a cancel removes the file.
+    file.append(out.take());
+    fs.closeSync(file.fd);
     return { kind: 'done', queueId: file.id, status, reason };
   }
   const wrote = file.append(out.take());

@@ -115,3 +115,45 @@ export const SUBMISSION_CASES: SubmissionCase[] = [
   { name: 'double-dash', args: ['-f', 'me@example.test', '--', '-you@example.test'], input: MSG },
   { name: 'no-pickup-endpoint', args: ['-f', 'me@example.test', 'you@example.test'], input: MSG, noPickupEndpoint: true },
 ];
+
+/** Record streams fed straight to postdrop: [type letter, data] pairs, encoded as rec_put() does. */
+export interface PostdropCase {
+  name: string;
+  records: Array<[string, string]>;
+  /** Bytes appended after the records (a malformed tail). */
+  tail?: string;
+}
+
+const ENV: Array<[string, string]> = [['A', 'rewrite_context=local'], ['F', 'Some One'], ['S', 'me@example.test'], ['R', 'you@example.test']];
+const BODY: Array<[string, string]> = [['M', ''], ['N', 'Subject: x'], ['N', ''], ['N', 'body'], ['X', '']];
+
+export const POSTDROP_CASES: PostdropCase[] = [
+  { name: 'plain', records: [...ENV, ...BODY, ['E', '']] },
+  { name: 'attributes', records: [['A', 'encoding=8bit'], ['A', 'encoding=binary'], ['A', 'log_ident=x'], ['A', 'envelope_id=abc'], ['A', 'trace_flags=512'], ['A', 'rewrite_context=elsewhere'], ['A', '=broken'], ...ENV, ...BODY, ['A', 'notify_flags=2'], ['R', 'x@example.test'], ['E', '']] },
+  { name: 'caller-time', records: [['T', '1 2'], ...ENV, ...BODY, ['E', '']] },
+  { name: 'unexpected-type', records: [...ENV, ['C', '1 2 3'], ...BODY, ['E', '']] },
+  { name: 'content-in-envelope', records: [...ENV, ['N', 'early'], ...BODY, ['E', '']] },
+  { name: 'canceled', records: [...ENV, ...BODY] },
+  { name: 'no-sender', records: [['R', 'you@example.test'], ...BODY, ['E', '']] },
+  { name: 'no-recipient', records: [['S', 'me@example.test'], ...BODY, ['E', '']] },
+  { name: 'nul-in-sender', records: [['S', 'me\0x@example.test'], ['R', 'you@example.test'], ...BODY, ['E', '']] },
+  { name: 'malformed', records: [...ENV], tail: 'N\xff\xff\xff\xff\xff\x7f' },
+  { name: 'verp-and-dsn-records', records: [...ENV, ['V', '+='], ['i', 'x'], ['n', '2'], ...BODY, ['E', '']] },
+];
+
+/** rec_put(): type byte, length in 7-bit groups (low first), data. Byte strings. */
+export function encodeRecords(c: PostdropCase): string {
+  let out = '';
+  for (const [type, data] of c.records) {
+    let len = data.length;
+    let head = type;
+    do {
+      let b = len & 0x7f;
+      len >>= 7;
+      if (len) b |= 0x80;
+      head += String.fromCharCode(b);
+    } while (len);
+    out += head + data;
+  }
+  return out + (c.tail ?? '');
+}
