@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../test/lib/cases.js';
-import { type Daemon, startDaemon } from '../test/lib/daemon.js';
+import { type Daemon, type DaemonKind, programPath, startDaemon } from '../test/lib/daemon.js';
 import { execInNamespaceSync, namespaceReady, whyNoNamespace } from '../test/lib/netns.js';
 
 // ---------------------------------------------------------------------------
@@ -178,6 +178,11 @@ export class Normalizer {
     s = s.replace(/\b\d{14}\.(?=@QID\d+@)/g, '@STAMP@.');
     // MIME boundaries of notices: QID.UNIXTIME/host.
     s = s.replace(/(@QID\d+@)\.\d{9,11}\//g, '$1.@TIME@/');
+    // pickup's Received header names the submitting user's uid, which useradd picks.
+    s = s.replace(/\(Postfix, from userid (\d+)\)/g, (all, n: string) => {
+      const u = this.uids.find(([uid]) => uid === Number(n));
+      return u ? `(Postfix, from userid @UID:${u[1]}@)` : all;
+    });
     return s;
   }
   /** One maillog line: timestamp and host dropped, PIDs and delays replaced. */
@@ -339,11 +344,11 @@ async function sendSmtp(port: number, m: MessageSpec): Promise<string[]> {
   return out;
 }
 
-function sendSendmail(conf: string, m: MessageSpec): string[] {
+function sendSendmail(kind: DaemonKind, conf: string, m: MessageSpec): string[] {
   const u = m.user ? passwd().find((e) => e.name === m.user) : undefined;
   if (m.user && !u) throw new Error(`sendmail as ${m.user}: no such user`);
   const args = ['-C', conf, ...(m.sendmailArgs ?? ['-i']), '-f', m.from === '' ? '<>' : m.from, '--', ...m.to];
-  const r = sh('/usr/sbin/sendmail', args, { input: m.text, uid: u?.uid, gid: u?.gid });
+  const r = sh(programPath(kind, 'sendmail'), args, { input: m.text, uid: u?.uid, gid: u?.gid });
   return [`sendmail exit ${r.status}${r.out ? `: ${r.out.trimEnd()}` : ''}`];
 }
 
@@ -355,13 +360,23 @@ interface QueueEntry {
   queue_id: string;
 }
 
-function queue(conf: string): QueueEntry[] {
-  const r = sh('/usr/sbin/postqueue', ['-c', conf, '-j']);
-  if (r.status !== 0) throw new Error(`postqueue -j: ${r.out}`);
-  return r.out
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as QueueEntry);
+/** The queued messages, read from the queue directories (the same for both implementations). */
+function queue(daemon: Daemon): QueueEntry[] {
+  const out: QueueEntry[] = [];
+  const walk = (queueName: string, dir: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(queueName, path.join(dir, e.name));
+      else if (/^[0-9A-Za-z]+$/.test(e.name)) out.push({ queue_name: queueName, queue_id: e.name });
+    }
+  };
+  for (const q of ['maildrop', 'incoming', 'active', 'deferred', 'hold']) walk(q, path.join(daemon.dir, 'spool', q));
+  return out;
 }
 
 function readLog(daemon: Daemon): string {
@@ -395,7 +410,7 @@ async function waitFinished(
 ): Promise<{ lines: string[]; end: number }> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    const q = queue(daemon.configDir);
+    const q = queue(daemon);
     const got = logLinesFrom(daemon, from);
     norm.learn(got.lines);
     const seen = new Set<string>();
@@ -428,7 +443,7 @@ async function waitFinished(
 
 async function waitEmpty(daemon: Daemon): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
-  while (queue(daemon.configDir).length) {
+  while (queue(daemon).length) {
     if (Date.now() > deadline) throw new Error('queue not empty after postsuper -d ALL');
     await sleep(POLL_MS);
   }
@@ -539,7 +554,7 @@ function readJson<T>(file: string, dflt: T): T {
 // with the namespace) whose main.cf names the run's configuration directory.
 let etcCopy: string | null = null;
 
-function privateEtcPostfix(): () => void {
+export function privateEtcPostfix(): () => void {
   const etc = '/etc/postfix';
   if (!fs.existsSync(etc)) return () => {};
   const copy = fs.mkdtempSync('/tmp/delivery-etc-');
@@ -558,7 +573,8 @@ function allowConfigDir(dir: string): void {
   if (etcCopy) fs.writeFileSync(path.join(etcCopy, 'main.cf'), `alternate_config_directories = ${dir}\n`);
 }
 
-export async function recordFixture(fixtureDir: string, opts: { keep?: boolean } = {}): Promise<Recording> {
+export async function recordFixture(fixtureDir: string, opts: { keep?: boolean; kind?: DaemonKind } = {}): Promise<Recording> {
+  const kind = opts.kind ?? 'postfix';
   const name = path.basename(fixtureDir);
   const userSpecs = readJson<UserSpec[]>(path.join(fixtureDir, 'users.json'), []);
   const messages = readJson<MessageSpec[]>(path.join(fixtureDir, 'messages.json'), []);
@@ -612,7 +628,7 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean }
     );
     const before = snapshot(root, new Set(['conf-in']));
 
-    daemon = await startDaemon('postfix', conf, { keep: opts.keep });
+    daemon = await startDaemon(kind, conf, { keep: opts.keep });
     allowConfigDir(daemon.configDir);
     const norm = new Normalizer(root, daemon.dir, users);
     const port = daemon.ports[0];
@@ -623,7 +639,7 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean }
     const rawSections: string[][] = [];
     for (const [i, m] of messages.entries()) {
       const label = `${name}: message ${i + 1} (${m.name})`;
-      const dialogue = m.via === 'sendmail' ? sendSendmail(daemon.configDir, m) : await sendSmtp(port, m);
+      const dialogue = m.via === 'sendmail' ? sendSendmail(kind, daemon.configDir, m) : await sendSmtp(port, m);
       const expect = m.expect ?? 'done';
       const queuedAs = dialogue.map((d) => / queued as ([0-9A-Za-z]+)$/.exec(d)?.[1]).find(Boolean);
       const accepted = m.via === 'sendmail' ? /^sendmail exit 0/.test(dialogue[0] ?? '') : (queuedAs ?? false);
@@ -632,7 +648,7 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean }
       rawSections.push(got.lines);
       transcripts.push({ name: m.name, ...(m.note ? { note: m.note } : {}), dialogue });
       if (expect === 'deferred') {
-        must('/usr/sbin/postsuper', ['-c', daemon.configDir, '-d', 'ALL']);
+        must(programPath(kind, 'postsuper'), ['-c', daemon.configDir, '-d', 'ALL']);
         await waitEmpty(daemon);
       }
     }
@@ -690,7 +706,7 @@ function listTree(dir: string, rel = ''): string[] {
   return out;
 }
 
-function compare(dir: string, rec: Recording): string[] {
+export function compare(dir: string, rec: Recording): string[] {
   const problems: string[] = [];
   const stored = new Set(listTree(dir));
   for (const [rel, text] of rec.files) {

@@ -2,6 +2,9 @@
 // would exec from $daemon_directory, how this project runs it.
 //  - "workers": worker processes behind shared listeners (smtpd): one per
 //    core at most, the service's process_limit shared out between them;
+//    an entry's maxProcesses caps that count further (the delivery agents,
+//    which wait on disks and peers rather than on the CPU, run one process
+//    whose concurrent deliveries are the whole process_limit);
 //  - "single": exactly one process (qmgr, pickup), on its FIFO or socket;
 //  - "in-process": no service of its own; its work is done inside the
 //    processes that need it (cleanup, trivial-rewrite, postlogd, proxymap,
@@ -11,6 +14,7 @@
 // A command known to be "single" or "workers" but without a program module
 // yet is "missing" too. Worker processes load their program from here.
 import type { ProgramModule } from './program.js';
+import { discardProgram, errorProgram } from './agent-programs.js';
 import { smtpdProgram } from './smtpd-program.js';
 
 export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
@@ -24,6 +28,8 @@ interface RunEntry {
   types: readonly string[];
   /** Absent: not built yet. */
   module?: ProgramModule;
+  /** "workers" only: at most this many processes, whatever the core count. */
+  maxProcesses?: number;
 }
 
 type Entry = RunEntry | { kind: 'in-process' };
@@ -31,6 +37,8 @@ type Entry = RunEntry | { kind: 'in-process' };
 const REGISTRY = new Map<string, Entry>([
   ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
   ['qmgr', { kind: 'single', types: ['unix', 'fifo'] }],
+  ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
+  ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'] }],
   ['cleanup', { kind: 'in-process' }],
   ['trivial-rewrite', { kind: 'in-process' }],
@@ -70,13 +78,21 @@ export function programModule(name: string): ProgramModule | undefined {
   return entry && entry.kind !== 'in-process' ? entry.module : undefined;
 }
 
+/** The registry's cap on a command's process count; undefined when it has none. */
+export function processCap(command: string): number | undefined {
+  const entry = REGISTRY.get(commandName(command));
+  return entry && entry.kind !== 'in-process' ? entry.maxProcesses : undefined;
+}
+
 /**
  * Adds a program under a new name (the tests' stand-in programs; the
  * daemon's own programs are in the table above). False when the name is taken.
  */
-export function registerProgram(name: string, kind: 'workers' | 'single', types: readonly string[], module: ProgramModule): boolean {
+export function registerProgram(
+  name: string, kind: 'workers' | 'single', types: readonly string[], module: ProgramModule, maxProcesses?: number,
+): boolean {
   if (REGISTRY.has(name)) return false;
-  REGISTRY.set(name, { kind, types, module });
+  REGISTRY.set(name, { kind, types, module, ...(maxProcesses === undefined ? {} : { maxProcesses }) });
   return true;
 }
 

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { AddressResolver } from '../address/resolve.js';
 import { TableCache } from '../address/maps.js';
 import type { CleanupService, CleanupSession } from '../cleanup/api.js';
-import { createCleanupService } from '../cleanup/service.js';
+import { buildCleanupStack } from './cleanup-stack.js';
 import { createLogger, type LogSink } from '../log/logger.js';
 import { systemDns } from '../smtpd/dns.js';
 import { type AnvilClient, createSmtpdService, localConnectionCounter } from '../smtpd/service.js';
@@ -78,18 +78,14 @@ class CommitTracker {
  */
 export function buildReceiveStack(init: WorkerInit, sink: LogSink, anvil?: AnvilClient): ReceiveStack {
   const smtpdConfig = loadServiceConfig(init.configDir, init.service, init.command, init.options);
-  const cleanupName = smtpdConfig.get('cleanup_service_name') || 'cleanup';
-  const cleanupConfig = loadServiceConfig(init.configDir, cleanupName, 'cleanup', init.unixOptions[cleanupName] ?? []);
   const smtpdUtf8 = smtpdConfig.getBool('smtputf8_enable');
-  const cleanupUtf8 = cleanupConfig.getBool('smtputf8_enable');
   const smtpdLog = createLogger(sink, `${smtpdConfig.get('syslog_name')}/${init.command}`, process.pid, smtpdUtf8);
-  const cleanupLog = createLogger(sink, `${cleanupConfig.get('syslog_name')}/cleanup`, process.pid, cleanupUtf8);
   // One table cache per Postfix daemon: each part's tables report under its
   // own tag (a broken header_checks line as postfix/cleanup[pid]), as
   // Postfix's separate processes do.
   const smtpdResolver = new AddressResolver(smtpdConfig, { cache: new TableCache(smtpdLog, smtpdUtf8), log: smtpdLog });
-  const cleanupResolver = new AddressResolver(cleanupConfig, { cache: new TableCache(cleanupLog, cleanupUtf8), log: cleanupLog });
-  const cleanup = createCleanupService({ config: cleanupConfig, resolver: cleanupResolver, logger: cleanupLog });
+  const cleanupStack = buildCleanupStack(init, smtpdConfig, sink);
+  const cleanup = cleanupStack.cleanup;
   const tracker = new CommitTracker();
   const smtpd = createSmtpdService({
     config: smtpdConfig,
@@ -100,7 +96,7 @@ export function buildReceiveStack(init: WorkerInit, sink: LogSink, anvil?: Anvil
     connectionCounter: anvil ?? localConnectionCounter(),
     hooks: { dns: cachingDns(systemDns()) },
   });
-  const ready = Promise.all([cleanup.ready, smtpd.ready, smtpdResolver.ready(), cleanupResolver.ready()]).then(() => undefined);
+  const ready = Promise.all([cleanupStack.ready, smtpd.ready, smtpdResolver.ready()]).then(() => undefined);
   ready.catch(() => undefined);
   return {
     handle: (socket) => smtpd.handle(socket),
@@ -109,9 +105,8 @@ export function buildReceiveStack(init: WorkerInit, sink: LogSink, anvil?: Anvil
     commitsDone: () => tracker.done(),
     close: async () => {
       await smtpd.close();
-      await cleanup.close();
+      await cleanupStack.close();
       await smtpdResolver.close().catch(() => undefined);
-      await cleanupResolver.close().catch(() => undefined);
     },
   };
 }

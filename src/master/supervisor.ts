@@ -1,9 +1,10 @@
 // Mirrors master/master_spawn.c, master_avail.c, master_wakeup.c and the
 // service half of master_service.c for one master.cf service this project
 // runs in its own processes, whichever kind the registry (./programs.ts)
-// says: "workers" (one process per core up to process_limit, sharing the
-// service's listeners, process_limit shared out as session slots) or
-// "single" (exactly one process, all of process_limit). It creates the
+// says: "workers" (one process per core up to process_limit and up to the
+// registry's cap for the command, sharing the service's listeners,
+// process_limit shared out as session slots) or "single" (exactly one
+// process, all of process_limit). It creates the
 // listeners (./listeners.ts), keeps the processes up, restarts one that
 // dies (throttling a command that fails before its first connection, with
 // Postfix's log lines), replaces them on reload (old ones retire after
@@ -17,7 +18,7 @@ import * as os from 'node:os';
 import type { MailLogger } from '../log/logger.js';
 import type { AnvilServer } from './anvil.js';
 import { createListeners, type MasterListener, NET_ERRNO_TEXT } from './listeners.js';
-import { commandName } from './programs.js';
+import { commandName, processCap } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
 import type { Ownership } from './users.js';
@@ -160,12 +161,16 @@ export class ServiceSupervisor {
     this.listeners = [];
   }
 
-  /** How many processes serve the service: one; or one per core, at most process_limit. */
+  /**
+   * How many processes serve the service: one; or one per core, at most
+   * process_limit and at most the registry's cap for the command.
+   */
   private workerCount(): number {
     if (this.kind === 'single') return 1;
     const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+    const cap = processCap(this.spec.entry.command) ?? cores;
     const max = this.spec.entry.maxProc;
-    return max === 0 ? cores : Math.min(max, cores);
+    return Math.max(1, max === 0 ? Math.min(cores, cap) : Math.min(max, cores, cap));
   }
 
   /** The session slots of process number slot: process_limit shared out (0: no limit). */

@@ -42,14 +42,17 @@ function masterPid(d: Daemon): number {
 }
 
 /** Live children of pid (zombies excluded). */
-function children(pid: number): number[] {
+/** The live worker processes of the master running `command` (its other services' processes are left out). */
+function children(pid: number, command = 'smtpd'): number[] {
   const out: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(name));
+      if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
+      const env = fs.readFileSync(`/proc/${name}/environ`, 'latin1');
+      if (env.includes(`"command":"${command}"`)) out.push(Number(name));
     } catch {
       // gone
     }

@@ -12,7 +12,7 @@ import { fileSink, formatMaillogLine, logHostLabel, logTimestamp, maillogPrefixE
 import { splitTag, syslogFacility, syslogSeverity, syslogSink } from '../../src/log/syslog.js';
 import { inetProtocols, servicePort, splitHostPort } from '../../src/master/endpoints.js';
 import { formatPidLine, masterRunning, openLock, readMasterPid, writePid } from '../../src/master/lock.js';
-import { commandName, lookupProgram, missingProgramWarning, programKind, programModule, registerProgram } from '../../src/master/programs.js';
+import { commandName, lookupProgram, missingProgramWarning, programKind, processCap, programModule, registerProgram } from '../../src/master/programs.js';
 import { daemonOptions, serviceDisabled } from '../../src/master/services.js';
 
 function tmpdir(): string {
@@ -210,7 +210,15 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   // Known to run as one process, not built yet.
   assert.equal(programKind('qmgr', 'unix'), 'missing');
   assert.equal(programKind('pickup', 'fifo'), 'missing');
-  for (const name of ['local', 'virtual', 'smtp', 'lmtp', 'pipe', 'bounce', 'error', 'discard', 'showq', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+  // The delivery agents built so far: one process each, process_limit as its concurrent deliveries.
+  for (const name of ['error', 'discard']) {
+    assert.equal(programKind(name, 'unix'), 'workers', name);
+    assert.equal(programModule(name)?.skeleton, 'stream', name);
+    assert.equal(processCap(name), 1, name);
+  }
+  assert.equal(programKind('error', 'inet'), 'missing');
+  assert.equal(processCap('smtpd'), undefined);
+  for (const name of ['local', 'virtual', 'smtp', 'lmtp', 'pipe', 'bounce', 'showq', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
     assert.equal(programKind(name, 'unix'), 'missing', name);
   }
   const smtpd = lookupProgram('smtpd', 'inet');
