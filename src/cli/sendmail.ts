@@ -15,7 +15,7 @@ import { DEL_REQ_FLAG_RECORD, DEL_REQ_FLAG_USR_VRFY } from '../delivery/api.js';
 import { cleanupStatDetail } from '../cleanup/api.js';
 import { layoutFromConfig } from '../queue/layout.js';
 import { MemoryInput } from '../queue/record.js';
-import { buildSubmission } from '../pickup/enqueue.js';
+import { buildSubmission } from './sendmail-enqueue.js';
 import { writeMaildrop } from '../pickup/maildrop.js';
 import { fullName, getpwuid } from '../pickup/passwd.js';
 import { checkUserAclByUid } from '../pickup/user-acl.js';

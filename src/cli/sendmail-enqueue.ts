@@ -5,7 +5,9 @@
 // extracted from headers for -t; E). Leading "From " lines are dropped,
 // CR before LF is stripped as sendmail_fix_line_endings says, a lone "."
 // ends the input unless -i, and -bv writes a probe instead of reading the
-// input. Pure: bytes in, records out, failures as values.
+// input. Pure: bytes in, records out, failures as values. It lives beside
+// the command (not in src/pickup) because it reads headers with cleanup's
+// MIME and header tables, which a daemon part may not reach into.
 import { TOK822_ADDR, tok822Grep, tok822Parse } from '../address/tok822.js';
 import { TOK822_STR_DEFL, tok822Internalize } from '../address/tok822-format.js';
 import { HDR_OPT_EXTRACT, HDR_OPT_RECIP, HDR_OPT_RR, HeaderOptsTable, type HeaderOpts } from '../cleanup/header-opts.js';
