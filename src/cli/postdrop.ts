@@ -56,6 +56,7 @@ async function postdropMain(argv: string[]): Promise<number> {
       log: stderrLog,
       pickupService: config.get('pickup_service_name'),
       triggerTimeoutMs: config.getTime('trigger_timeout', 's') * 1000,
+    messageSizeLimit: config.getInt('message_size_limit'),
     },
     (id) => attrPrint([['protocol', 'postdrop_protocol'], ['queue_id', id]]),
   );

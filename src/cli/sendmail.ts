@@ -308,10 +308,18 @@ function commandPath(name: string): string {
   return path.join(path.dirname(process.argv[1] ?? '.'), name);
 }
 
-/** mail_run_replace(): the other command takes over; its exit status is ours. */
+/**
+ * mail_run_replace(): the other command takes over; its exit status is
+ * ours. A command this project does not have yet is a clear fatal error.
+ * The queue listing falls back on this project's mailq.
+ */
 function runReplace(args: string[]): number {
-  const cmd = commandPath(args[0]!);
-  if (!fs.existsSync(cmd)) fatal(`${args[0]} is not available in this installation (looked for ${cmd})`);
+  let cmd = commandPath(args[0]!);
+  if (!fs.existsSync(cmd) && args[0] === 'postqueue' && args[1] === '-p' && fs.existsSync(commandPath('mailq'))) {
+    cmd = commandPath('mailq');
+    args = ['mailq', ...args.slice(2)];
+  }
+  if (!fs.existsSync(cmd)) fatal(`${args.join(' ')}: the ${args[0]} command is not available in this installation (looked for ${cmd})`);
   const r = spawnSync(cmd, args.slice(1), { stdio: 'inherit' });
   if (r.error) fatal(`execvp ${cmd}: ${r.error.message}`);
   return r.status ?? EX_TEMPFAIL;
@@ -435,6 +443,7 @@ async function enqueue(config: Config, o: Options): Promise<number> {
     log: postdropLog,
     pickupService: config.get('pickup_service_name'),
     triggerTimeoutMs: config.getTime('trigger_timeout', 's') * 1000,
+    messageSizeLimit: config.getInt('message_size_limit'),
   });
   if (result.kind === 'fatal') {
     postdropLog.warning(result.text);

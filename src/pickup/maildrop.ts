@@ -38,6 +38,8 @@ export interface MaildropOptions {
   log: MsgLog;
   /** pickup_service_name. */
   pickupService?: string;
+  /** message_size_limit: the largest file (0: none). */
+  messageSizeLimit?: number;
   /** trigger_timeout in milliseconds. */
   triggerTimeoutMs?: number;
   clock?: () => TimeVal;
@@ -156,7 +158,14 @@ export async function writeMaildrop(input: ByteInput, opts: MaildropOptions, onQ
     fs.closeSync(file.fd);
     return { kind: 'done', queueId: file.id, status, reason };
   }
-  const wrote = file.append(out.take());
+  const records = out.take();
+  if (opts.messageSizeLimit && file.size + records.length > opts.messageSizeLimit) {
+    // The file size limit Postfix sets from message_size_limit: the write fails with EFBIG.
+    opts.log.warning(`uid=${uid}: File too large`);
+    file.abort();
+    return { kind: 'done', queueId: file.id, status: POSTDROP_STAT_SIZE, reason };
+  }
+  const wrote = file.append(records);
   const committed = wrote ?? (await file.commit({ extraMode: 0o044 }));
   if (committed !== null) {
     file.abort();
