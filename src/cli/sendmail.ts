@@ -20,7 +20,7 @@ import { writeMaildrop } from '../pickup/maildrop.js';
 import { fullName, getpwuid } from '../pickup/passwd.js';
 import { checkUserAclByUid } from '../pickup/user-acl.js';
 import { runMain } from '../util/main.js';
-import { FatalExit, getProgName, msgInfo, msgWarn, type MsgLog } from '../util/msg.js';
+import { FatalExit, getProgName, msgInfo, msgWarn, setProgName, type MsgLog } from '../util/msg.js';
 import { printable } from '../util/printable.js';
 
 const EX_TEMPFAIL = 75;
@@ -330,6 +330,8 @@ function verboseArgs(n: number): string[] {
 }
 
 async function sendmailMain(argv: string[]): Promise<number> {
+  // The mode follows the name the command was called by (mailq, newaliases), as argv[0] in Postfix.
+  if (!process.env.POSTFIX_TS_ARGV0 && process.argv[1]) setProgName(path.basename(process.argv[1]));
   const invokedAs = getProgName();
   prescanConfigDir([...argv]);
   let config: Config;
