@@ -124,7 +124,11 @@ function qenv(file: string, name: string): [number, string, string[]] | null {
       if (!rec || rec.type !== 'S') return null;
     }
     s = text(rec);
-  } else return null;
+  } else {
+    // The script's "return undef" is a one-element list, which its caller
+    // takes as a message: arrival time 0, the null sender, no recipients.
+    return [0, '', []];
+  }
   for (;;) {
     rec = h.get();
     if (!rec) break;

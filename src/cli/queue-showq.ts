@@ -107,7 +107,7 @@ function readDeferLog(opts: ShowqOptions, id: string): ShowqRecipient[] | null {
   } catch {
     return null;
   }
-  const { entries } = parseStatusLog(text, MAIL_QUEUE_DEFER, id);
+  const { entries } = parseStatusLog(text, MAIL_QUEUE_DEFER, id, { utf8: opts.utf8 });
   return entries.map((e) => ({ address: e.address, reason: e.reason }));
 }
 
