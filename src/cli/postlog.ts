@@ -1,0 +1,77 @@
+// The postlog command (Postfix's postlog/postlog.c): one log line per
+// argument list, or per line of standard input, in Postfix's log format, to
+// maillog_file (written directly, as when postlogd is not running) or to
+// syslog. -t sets the tag (default "$syslog_name/postlog"), -p the
+// severity (info, warn, warning, error, err, fatal, crit, panic), -i is
+// accepted and ignored (the process ID is always logged), -c names the
+// configuration directory. Lines are echoed to standard error only when
+// it is a terminal, as Postfix does.
+import * as fs from 'node:fs';
+import { isatty } from 'node:tty';
+import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { createLogger } from '../log/logger.js';
+import { logSettingsFrom, openLogSink } from '../log/sink.js';
+import { Getopt } from '../util/getopt.js';
+import { runMain } from '../util/main.js';
+import { msgFatal, setProgName } from '../util/msg.js';
+import { printable } from '../util/printable.js';
+
+const LEVELS = new Map<string, string>([
+  ['info', ''], ['warn', 'warning: '], ['warning', 'warning: '], ['error', 'error: '], ['err', 'error: '],
+  ['fatal', 'fatal: '], ['crit', 'fatal: '], ['panic', 'panic: '],
+]);
+
+function main(argv: string[]): number {
+  let prefix = '';
+  let tagOpt: string | undefined;
+  const getopt = new Getopt(argv, 'c:ip:t:v');
+  for (const { opt, arg } of getopt) {
+    switch (opt) {
+      case 'c': process.env[CONF_ENV_PATH] = arg!; break;
+      case 'i': break;
+      case 'p': {
+        const p = LEVELS.get(arg!.toLowerCase());
+        if (p === undefined) msgFatal(`bad severity: "${arg}"`);
+        prefix = p;
+        break;
+      }
+      case 't': tagOpt = arg!; break;
+      case 'v': break;
+      default: msgFatal('usage: postlog [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]');
+    }
+  }
+  let config: Config;
+  try {
+    config = Config.load();
+  } catch (e) {
+    if (e instanceof ConfigError) msgFatal(e.message);
+    throw e;
+  }
+  const tag = tagOpt !== undefined ? printable(tagOpt, '?') : `${config.get('syslog_name')}/postlog`;
+  setProgName(tag);
+  const opened = openLogSink(logSettingsFrom((n) => config.get(n)));
+  if ('error' in opened) msgFatal(opened.error);
+  const logger = createLogger(opened.sink, tag, process.pid, config.getBool('smtputf8_enable'));
+  const echo = isatty(2);
+  const log = (text: string) => {
+    logger.info(prefix + text);
+    if (echo) process.stderr.write(`${tag}: ${prefix}${printable(text, '?')}\n`);
+  };
+  const words = argv.slice(getopt.optind);
+  if (words.length > 0) log(words.join(' '));
+  else {
+    let input = '';
+    try {
+      input = fs.readFileSync(0, 'latin1');
+    } catch {
+      input = '';
+    }
+    const lines = input.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    for (const l of lines) log(l);
+  }
+  opened.close();
+  return 0;
+}
+
+void runMain('postlog', main);

@@ -1,0 +1,218 @@
+// Mirrors Postfix's postqueue/postqueue.c, the body of postqueue and mailq:
+// -p and -j list the queue (read here directly, in showq's order and with
+// showq's content, see ./queue-showq.ts), -f wakes qmgr and pickup, -s and
+// -i ask the flush service. When the daemon is down, the messages and exit
+// statuses are Postfix's: root still gets the listing after a warning,
+// others are refused, and a flush says the mail system is down. Every fatal
+// error exits with EX_UNAVAILABLE (Postfix's msg_cleanup handler).
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { layoutFromConfig } from '../queue/layout.js';
+import { mailQueueIdOk } from '../queue/queue-id.js';
+import { validHostname, validMailhostLiteral } from '../address/resolve-local.js';
+import { Getopt } from '../util/getopt.js';
+import { msgFatal, msgWarn, setVerbose } from '../util/msg.js';
+import { TRIGGER_REQ } from '../master/program.js';
+import { CHARS_COMMA_SP } from '../util/tokens.js';
+import { CompatListing, jsonLine, showqScan } from './queue-showq.js';
+import { errText, mailCommandClient, mailTrigger } from './queue-trigger.js';
+
+const EX_UNAVAILABLE = 69;
+const USAGE = 'usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site';
+
+type Mode = 'default' | 'flush' | 'file' | 'json' | 'list' | 'site';
+
+function fatal(text: string): never {
+  msgFatal(text, EX_UNAVAILABLE);
+}
+
+/** Standard output for byte strings: one write at the end, or per message batch. */
+class ByteOut {
+  private parts: string[] = [];
+  private size = 0;
+  write = (s: string): void => {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size > 1 << 20) this.flush();
+  };
+  flush(): void {
+    if (this.parts.length === 0) return;
+    const data = Buffer.from(this.parts.join(''), 'latin1');
+    this.parts = [];
+    this.size = 0;
+    let off = 0;
+    while (off < data.length) {
+      try {
+        off += fs.writeSync(1, data, off, data.length - off);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') continue;
+        if (code === 'EPIPE') return;
+        throw e;
+      }
+    }
+  }
+}
+
+/** Can the showq endpoint be reached? null when yes, else the connect error. */
+function probeShowq(path: string): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ path });
+    sock.on('connect', () => {
+      sock.destroy();
+      resolve(null);
+    });
+    sock.on('error', (e) => {
+      sock.destroy();
+      resolve(e as NodeJS.ErrnoException);
+    });
+  });
+}
+
+async function showQueue(config: Config, queueDir: string, json: boolean): Promise<void> {
+  const service = config.get('showq_service_name');
+  const err = await probeShowq(`${queueDir}/public/${service}`);
+  const mailName = config.get('mail_name');
+  if (err) {
+    if (err.code === 'EACCES' || err.code === 'EPERM') fatal(`Connect to the ${mailName} ${service} service: ${errText(err)}`);
+    if (process.geteuid?.() !== 0) {
+      fatal(`Queue report unavailable - mail system is down (Connect to the ${mailName} ${service} service: ${errText(err)})`);
+    }
+    msgWarn(`Mail system is down -- accessing queue directly (Connect to the ${mailName} ${service} service: ${errText(err)})`);
+  }
+  const layout = layoutFromConfig(config);
+  if ('error' in layout) fatal(layout.error);
+  const utf8 = config.getBool('smtputf8_enable');
+  const out = new ByteOut();
+  const scan = showqScan({
+    queueDir, layout, utf8,
+    emptyAddress: config.get('empty_address_recipient'),
+    dupFilterLimit: Number(config.get('duplicate_filter_limit')) || 0,
+    warn: (t) => msgWarn(t),
+  });
+  if (json) {
+    for (const m of scan) out.write(jsonLine(m, utf8));
+  } else {
+    const listing = new CompatListing(config.getBool('enable_long_queue_ids'), out.write);
+    for (const m of scan) listing.add(m);
+    listing.finish();
+  }
+  out.flush();
+}
+
+async function flushQueue(config: Config, queueDir: string): Promise<void> {
+  const req = TRIGGER_REQ.FLUSH_DEAD + TRIGGER_REQ.SCAN_ALL + TRIGGER_REQ.SCAN_DEFERRED + TRIGGER_REQ.SCAN_INCOMING;
+  if (!(await mailTrigger(queueDir, 'public', config.get('queue_service_name'), req, msgWarn))) fatal('Cannot flush mail queue - mail system is down');
+  if (!(await mailTrigger(queueDir, 'public', config.get('pickup_service_name'), TRIGGER_REQ.WAKEUP, msgWarn))) {
+    fatal('Cannot flush mail queue - mail system is down');
+  }
+}
+
+/** fast_flush_domains as a domain list: names (parent domains match subdomains) only. */
+function flushDomainMatch(config: Config, site: string): boolean {
+  const list = config.get('fast_flush_domains');
+  const parentMatch = config.get('parent_domain_matches_subdomains').split(/[\s,]+/).includes('fast_flush_domains');
+  const name = site.toLowerCase();
+  for (const raw of list.split(new RegExp(`[${CHARS_COMMA_SP}]+`))) {
+    if (raw === '') continue;
+    let pat = raw.toLowerCase();
+    const negate = pat.startsWith('!');
+    if (negate) pat = pat.slice(1);
+    let hit = false;
+    if (pat.includes(':') && !pat.startsWith('[')) continue;
+    if (pat.startsWith('.')) hit = name.endsWith(pat);
+    else hit = name === pat || (parentMatch && name.endsWith(`.${pat}`));
+    if (hit) return !negate;
+  }
+  return false;
+}
+
+async function flushSite(config: Config, queueDir: string, site: string): Promise<never> {
+  let status: number;
+  if (flushDomainMatch(config, site)) {
+    status = await mailCommandClient(queueDir, 'public', config.get('flush_service_name'), 'flush',
+      [['request', 'send_site'], ['site', site]], msgWarn);
+  } else status = 4; // FLUSH_STAT_DENY
+  switch (status) {
+    case 0: throw new FlushDone();
+    case 2: fatal(`Invalid request: "${site}"`);
+    case -1: case 1: fatal('Cannot flush mail queue - mail system is down');
+    case 4: fatal(`Flush service is not configured for destination "${site}"`);
+    default: msgFatal(`Unknown flush server reply status ${status}`, EX_UNAVAILABLE);
+  }
+}
+
+async function flushFile(config: Config, queueDir: string, id: string): Promise<never> {
+  const status = await mailCommandClient(queueDir, 'public', config.get('flush_service_name'), 'flush',
+    [['request', 'send_file'], ['queue_id', id]], msgWarn);
+  switch (status) {
+    case 0: throw new FlushDone();
+    case 2: fatal(`Invalid request: "${id}"`);
+    case -1: case 1: fatal('Cannot flush mail queue - mail system is down');
+    default: fatal(`Unexpected flush server reply status ${status}`);
+  }
+}
+
+class FlushDone extends Error {}
+
+const cut100 = (s: string) => `${s.slice(0, 100)}${s.length > 100 ? '...' : ''}`;
+
+/** postqueue's main(); mailq calls it with ["-p"]. */
+export async function postqueueMain(argv: string[]): Promise<number> {
+  let mode = 'default' as Mode;
+  let site = '';
+  let id = '';
+  let verbose = 0;
+  const usage = () => fatal(USAGE);
+  const set = (m: Mode) => {
+    if (mode !== 'default') usage();
+    mode = m;
+  };
+  const getopt = new Getopt(argv, 'c:fi:jps:v');
+  for (const { opt, arg } of getopt) {
+    switch (opt) {
+      case 'c': process.env[CONF_ENV_PATH] = arg!; break;
+      case 'f': set('flush'); break;
+      case 'i': set('file'); id = arg!; break;
+      case 'j': set('json'); break;
+      case 'p': set('list'); break;
+      case 's': set('site'); site = arg!; break;
+      case 'v': if (process.geteuid?.() === 0) verbose++; break;
+      default: usage();
+    }
+  }
+  if (argv.length > getopt.optind) usage();
+  setVerbose(verbose);
+  let config: Config;
+  try {
+    config = Config.load();
+  } catch (e) {
+    if (e instanceof ConfigError) fatal(e.message);
+    throw e;
+  }
+  const queueDir = config.get('queue_directory');
+  try {
+    fs.accessSync(queueDir, fs.constants.X_OK);
+    if (!fs.statSync(queueDir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+  } catch (e) {
+    fatal(`chdir ${queueDir}: ${errText(e)}`);
+  }
+  if (mode === 'site') {
+    const bad = site.startsWith('[') ? !validMailhostLiteral(site) : !validHostname(site);
+    if (bad) msgFatal(`Cannot flush mail queue - invalid destination: "${cut100(site)}"`, EX_UNAVAILABLE);
+  }
+  if (mode === 'file' && !mailQueueIdOk(id)) fatal(`Cannot flush queue ID - invalid name: "${cut100(id)}"`);
+  try {
+    switch (mode) {
+      case 'list': case 'json': await showQueue(config, queueDir, mode === 'json'); break;
+      case 'site': await flushSite(config, queueDir, site); break;
+      case 'file': await flushFile(config, queueDir, id); break;
+      case 'flush': await flushQueue(config, queueDir); break;
+      default: usage();
+    }
+  } catch (e) {
+    if (!(e instanceof FlushDone)) throw e;
+  }
+  return 0;
+}
