@@ -2,9 +2,10 @@
 // messages.json through real Postfix 3.7.11 (local(8), virtual(8), bounce(8), ...) and
 // writes what came out -- delivered files with their owners and modes, notices,
 // maillog lines -- into expected/, normalized by the rules of fixtures/delivery/README.md.
-//   node dist/tools/record-delivery.js [--check] [--keep] [FIXTURE_DIR...]
+//   node dist/tools/record-delivery.js [--check] [--keep] [--ours] [FIXTURE_DIR...]
 // --check records afresh and compares with expected/ (writes nothing);
-// --keep leaves the temporary root behind (for debugging; users are still removed).
+// --keep leaves the temporary root behind (for debugging; users are still removed);
+// --ours runs this project's bin/postfix and commands instead (use with --check).
 // Started outside a private network namespace, the recorder re-runs itself under
 // `unshare -n -m --pid` (root only), as tools/record-smtpd.ts does.
 
@@ -765,7 +766,7 @@ async function recordAll(fixtures: string[], flags: Set<string>): Promise<number
     const name = path.basename(dir);
     let rec: Recording;
     try {
-      rec = await recordFixture(dir, { keep: flags.has('--keep') });
+      rec = await recordFixture(dir, { keep: flags.has('--keep'), kind: flags.has('--ours') ? 'ours' : 'postfix' });
     } catch (e) {
       console.error(`${name}: ${(e as Error).stack ?? e}`);
       failed = true;

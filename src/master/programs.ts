@@ -8,7 +8,9 @@
 //  - "single": exactly one process (qmgr, pickup), on its FIFO or socket;
 //  - "in-process": no service of its own; its work is done inside the
 //    processes that need it (cleanup, trivial-rewrite, postlogd, proxymap,
-//    anvil: src/cleanup, src/address, src/log, src/dict, ./anvil.ts);
+//    anvil, bounce (notices are made in qmgr's process, status logs are
+//    appended by the agents), showq (mailq reads the queue itself):
+//    src/cleanup, src/address, src/log, src/dict, ./anvil.ts, src/bounce);
 //  - "missing": not built yet. Such a service is reported once, by name,
 //    when the master starts (and when a reload adds it); the rest runs.
 // A command known to be "single" or "workers" but without a program module
@@ -16,6 +18,10 @@
 import type { ProgramModule } from './program.js';
 import { discardProgram, errorProgram } from './agent-programs.js';
 import { smtpdProgram } from './smtpd-program.js';
+import { qmgrProgram } from './qmgr-program.js';
+import { localProgram } from './local-program.js';
+import { virtualProgram } from './virtual-program.js';
+import { pickupProgram } from './pickup-program.js';
 
 export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
 
@@ -36,11 +42,15 @@ type Entry = RunEntry | { kind: 'in-process' };
 
 const REGISTRY = new Map<string, Entry>([
   ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
-  ['qmgr', { kind: 'single', types: ['unix', 'fifo'] }],
+  ['qmgr', { kind: 'single', types: ['unix', 'fifo'], module: qmgrProgram }],
+  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1 }],
+  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1 }],
   ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
   ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
-  ['pickup', { kind: 'single', types: ['unix', 'fifo'] }],
+  ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
   ['cleanup', { kind: 'in-process' }],
+  ['bounce', { kind: 'in-process' }],
+  ['showq', { kind: 'in-process' }],
   ['trivial-rewrite', { kind: 'in-process' }],
   ['postlogd', { kind: 'in-process' }],
   ['proxymap', { kind: 'in-process' }],
