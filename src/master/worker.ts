@@ -41,6 +41,22 @@ const TRIGGER_BUFFER = 1024;
 /** How long a trigger connection may take to send its request. */
 const TRIGGER_READ_MS = 100_000;
 
+/** A program that could not start: its first connection logs why and ends the process. */
+function fatalOnUse(text: string, log: { fatal(t: string): void }): Program {
+  return {
+    ready: Promise.resolve(),
+    connection: (socket) => {
+      log.fatal(text);
+      send({ type: 'fatal', text });
+      socket.destroy();
+      process.exitCode = 1;
+      setImmediate(() => process.exit(1));
+    },
+    drain: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
 /** Admits sessions up to the slot limit; the rest wait in arrival order. */
 class Slots {
   private active = 0;
@@ -153,9 +169,18 @@ class Worker {
       await this.program.ready;
     } catch (e) {
       const text = e instanceof ConfigError ? e.message : String((e as Error).message ?? e);
-      if (e instanceof ConfigError) log.fatal(text);
-      send({ type: 'fatal', text });
-      return false;
+      if (e instanceof ConfigError && init.type === 'unix' && this.module?.skeleton === 'stream') {
+        // Postfix's master starts a unix service's process only when a
+        // client connects, so a configuration it cannot run with is
+        // reported then, once per attempt, and the client sees the
+        // connection drop (qmgr defers the mail). This process stands in
+        // for that: it listens, and dies the same way on first use.
+        this.program = fatalOnUse(text, log);
+      } else {
+        if (e instanceof ConfigError) log.fatal(text);
+        send({ type: 'fatal', text });
+        return false;
+      }
     }
     if (this.handles.size === this.handleCount) await this.startListening();
     return true;

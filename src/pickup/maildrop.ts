@@ -16,7 +16,7 @@ import { createQueueFile, getTimeOfDay, type TimeVal } from '../queue/queue-file
 import { REC_TYPE, REC_TYPE_EOF, REC_TYPE_ERROR, REC_TYPE_POST_CONTENT, REC_TYPE_POST_ENVELOPE, REC_TYPE_POST_EXTRACT, formatTimeRecord, splitNameValue } from '../queue/rec-type.js';
 import { type ByteInput, REC_FLAG_NONE, RecordWriter, recGetRaw } from '../queue/record.js';
 import type { MsgLog } from '../util/msg.js';
-import { mailTrigger } from './trigger.js';
+import { mailTrigger } from '../queue/mail-trigger.js';
 
 /** CLEANUP_STAT_* values postdrop reports (global/cleanup_user.h). */
 export const POSTDROP_STAT_OK = 0;

@@ -11,6 +11,8 @@
 // Touches the mailbox, its .lock file and the descriptors it opens.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { asUser } from './privs.js';
 import { safeOpen } from './safe-open.js';
 import { errCode, errText, mboxDsn } from './outcome.js';
@@ -82,7 +84,10 @@ let warnedNoBinding = false;
  */
 export function loadFsExt(): FsExt | null {
   if (fsExtCache !== undefined) return fsExtCache;
-  const req = createRequire(import.meta.url);
+  // In a command bundle (CommonJS) import.meta is empty: resolve from the
+  // running script instead, which lies in the checkout.
+  const from = (import.meta as { url?: string }).url ?? pathToFileURL(process.argv[1] ?? path.join(process.cwd(), 'index.js')).href;
+  const req = createRequire(from);
   fsExtCache = null;
   for (const spec of ['fs-ext', process.env.POSTFIX_FS_EXT]) {
     if (!spec) continue;

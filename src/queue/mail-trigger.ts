@@ -1,6 +1,7 @@
 // Mirrors Postfix's global/mail_trigger.c with util/fifo_trigger.c and
 // unix_trigger.c: wake a service by writing a one-byte request to its
-// FIFO or UNIX-domain socket (public/pickup after a maildrop submission).
+// FIFO or UNIX-domain socket (public/pickup after a maildrop submission,
+// public/qmgr after cleanup has queued a message).
 // A service that is not running is not an error: the request is dropped
 // silently, and the service finds the work when it starts. Only a missing
 // endpoint is reported, as Postfix reports it. Touches only that endpoint.
