@@ -336,6 +336,7 @@ export class Qmgr extends EventEmitter {
 
   /** Every recipient of msg in core was tried: finish it (or read the next batch). */
   finish(msg: QmgrMessage): Promise<void> {
+    if (this.closing) return Promise.resolve();
     return this.track(this.finishNow(msg)).then(() => this.kick());
   }
 
