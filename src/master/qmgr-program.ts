@@ -3,41 +3,36 @@
 // manager of src/qmgr with trivial-rewrite in-process, the delivery agents
 // reached over their master.cf unix services (private/<transport>), the
 // status library of src/queue/delivery-status.ts for the recipients qmgr
-// defers itself, and the bounce service for notices. The master's
-// periodic wake-up arrives as a W trigger. Opens tables and the queue
-// directory; listens on nothing itself (the skeleton does).
+// defers itself, and the bounce service (src/bounce) with its own
+// in-process cleanup for notices. The master's periodic wake-up arrives
+// as a W trigger. Opens tables and the queue directory; listens on
+// nothing itself (the skeleton does).
 import { TableCache } from '../address/maps.js';
 import { AddressResolver } from '../address/resolve.js';
+import { type BounceService as NoticeService, createBounceService } from '../bounce/api.js';
 import { ConfigError } from '../config/config.js';
+import { createLogger } from '../log/logger.js';
 import { layoutFromConfig } from '../queue/layout.js';
 import { deferRecipient, sentRecipient } from '../queue/delivery-status.js';
-import { SocketAgentClient } from '../qmgr/agent.js';
-import { qmgrParams } from '../qmgr/params.js';
-import { Qmgr } from '../qmgr/qmgr.js';
-import type { BounceService, NoticeRequest, StatusOps } from '../qmgr/status.js';
-import type { MailLogger } from '../log/logger.js';
+import { type BounceService, type NoticeRequest, Qmgr, SocketAgentClient, type StatusOps, qmgrParams } from '../qmgr/api.js';
+import { buildCleanupStack } from './cleanup-stack.js';
 import type { ProgramContext, ProgramModule } from './program.js';
 
 const status: StatusOps = { deferRecipient, sentRecipient };
 
-/**
- * TODO(lead): wire the real bounce service once src/bounce/api.ts is on
- * main:
- *   const stack = buildCleanupStack(ctx.init, config, ctx.sink);   // ./cleanup-stack.ts
- *   const bounce = createBounceService({ config, cleanup: stack.cleanup,
- *     log: createLogger(ctx.sink, `${config.get('syslog_name')}/bounce`), queueDir, layout });
- * (and close the stack in close()). Until then notices cannot be sent:
- * every call fails (-1), so messages with bounce logs or past their
- * lifetime stay in the deferred queue, as with Postfix's bounce service down.
- */
-function bounceStandIn(log: MailLogger): BounceService {
-  let warned = false;
-  const fail = (req: NoticeRequest) => {
-    if (!warned) log.warning(`${req.queueId}: bounce service is not available in this build: notice not sent`);
-    warned = true;
-    return Promise.resolve(-1);
+/** A notice queued by the bounce service is new mail for this very qmgr: wake it up. */
+function wakingBounce(notices: NoticeService, wake: () => void): BounceService {
+  const after = (op: (req: NoticeRequest) => Promise<number>) => async (req: NoticeRequest) => {
+    const r = await op(req);
+    if (r === 0) wake();
+    return r;
   };
-  return { flushBounces: fail, flushDefers: fail, warnDelayed: fail, flushTrace: fail };
+  return {
+    flushBounces: after((r) => notices.flushBounces(r)),
+    flushDefers: after((r) => notices.flushDefers(r)),
+    warnDelayed: after((r) => notices.warnDelayed(r)),
+    flushTrace: after((r) => notices.flushTrace(r)),
+  };
 }
 
 export const qmgrProgram: ProgramModule = {
@@ -49,18 +44,24 @@ export const qmgrProgram: ProgramModule = {
     const queueDir = config.get('queue_directory');
     const utf8 = config.getBool('smtputf8_enable');
     const resolver = new AddressResolver(config, { cache: new TableCache(ctx.log, utf8), log: ctx.log });
-    const qmgr = new Qmgr({
-      queueDir, layout, config, params: qmgrParams(config, ctx.log), resolver, agents: new SocketAgentClient(queueDir),
-      bounce: bounceStandIn(ctx.log), status, log: ctx.log,
+    const cleanupStack = buildCleanupStack(ctx.init, config, ctx.sink);
+    const notices = createBounceService({
+      config, cleanup: cleanupStack.cleanup, queueDir, layout,
+      log: createLogger(ctx.sink, `${config.get('syslog_name')}/bounce`, process.pid, utf8),
     });
-    const ready = resolver.ready().then(() => qmgr.start());
+    const q: Qmgr = new Qmgr({
+      queueDir, layout, config, params: qmgrParams(config, ctx.log), resolver, agents: new SocketAgentClient(queueDir),
+      bounce: wakingBounce(notices, () => q.trigger('I')), status, log: ctx.log,
+    });
+    const ready = Promise.all([resolver.ready(), cleanupStack.ready]).then(() => q.start());
     ready.catch(() => undefined);
     return {
       ready,
-      trigger: (request) => qmgr.trigger(request),
-      drain: () => qmgr.drain(),
+      trigger: (request) => q.trigger(request),
+      drain: () => q.drain(),
       close: async () => {
-        await qmgr.close();
+        await q.close();
+        await cleanupStack.close();
         await resolver.close().catch(() => undefined);
       },
     };

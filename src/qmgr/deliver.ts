@@ -100,6 +100,8 @@ function dispatch(qm: Qmgr, e: Entry): void {
 }
 
 async function delivered(qm: Qmgr, e: Entry, r: AgentResult): Promise<void> {
+  // Stopping: the file stays in active/ and is requeued when qmgr starts again.
+  if (qm.isClosing) return;
   const q = e.queue;
   const t = q.transport;
   const msg = e.message;

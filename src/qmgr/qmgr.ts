@@ -173,8 +173,10 @@ export class Qmgr extends EventEmitter {
   }
 
   private request(idx: 0 | 1, flags: number): void {
-    const started = this.scans[idx].request(flags);
-    if (started & FLUSH_ONCE) this.flushDead();
+    this.scans[idx].request(flags);
+    // Postfix forgets dead destinations when the flushing scan starts; a
+    // scan already running would restart with the flag, so do it now.
+    if (flags & FLUSH_ONCE) this.flushDead();
     this.kick();
   }
 
@@ -336,6 +338,7 @@ export class Qmgr extends EventEmitter {
 
   /** Every recipient of msg in core was tried: finish it (or read the next batch). */
   finish(msg: QmgrMessage): Promise<void> {
+    if (this.closing) return Promise.resolve();
     return this.track(this.finishNow(msg)).then(() => this.kick());
   }
 

@@ -31,14 +31,10 @@ export class QueueScan {
     return this.flags !== 0;
   }
 
-  /** qmgr_scan_request(). Returns the flags of a scan that starts now (so FLUSH_ONCE can be acted on), or 0. */
-  request(flags: number): number {
-    if (this.running) {
-      this.pending |= flags;
-      return 0;
-    }
-    this.flags = flags | SCAN_START;
-    return this.flags;
+  /** qmgr_scan_request(): start a scan, or restart the running one when it ends. */
+  request(flags: number): void {
+    if (this.running) this.pending |= flags;
+    else this.flags = flags | SCAN_START;
   }
 
   private async open(rel: string): Promise<void> {

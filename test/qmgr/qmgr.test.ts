@@ -289,3 +289,45 @@ test('qmgr: a destination holding much of the active queue is warned about, once
   await h.qmgr.close();
   await agent.close();
 });
+
+test('qmgr: a message with many recipients is read in batches within qmgr_message_recipient_limit', async () => {
+  const h = harness([['qmgr_message_active_limit', '5'], ['qmgr_message_recipient_limit', '5'], ['qmgr_message_recipient_minimum', '1']]);
+  const agent = new FakeAgent(h.dir, 'smtp', () => FINAL);
+  await agent.ready;
+  const id = queueId(13);
+  const rcpts = Array.from({ length: 30 }, (_, i) => `u${i}@d${i % 3}.example`);
+  writeQueueFile(h.dir, 'incoming', id, { recipients: rcpts, arrival: h.clock.sec });
+  await h.qmgr.start();
+  assert.equal((await h.outcomes([id])).get(id), 'removed');
+  assert.deepEqual(agent.requests.flatMap((r) => r.recipients.map((x) => x.address)).sort(), [...rcpts].sort());
+  assert.equal(h.qmgr.counters.maxRecipientsInCore, 5);
+  assert.equal(h.lines.filter((l) => l.includes('(queue active)')).length, 1);
+  await h.qmgr.close();
+  await agent.close();
+});
+
+test('qmgr: destination_rate_delay spaces deliveries to one destination', async () => {
+  const h = harness([['smtp_destination_rate_delay', '10s']]);
+  const agent = new FakeAgent(h.dir, 'smtp', () => FINAL);
+  await agent.ready;
+  const ids = [1, 2, 3].map(queueId);
+  for (const id of ids) writeQueueFile(h.dir, 'incoming', id, { recipients: ['x@slow.example'], arrival: h.clock.sec });
+  const finished: string[] = [];
+  const next = () => new Promise<string>((resolve) => h.qmgr.once('done', (id: string) => resolve(id)));
+  await h.qmgr.start();
+  finished.push(await next());
+  // Nothing more goes out until the clock has moved on by the delay.
+  const idle = new Promise<void>((resolve) => h.qmgr.once('idle', () => resolve()));
+  const settled = await Promise.race([idle.then(() => 'idle'), new Promise((r) => setImmediate(() => setImmediate(() => r('busy'))))]);
+  assert.equal(agent.requests.length, 1, String(settled));
+  const second = next();
+  h.clock.advance(10);
+  finished.push(await second);
+  assert.equal(agent.requests.length, 2);
+  const third = next();
+  h.clock.advance(10);
+  finished.push(await third);
+  assert.deepEqual(finished.sort(), [...ids].sort());
+  await h.qmgr.close();
+  await agent.close();
+});
