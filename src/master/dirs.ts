@@ -31,8 +31,14 @@ export const QUEUE_DIRECTORIES: readonly DirSpec[] = [
   { name: 'hold', owner: 'mail_owner', setgid: false, mode: 0o700 },
   { name: 'incoming', owner: 'mail_owner', setgid: false, mode: 0o700 },
   { name: 'private', owner: 'mail_owner', setgid: false, mode: 0o700 },
-  { name: 'maildrop', owner: 'mail_owner', setgid: true, mode: 0o730 },
-  { name: 'public', owner: 'mail_owner', setgid: true, mode: 0o710 },
+  // Postfix's are 0730 and 0710, group setgid_group, written through its
+  // set-gid postdrop. A Node script cannot be set-gid, so the submission
+  // directories are those of Postfix run by one ordinary user
+  // (src/pickup/api.ts submissionDirModes): maildrop world-writable with
+  // the sticky bit, public searchable by all. pickup checks each file's
+  // owner as Postfix's does.
+  { name: 'maildrop', owner: 'mail_owner', setgid: true, mode: 0o1733 },
+  { name: 'public', owner: 'mail_owner', setgid: true, mode: 0o711 },
   { name: 'pid', owner: 'root', setgid: false, mode: 0o755 },
   { name: 'saved', owner: 'mail_owner', setgid: false, mode: 0o700 },
   { name: 'trace', owner: 'mail_owner', setgid: false, mode: 0o700 },

@@ -2,8 +2,11 @@
 // connection set-up of qmgr_transport.c (qmgr_transport_alloc): a delivery
 // request goes to the transport's master.cf service, the unix socket
 // private/<transport> under queue_directory, as one line (delivery/api.ts),
-// and one reply line comes back. Idle connections are kept per transport
-// and reused, as a Postfix agent process serves several requests. Failures
+// and one reply line comes back. By default each request has its own
+// connection, as Postfix's qmgr does: an agent service's process_limit
+// counts connections, and an idle connection kept for reuse would hold one
+// of its slots while other requests wait (maxIdlePerTransport > 0 keeps
+// some for reuse where the agent is not so limited). Failures
 // are values: "unreachable" (no agent to connect to) or "crash" (the agent
 // went away or talked nonsense before it replied). Touches only sockets.
 import * as net from 'node:net';
@@ -87,7 +90,7 @@ export class SocketAgentClient implements AgentClient {
   private readonly idle = new Map<string, AgentConnection[]>();
   private readonly all = new Set<AgentConnection>();
 
-  constructor(readonly queueDir: string, readonly maxIdlePerTransport = 100) {}
+  constructor(readonly queueDir: string, readonly maxIdlePerTransport = 0) {}
 
   private connect(transport: string): Promise<AgentConnection | { error: string }> {
     const rel = `private/${transport}`;

@@ -62,6 +62,26 @@ export async function removeQueueFile(queueDir: string, layout: QueueLayout, que
 }
 
 /**
+ * A file (and hash directories) that root creates in a queue -- a local
+ * delivery agent appending to defer/ or trace/, where Postfix's bounce
+ * daemon would have written as mail_owner -- is given to the owner of the
+ * queue's directory, so that qmgr and bounce, which run as mail_owner, can
+ * read and remove it.
+ */
+async function adoptQueueOwner(queueDir: string, queue: string, rel: string, fh: fsp.FileHandle): Promise<void> {
+  const top = await fsp.stat(path.resolve(queueDir, queue));
+  if (top.uid === 0) return;
+  const st = await fh.stat();
+  if (st.uid === 0) await fh.chown(top.uid, top.gid);
+  const parts = rel.split('/').slice(1, -1);
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = path.resolve(queueDir, queue, ...parts.slice(0, i));
+    const d = await fsp.stat(dir);
+    if (d.uid === 0) await fsp.chown(dir, top.uid, top.gid);
+  }
+}
+
+/**
  * mail_queue_open(): opens a file in a queue; with a creating flag, a
  * missing hash directory is made and the open retried.
  */
@@ -73,7 +93,9 @@ export async function openQueueFile(
   const creating = typeof flags === 'number' ? (flags & fsp.constants.O_CREAT) !== 0 : /[wa]/.test(flags);
   for (let attempt = 0; ; attempt++) {
     try {
-      return { fh: await fsp.open(full, flags, mode), path: rel };
+      const fh = await fsp.open(full, flags, mode);
+      if (creating && process.geteuid?.() === 0) await adoptQueueOwner(queueDir, queue, rel, fh);
+      return { fh, path: rel };
     } catch (e) {
       const f = failure(e);
       if (attempt > 0 || !creating || f.code !== 'ENOENT') return f;
