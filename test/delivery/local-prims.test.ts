@@ -433,6 +433,51 @@ test('command: mailbox_size_limit applies to what the command writes', { skip: !
   assert.equal(fs.statSync(big).size, 1000);
 });
 
+/** The standard input of every recorded command run: what Postfix piped into mailbox_command and |command destinations. */
+function recordedCommandInputs(): Array<{ rel: string; input: string }> {
+  const out: Array<{ rel: string; input: string }> = [];
+  for (const fixture of fs.readdirSync(FIXTURES).sort()) {
+    const dir = path.join(FIXTURES, fixture, 'expected/files/out');
+    if (!fs.existsSync(dir)) continue;
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.txt')).sort()) {
+      const text = fs.readFileSync(path.join(dir, name), 'latin1');
+      text.split(/^(?==== (?:mda|capture)\b)/m).forEach((run, i) => {
+        const at = run.indexOf('\n--- stdin\n');
+        if (at >= 0) out.push({ rel: `${fixture}/out/${name}#${i + 1}`, input: run.slice(at + '\n--- stdin\n'.length) });
+      });
+    }
+  }
+  return out;
+}
+
+test('command input as Postfix piped it (01, 02, 05, 10 fixtures)', async () => {
+  const inputs = recordedCommandInputs();
+  assert.ok(inputs.length >= 10);
+  const dir = tempDir('cmdin-');
+  const out = path.join(dir, 'stdin');
+  for (const { rel, input } of inputs) {
+    const lines = input.split('\n').slice(0, -1);
+    assert.match(lines[0]!, /^From \S+ {2}@CTIME@$/, rel);
+    const m: Recorded = { sender: '', origRcpt: '', deliveredTo: '', lines: [] };
+    for (const line of lines.slice(1)) {
+      const h = m.lines.length === 0 ? /^(Return-Path|X-Original-To|Delivered-To): (.*)$/.exec(line) : null;
+      if (h?.[1] === 'Return-Path') m.sender = unquote822Local(h[2]!.slice(1, -1));
+      else if (h?.[1] === 'X-Original-To') m.origRcpt = unquote822Local(h[2]!);
+      else if (h?.[1] === 'Delivered-To') m.deliveredTo = unquote822Local(h[2]!);
+      else m.lines.push(line);
+    }
+    const q = queueFile(dir, m.lines, m.sender);
+    const r = await deliverCommand(`cat > ${out}`, me, {
+      source: source(q, m), copyFlags: MAIL_COPY_FROM | MAIL_COPY_RETURN | MAIL_COPY_ORIG_RCPT | MAIL_COPY_DELIVERED,
+      env: {}, cwd: dir, shell: '', timeLimit: 100,
+    });
+    fs.closeSync(q.fd);
+    assert.equal(r.ok, true, rel);
+    const got = fs.readFileSync(out, 'latin1').replace(/^(From \S+ {2}).{24}\n/, '$1@CTIME@\n');
+    assert.equal(got, input, rel);
+  }
+});
+
 test('command: how it is executed', () => {
   assert.deepEqual(commandArgv('/usr/bin/procmail -a x', ''), { file: '/usr/bin/procmail', args: ['-a', 'x'], plain: true });
   assert.deepEqual(commandArgv('/bin/mda -x "$EXTENSION"', ''), { file: '/bin/sh', args: ['-c', '/bin/mda -x "$EXTENSION"'], argv0: 'sh', plain: false });
