@@ -243,6 +243,34 @@ function normMbox(text: string, root: string, ids: string[] = []): string {
   return t.split(root).join('@ROOT@');
 }
 
+/** A temporary root (0755, real path) with these subdirectories open to all (1777, as /tmp). */
+function makeRoot(prefix: string, open: string[]): string {
+  const root = fs.realpathSync(tempDir(prefix));
+  fs.chmodSync(root, 0o755);
+  for (const d of open) {
+    fs.mkdirSync(path.join(root, d), { recursive: true });
+    fs.chmodSync(path.join(root, d), 0o1777);
+  }
+  return root;
+}
+
+/** One request line written to an agent's socket; the reply line. */
+function requestOverSocket(sockPath: string, request: DeliveryRequest): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
+    let buf = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      buf += d;
+      if (buf.includes('\n')) {
+        c.end();
+        resolve(buf.slice(0, buf.indexOf('\n')));
+      }
+    });
+    c.on('error', reject);
+  });
+}
+
 const MSG = (to: string, subject: string) => `From: Sender <pfsender@host.example.com>\nTo: ${to}\nSubject: ${subject}\n\nbody\n`;
 
 const line = (qid: string, to: string, tail: string, orig?: string) =>
@@ -261,11 +289,7 @@ describe('local(8) delivery logic', { skip: !isRoot && 'needs root (useradd, del
   let C: User;
 
   before(async () => {
-    root = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(root, 0o755);
-    for (const d of ['mail', 'out']) fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
-    fs.chmodSync(path.join(root, 'mail'), 0o1777);
-    fs.chmodSync(path.join(root, 'out'), 0o1777);
+    root = makeRoot('local-agent-', ['mail', 'out']);
     fs.mkdirSync(path.join(root, 'bin'));
     fs.writeFileSync(path.join(root, 'bin', 'capture'), [
       '#!/bin/sh',
@@ -522,10 +546,7 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
   const harnesses: Harness[] = [];
 
   const make = async (settings: Record<string, string>, aliases = ''): Promise<Harness> => {
-    const dir = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(dir, 0o755);
-    fs.mkdirSync(path.join(dir, 'mail'), { mode: 0o1777 });
-    fs.chmodSync(path.join(dir, 'mail'), 0o1777);
+    const dir = makeRoot('local-agent-', ['mail']);
     fs.mkdirSync(path.join(dir, 'conf'));
     fs.writeFileSync(path.join(dir, 'conf', 'aliases'), aliases);
     const h = new Harness(dir, settings);
@@ -625,10 +646,7 @@ describe('local(8) .forward chains and the agent protocol', { skip: !isRoot && '
   };
 
   before(async () => {
-    root = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(root, 0o755);
-    fs.mkdirSync(path.join(root, 'mail'), { mode: 0o1777 });
-    fs.chmodSync(path.join(root, 'mail'), 0o1777);
+    root = makeRoot('local-agent-', ['mail']);
     const P = users.add(ping, path.join(root, 'home', ping));
     const O = users.add(pong, path.join(root, 'home', pong));
     const F = users.add(fw, path.join(root, 'home', fw));
@@ -693,19 +711,7 @@ describe('local(8) .forward chains and the agent protocol', { skip: !isRoot && '
     const server = net.createServer((s) => serveAgentConnection(s, h.agent.handle, opts));
     await new Promise<void>((r) => server.listen(sockPath, () => r()));
     try {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
-        let buf = '';
-        c.setEncoding('utf8');
-        c.on('data', (d: string) => {
-          buf += d;
-          if (buf.includes('\n')) {
-            c.end();
-            resolve(buf.slice(0, buf.indexOf('\n')));
-          }
-        });
-        c.on('error', reject);
-      });
+      const reply = await requestOverSocket(sockPath, request);
       assert.deepEqual(JSON.parse(reply), { status: 0 });
       assert.deepEqual(await h.doneMarks(id), ['nobody-here@host.example.com:done']);
     } finally {
@@ -724,12 +730,7 @@ describe('local(8) mailbox_command', { skip: !isRoot && 'needs root (useradd, de
   let root = '';
 
   before(async () => {
-    root = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(root, 0o755);
-    for (const d of ['mail', 'out']) {
-      fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
-      fs.chmodSync(path.join(root, d), 0o1777);
-    }
+    root = makeRoot('local-agent-', ['mail', 'out']);
     fs.mkdirSync(path.join(root, 'bin'));
     fs.writeFileSync(path.join(root, 'bin', 'mda'), [
       '#!/bin/sh',
@@ -863,11 +864,9 @@ describe('local(8) on the delivery fixtures', { skip: !isRoot && 'needs root (us
   for (const fixture of REPLAYED) {
     it(`replays ${fixture}`, async () => {
       const dir = path.join(FIXTURES, fixture);
-      const root = fs.realpathSync(tempDir('local-fixture-'));
-      fs.chmodSync(root, 0o755);
+      const root = makeRoot('local-fixture-', ['mail', 'out']);
       const sub = (text: string) => rename(text).split('@ROOT@').join(root);
-      for (const d of ['mail', 'out', 'conf']) fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
-      for (const d of ['mail', 'out']) fs.chmodSync(path.join(root, d), 0o1777);
+      fs.mkdirSync(path.join(root, 'conf'));
       const accounts = (JSON.parse(fs.readFileSync(path.join(dir, 'users.json'), 'utf8')) as Array<{ name: string }>)
         .map((u) => users.add(rename(u.name), path.join(root, 'home', rename(u.name))));
       const copyTree = (from: string, to: string) => {
@@ -957,19 +956,7 @@ describe('master/local-program.ts', () => {
     const server = net.createServer((s) => program.connection!(s, { index: 0 } as never));
     await new Promise<void>((r) => server.listen(sockPath, () => r()));
     try {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
-        let buf = '';
-        c.setEncoding('utf8');
-        c.on('data', (d: string) => {
-          buf += d;
-          if (buf.includes('\n')) {
-            c.end();
-            resolve(buf.slice(0, buf.indexOf('\n')));
-          }
-        });
-        c.on('error', reject);
-      });
+      const reply = await requestOverSocket(sockPath, request);
       assert.deepEqual(JSON.parse(reply), { status: 0 });
       assert.ok(lines.some((l) => l.includes(`${id}: to=<nosuchuser@host.example.com>, relay=mylocal, `)
         && l.endsWith('dsn=5.1.1, status=bounced (unknown user: "nosuchuser")')), lines.join('\n'));
