@@ -525,6 +525,18 @@ describe('local(8) delivery logic', { skip: !isRoot && 'needs root (useradd, del
     fs.rmSync(path.join(root, 'mail', alice));
   });
 
+  it('writes one "alias expanded" trace record for a NOTIFY=SUCCESS alias, none for its members', async () => {
+    const mark = h.lines.length;
+    const id = await h.inject('pfsender@host.example.com', ['team@host.example.com'], MSG('team@host.example.com', 'notify'), [['A', 'notify_flags=2']]);
+    assert.deepEqual(await h.deliver(id), { status: 0 });
+    assert.equal(h.log(mark, [id]).length, 2);
+    const trace = fs.readFileSync(path.join(h.spool, 'trace', id), 'latin1');
+    assert.equal(trace.match(/^recipient=/gm)?.length, 1, trace);
+    assert.match(trace, /^recipient=team@host.example.com$/m);
+    assert.match(trace, /^action=expanded$/m);
+    assert.match(trace, /^reason=delivery via local: alias expanded$/m);
+  });
+
   it('bounces one member of a list and delivers the others', async () => {
     const mark = h.lines.length;
     const id = await h.inject('pfsender@host.example.com', ['broken@host.example.com'], MSG('broken@host.example.com', 'broken'));
