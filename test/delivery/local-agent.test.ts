@@ -22,9 +22,10 @@ import { CLEANUP_FLAG_MAP_OK } from '../../src/cleanup/api.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 import { readQueueFile, attributeValue } from '../../src/queue/reader.js';
 import { agentOptions, serveAgentConnection, statusContext } from '../../src/delivery/agent.js';
-import { NO_TIME, encodeRequest, type DeliveryReply, type DeliveryRequest } from '../../src/delivery/api.js';
+import { NO_TIME, decodeRequest, encodeRequest, type DeliveryReply, type DeliveryRequest } from '../../src/delivery/api.js';
 import { type LocalAgent, localAgent } from '../../src/delivery/local/local.js';
 import { localProgram } from '../../src/master/local-program.js';
+import { socketPass } from '../../src/delivery/local/pass.js';
 import { tempDir } from '../lib/tmp.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -629,6 +630,29 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
     assert.deepEqual(await h.deliver(id2), { status: 1 });
     assert.deepEqual(h.log(mark2, [id2]), [line('@QID1@', `${dave}@host.example.com`, 'dsn=4.3.0, status=deferred (mail transport unavailable)')]);
     assert.deepEqual(await h.doneMarks(id2), [`${dave}@host.example.com:pending`]);
+  });
+
+  it('socketPass writes the request to private/<transport> and reads the reply; null when nobody listens', async () => {
+    const h = await make({});
+    const id = await h.inject('pfsender@host.example.com', ['caf\u00e9@host.example.com'], MSG('x@host.example.com', 'socket pass'));
+    const req = await h.request(id);
+    fs.mkdirSync(path.join(h.spool, 'private'), { recursive: true });
+    const got: string[] = [];
+    const server = net.createServer((s) => {
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => {
+        got.push(d);
+        s.end('{"status":1}\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(path.join(h.spool, 'private', 'fake'), () => r()));
+    try {
+      assert.deepEqual(await socketPass(h.spool)('fake', 'hop', req), { status: 1 });
+      assert.deepEqual(decodeRequest(got.join('').trim())?.recipients[0]?.address, 'caf\u00e9@host.example.com');
+      assert.equal(await socketPass(h.spool)('absent', 'hop', req), null);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('postmaster without an alias is discarded with a warning', async () => {

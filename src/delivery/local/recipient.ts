@@ -6,7 +6,7 @@
 // indirect delivery for list members with an owner, the user's .forward,
 // the mailbox, and the unknown-user handling.
 import { splitAddr } from '../../address/split.js';
-import { lowercaseAscii } from '../../dict/utf8.js';
+import { casefold, lowercaseAscii, validUtf8 } from '../../dict/utf8.js';
 import { EXPAND_TYPE_INCL, type DeliverAttr, type UserAttr, deeper, withAttr } from './attr.js';
 import type { LocalRequest, Status } from './request.js';
 import { deliverAlias } from './alias.js';
@@ -15,6 +15,13 @@ import { deliverMailbox } from './mailbox.js';
 import { deliverUnknown } from './unknown.js';
 import { deliverIndirect } from './indirect.js';
 import { EXT_PROP_ALIAS } from '../../address/canonical.js';
+
+/** casefold() of a byte string: Unicode folding of its UTF-8 with smtputf8_enable, else ASCII only. */
+function foldAddress(addr: string, utf8: boolean): string {
+  const bytes = Buffer.from(addr, 'latin1');
+  if (!utf8 || !validUtf8(bytes)) return lowercaseAscii(addr);
+  return Buffer.from(casefold(bytes.toString('utf8')), 'utf8').toString('latin1');
+}
 
 async function deliverSwitch(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr): Promise<Status> {
   let attr = deeper(attr0);
@@ -51,7 +58,7 @@ export async function deliverRecipient(lr: LocalRequest, attr0: DeliverAttr, usr
     return lr.bounceWorkaround(attr, { status: '5.4.6', reason: `mail forwarding loop for ${attr.rcpt.address}` });
   }
   if (attr.delivered === null) attr.delivered = attr.rcpt.address;
-  let local = lr.settings.utf8 ? attr.rcpt.address.toLowerCase() : lowercaseAscii(attr.rcpt.address);
+  let local = foldAddress(attr.rcpt.address, lr.settings.utf8);
   const at = local.lastIndexOf('@');
   let domain = '';
   if (at < 0) lr.log.warning(`no @ in recipient address: ${local}`);
