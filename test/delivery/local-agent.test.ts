@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Config } from '../../src/config/config.js';
@@ -652,6 +653,28 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
       assert.equal(await socketPass(h.spool)('absent', 'hop', req), null);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('biff = yes tells comsat (biff/udp on localhost) "user@offset"', async (t) => {
+    const udp = dgram.createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(512, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) {
+      udp.close();
+      t.skip('udp port 512 is taken');
+      return;
+    }
+    try {
+      const h = await make({ biff: 'yes' });
+      const got = new Promise<string>((resolve) => udp.once('message', (m) => resolve(m.toString('latin1'))));
+      const id = await h.inject('pfsender@host.example.com', [`${dave}@host.example.com`], MSG(`${dave}@host.example.com`, 'biff'));
+      assert.deepEqual(await h.deliver(id), { status: 0 });
+      assert.equal(await got, `${dave}@0\0`);
+    } finally {
+      udp.close();
     }
   });
 

@@ -56,6 +56,7 @@ export interface LocalSettings {
   queueDirectory: string;
   cleanupServiceName: string;
   utf8: boolean;
+  biff: boolean;
 }
 
 /** local_mask_init and the parameter tables of local(8)'s main(). */
@@ -114,5 +115,6 @@ export function localSettings(config: Config): LocalSettings {
     queueDirectory: config.get('queue_directory'),
     cleanupServiceName: config.get('cleanup_service_name'),
     utf8: config.getBool('smtputf8_enable'),
+    biff: config.getBool('biff'),
   };
 }
