@@ -678,6 +678,20 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
     }
   });
 
+  it('require_home_directory defers a user whose home directory is missing', async () => {
+    const h = await make({ require_home_directory: 'yes' });
+    fs.renameSync(D.home, `${D.home}.away`);
+    try {
+      const mark = h.lines.length;
+      const id = await h.inject('pfsender@host.example.com', [`${dave}@host.example.com`], MSG(`${dave}@host.example.com`, 'home'));
+      assert.deepEqual(await h.deliver(id), { status: 1 });
+      assert.deepEqual(h.log(mark, [id]), [line('@QID1@', `${dave}@host.example.com`,
+        `dsn=4.3.0, status=deferred (cannot access home directory ${D.home.split(h.root).join('@ROOT@')}: No such file or directory)`)]);
+    } finally {
+      fs.renameSync(`${D.home}.away`, D.home);
+    }
+  });
+
   it('postmaster without an alias is discarded with a warning', async () => {
     const h = await make({});
     const mark = h.lines.length;

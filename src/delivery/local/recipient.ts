@@ -3,7 +3,8 @@
 // expansion. It drops duplicates, detects Delivered-To: loops, splits the
 // address into user, extension and domain, and then tries in order: a
 // "\user" mailbox, the alias tables (with and without the extension),
-// indirect delivery for list members with an owner, the user's .forward,
+// indirect delivery for list members with an owner, the home directory
+// check (require_home_directory), the user's .forward,
 // the mailbox, and the unknown-user handling.
 import { splitAddr } from '../../address/split.js';
 import { casefold, lowercaseAscii, validUtf8 } from '../../dict/utf8.js';
@@ -15,6 +16,7 @@ import { deliverMailbox } from './mailbox.js';
 import { deliverUnknown } from './unknown.js';
 import { deliverIndirect } from './indirect.js';
 import { EXT_PROP_ALIAS } from '../../address/canonical.js';
+import { statAs } from './as-user.js';
 
 /** casefold() of a byte string: Unicode folding of its UTF-8 with smtputf8_enable, else ASCII only. */
 function foldAddress(addr: string, utf8: boolean): string {
@@ -43,6 +45,17 @@ async function deliverSwitch(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr
   // A list member whose mail must go out with the list owner's sender.
   if (attr.owner !== null && lowercaseAscii(attr.owner) !== lowercaseAscii(attr.user)) return deliverIndirect(lr, attr);
   if (attr.expType === EXPAND_TYPE_INCL) return deliverIndirect(lr, attr);
+  if (lr.settings.requireHomeDirectory) {
+    const pwr = lr.env.passwd.byNameLookup(attr.user);
+    if (!pwr.ok) {
+      lr.log.warning(`error looking up passwd info for ${attr.user}: ${pwr.error}`);
+      return lr.defer(attr, { status: '4.0.0', reason: 'user lookup error' });
+    }
+    if (pwr.pw !== null) {
+      const st = await statAs(pwr.pw.dir, pwr.pw.uid, pwr.pw.gid);
+      if ('error' in st) return lr.defer(attr, { status: '4.3.0', reason: `cannot access home directory ${pwr.pw.dir}: ${st.error}` });
+    }
+  }
   const fwd = await deliverDotforward(lr, attr, usr);
   if (fwd.found) return fwd.status;
   const mb = await deliverMailbox(lr, attr, usr);

@@ -57,6 +57,7 @@ export interface LocalSettings {
   cleanupServiceName: string;
   utf8: boolean;
   biff: boolean;
+  requireHomeDirectory: boolean;
 }
 
 /** local_mask_init and the parameter tables of local(8)'s main(). */
@@ -116,5 +117,6 @@ export function localSettings(config: Config): LocalSettings {
     cleanupServiceName: config.get('cleanup_service_name'),
     utf8: config.getBool('smtputf8_enable'),
     biff: config.getBool('biff'),
+    requireHomeDirectory: config.getBool('require_home_directory'),
   };
 }
