@@ -47,10 +47,6 @@ export async function postMail(
   session.record('T', `${sec} ${usec}`);
   session.record('A', 'log_message_origin=local');
   session.record('A', 'trace_flags=0');
-  // Postfix's cleanup rewrites headers in the "local" context unless told
-  // otherwise; this project's cleanup (src/cleanup/state.ts) starts with no
-  // context, so the notice says it. Remove once cleanup defaults to local.
-  session.record('A', 'rewrite_context=local');
   session.record('S', sender);
   session.record('R', recipient);
   session.record('M', '');

@@ -73,7 +73,7 @@ export class CleanupState {
   /** The named attributes seen (nvtable): name to value. */
   readonly attr = new Map<string, string>();
   /** 'local', 'remote', or null when headers are not rewritten. */
-  hdrRewriteContext: 'local' | 'remote' | null = null;
+  hdrRewriteContext: 'local' | 'remote' | null = 'local';
   headersSeen = 0;
   hopCount = 0;
   /** "Resent-" once a Resent- header was seen, else "". */

@@ -132,6 +132,7 @@ export class AgentConnection {
   /** Resolves when the connection is over and its last request is done. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly socket: Socket, private readonly handler: AgentHandler, private readonly opts: AgentOptions) {
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -146,6 +147,12 @@ export class AgentConnection {
       this.ended = true;
       this.maybeFinish();
     });
+  }
+
+  /** Resolves once no request is in progress (a stopping agent waits for this, not for qmgr to hang up). */
+  idle(): Promise<void> {
+    if (!this.busy && this.pending.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private peer(): string {
@@ -193,6 +200,7 @@ export class AgentConnection {
       }
     } finally {
       this.busy = false;
+      for (const r of this.idleWaiters.splice(0)) r();
       this.maybeFinish();
     }
   }

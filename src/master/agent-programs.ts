@@ -6,7 +6,7 @@
 // "retry". Opens the queue files of the requests it serves.
 import type { Socket } from 'node:net';
 import { ConfigError } from '../config/config.js';
-import { type AgentHandler, agentOptions, serveAgentConnection } from '../delivery/agent.js';
+import { type AgentConnection, type AgentHandler, agentOptions, serveAgentConnection } from '../delivery/agent.js';
 import { discardAgent } from '../delivery/discard/discard.js';
 import { errorAgent } from '../delivery/error/error.js';
 import type { Program, ProgramContext, ProgramModule } from './program.js';
@@ -14,17 +14,17 @@ import type { Program, ProgramContext, ProgramModule } from './program.js';
 /** A program that serves every connection with one agent handler. */
 function agentProgram(ctx: ProgramContext, handler: AgentHandler): Program {
   const opts = agentOptions(ctx.config(), ctx.log);
-  const running = new Set<Promise<void>>();
-  const all = () => Promise.all([...running]).then(() => undefined);
+  const running = new Set<AgentConnection>();
   return {
     ready: Promise.resolve(),
     connection(socket: Socket) {
-      const done = serveAgentConnection(socket, handler, opts).done;
-      running.add(done);
-      void done.then(() => running.delete(done));
+      const conn = serveAgentConnection(socket, handler, opts);
+      running.add(conn);
+      void conn.done.then(() => running.delete(conn));
     },
-    drain: all,
-    close: all,
+    // A stop waits for the deliveries under way; a retirement for qmgr to hang up.
+    drain: () => Promise.all([...running].map((c) => c.idle())).then(() => undefined),
+    close: () => Promise.all([...running].map((c) => c.done)).then(() => undefined),
   };
 }
 

@@ -19,37 +19,22 @@ import { type QueueLayout, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE
 import { markRecipientDone } from './ops.js';
 import { type TimeVal, getTimeOfDay } from './queue-file.js';
 import { appendStatusRecord } from './status-log.js';
+import {
+  DEL_REQ_FLAG_MTA_VRFY,
+  DEL_REQ_FLAG_REC_DLY_SENT,
+  DEL_REQ_FLAG_RECORD,
+  DEL_REQ_FLAG_SUCCESS,
+  DEL_REQ_FLAG_USR_VRFY,
+  DEL_STAT_DEFER,
+  DEL_STAT_FINAL,
+  type DeliveryRecipient,
+  type MsgStats,
+} from './deliver-request.js';
 
-// The request flags and statuses this file needs. The queue layer sits
-// below delivery/, so it cannot import delivery/api.ts; the values are the
-// same (test/queue/delivery-status.test.ts checks that) and the shapes below
-// are the subsets of api.ts's MsgStats and DeliveryRecipient used here.
-const DEL_REQ_FLAG_SUCCESS = 1 << 0;
-const DEL_REQ_FLAG_MTA_VRFY = 1 << 8;
-const DEL_REQ_FLAG_USR_VRFY = 1 << 9;
-const DEL_REQ_FLAG_RECORD = 1 << 10;
-const DEL_REQ_FLAG_REC_DLY_SENT = 1 << 13;
-const DEL_STAT_FINAL = 0;
-const DEL_STAT_DEFER = 1;
-
-/** The time profile of a message (delivery/api.ts MsgStats). */
-export interface StatusMsgStats {
-  incomingArrival: TimeVal;
-  activeArrival: TimeVal;
-  agentHandoff: TimeVal;
-  connSetupDone: TimeVal;
-  deliverDone: TimeVal;
-  reuseCount: number;
-}
-
-/** One recipient (delivery/api.ts DeliveryRecipient). */
-export interface StatusRcpt {
-  address: string;
-  orcpt: string;
-  dsnOrcpt: string;
-  notify: number;
-  offset: number;
-}
+/** The time profile of a message, as a delivery request carries it. */
+export type StatusMsgStats = MsgStats;
+/** One recipient, as a delivery request carries it. */
+export type StatusRcpt = DeliveryRecipient;
 
 /** What the status calls of one delivery share. */
 export interface StatusContext {
