@@ -93,19 +93,35 @@ test('asctime: the From_ line date', () => {
   assert.equal(asctime(new Date(2024, 0, 31, 23, 59, 9)), 'Wed Jan 31 23:59:09 2024');
 });
 
-for (const user of ['pfalice', 'pfbob', 'pfsender']) {
-  test(`mbox bytes as Postfix wrote 03-mbox/${user}`, async () => {
-    const expected = fs.readFileSync(path.join(FIXTURES, '03-mbox/expected/files/mail', user), 'latin1');
+/** Every mbox file the recorded deliveries wrote: mailboxes and /file destinations. */
+function recordedMboxes(): string[] {
+  const out: string[] = [];
+  for (const fixture of fs.readdirSync(FIXTURES).sort()) {
+    for (const sub of ['mail', 'out']) {
+      const dir = path.join(FIXTURES, fixture, 'expected/files', sub);
+      if (!fs.existsSync(dir)) continue;
+      for (const name of fs.readdirSync(dir).sort()) {
+        if (sub === 'mail' || name.endsWith('.mbox')) out.push(path.join(fixture, 'expected/files', sub, name));
+      }
+    }
+  }
+  return out;
+}
+
+for (const rel of recordedMboxes()) {
+  test(`mbox bytes as Postfix wrote ${rel}`, async () => {
+    const expected = fs.readFileSync(path.join(FIXTURES, rel), 'latin1');
     const dir = tempDir('mbox-');
-    const mbox = path.join(dir, user);
+    const mbox = path.join(dir, 'mbox');
+    const kind = rel.includes('/out/') ? 'file' : 'mailbox';
     for (const m of parseMbox(expected)) {
       const q = queueFile(dir, m.lines, m.sender);
       const r = await deliverMboxFile(mbox, me, {
         source: source(q, m), copyFlags: MAIL_COPY_MBOX, locks: ['fcntl', 'dotlock'], sizeLimit: 51200000,
-        kind: 'mailbox', timing: FAST, now: NOW, strictOwner: true,
+        kind, timing: FAST, now: NOW, strictOwner: true,
       });
       fs.closeSync(q.fd);
-      assert.deepEqual(r, { ok: true, reason: 'delivered to mailbox' });
+      assert.deepEqual(r, { ok: true, reason: kind === 'file' ? `delivered to file: ${mbox}` : 'delivered to mailbox' });
     }
     const got = fs.readFileSync(mbox, 'latin1').replaceAll(asctime(NOW), '@CTIME@');
     assert.equal(got, expected);
@@ -141,12 +157,27 @@ test('mail_copy: null sender, From_ quoting, a final L record, no X record', () 
   assert.ok(!bad.ok && bad.corrupt && bad.warning === 'bad record type: 69 in message content');
 });
 
-test('Maildir bytes as Postfix wrote 04-maildir, names, modes', async () => {
-  const newDir = path.join(FIXTURES, '04-maildir/expected/files/home/pfalice/Maildir/new');
+/** Every Maildir message the recorded deliveries wrote (local and virtual). */
+function recordedMaildirFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (path.basename(dir) === 'new') out.push(p);
+    }
+  };
+  walk(FIXTURES);
+  return out.sort();
+}
+
+test('Maildir bytes as Postfix wrote them (04-maildir, 06-virtual, 08-full-mailbox), names, modes', async () => {
+  const files = recordedMaildirFiles();
+  assert.ok(files.length >= 10);
   const dir = tempDir('maildir-');
   const maildir = path.join(dir, 'home', 'Maildir') + '/';
-  for (const name of fs.readdirSync(newDir).sort()) {
-    const expected = fs.readFileSync(path.join(newDir, name), 'latin1');
+  for (const file of files) {
+    const expected = fs.readFileSync(file, 'latin1');
     // Maildir content is not quoted: only the three prepended headers are envelope.
     const lines = expected.split('\n').slice(0, -1);
     const m: Recorded = { sender: '', origRcpt: '', deliveredTo: '', lines: [] };
@@ -167,10 +198,10 @@ test('Maildir bytes as Postfix wrote 04-maildir, names, modes', async () => {
     const made = fs.readdirSync(`${maildir}new`);
     assert.equal(made.length, 1);
     assert.match(made[0]!, /^\d+\.V[0-9a-f]+I[0-9a-f]+M\d+\.host\.example\.com$/);
-    const file = `${maildir}new/${made[0]}`;
-    assert.equal(fs.readFileSync(file, 'latin1'), expected);
-    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-    fs.unlinkSync(file);
+    const written = `${maildir}new/${made[0]}`;
+    assert.equal(fs.readFileSync(written, 'latin1'), expected, file);
+    assert.equal(fs.statSync(written).mode & 0o777, 0o600);
+    fs.unlinkSync(written);
   }
   for (const sub of ['', 'tmp', 'new', 'cur']) assert.equal(fs.statSync(maildir + sub).mode & 0o777, 0o700, sub);
   assert.deepEqual(fs.readdirSync(`${maildir}tmp`), []);
@@ -320,6 +351,23 @@ test('deliveries of one process to one mailbox do not interleave', async () => {
   for (let i = 0; i < 8; i++) assert.ok(text.includes(`Subject: ${i}\n\n${String(i).repeat(20000)}\n\n`));
 });
 
+test('a queue file whose content does not end in X is marked corrupt', async () => {
+  const dir = tempDir('corrupt-');
+  const q = queueFile(dir, ['Subject: t', '', 'body'], 's@example.com', false);
+  const mbox = path.join(dir, 'pfuser');
+  fs.writeFileSync(mbox, 'old\n', { mode: 0o600 });
+  const warnings: string[] = [];
+  const r = await deliverMboxFile(mbox, me, {
+    source: { fd: q.fd, dataOffset: q.dataOffset, sender: 's@example.com', deliveredTo: 'u@x', origRcpt: '', path: 'active/ABC' },
+    copyFlags: MAIL_COPY_MBOX, locks: ['dotlock'], sizeLimit: 0, kind: 'mailbox', warn: (w) => warnings.push(w),
+  });
+  assert.deepEqual(r, { ok: false, soft: true, dsn: '4.3.0', reason: 'corrupted queue file', corrupt: true });
+  assert.deepEqual(warnings, ['bad record type: -1 in message content', 'corrupted queue file: active/ABC']);
+  assert.equal(fs.fstatSync(q.fd).mode & 0o777, 0o400);
+  assert.equal(fs.readFileSync(mbox, 'latin1'), 'old\n');
+  fs.closeSync(q.fd);
+});
+
 test('a file destination: executable files refused, /dev/null accepted', async () => {
   const dir = tempDir('file-');
   const exe = path.join(dir, 'exe');
@@ -375,6 +423,59 @@ test('command: sysexits codes, output in the reason, signals, other codes', asyn
 test('command: time limit kills the process group', async () => {
   const r = await runCommand('echo started; sleep 60 & sleep 60', { timeLimit: 1 });
   assert.deepEqual(r, { ok: false, soft: false, dsn: '5.3.0', reason: 'Command time limit exceeded: "echo started; sleep 60 & sleep 60". Command output: started ' });
+});
+
+test('command: mailbox_size_limit applies to what the command writes', { skip: !fs.existsSync('/usr/bin/prlimit') && 'no prlimit' }, async () => {
+  const dir = tempDir('fsize-');
+  const big = path.join(dir, 'big');
+  const r = await runCommand(`exec head -c 5000 /dev/zero > ${big}`, { fileSizeLimit: 1000 });
+  assert.deepEqual(r, { ok: false, soft: true, dsn: '4.3.0', reason: `Command died with signal 25: "exec head -c 5000 /dev/zero > ${big}"` });
+  assert.equal(fs.statSync(big).size, 1000);
+});
+
+/** The standard input of every recorded command run: what Postfix piped into mailbox_command and |command destinations. */
+function recordedCommandInputs(): Array<{ rel: string; input: string }> {
+  const out: Array<{ rel: string; input: string }> = [];
+  for (const fixture of fs.readdirSync(FIXTURES).sort()) {
+    const dir = path.join(FIXTURES, fixture, 'expected/files/out');
+    if (!fs.existsSync(dir)) continue;
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.txt')).sort()) {
+      const text = fs.readFileSync(path.join(dir, name), 'latin1');
+      text.split(/^(?==== (?:mda|capture)\b)/m).forEach((run, i) => {
+        const at = run.indexOf('\n--- stdin\n');
+        if (at >= 0) out.push({ rel: `${fixture}/out/${name}#${i + 1}`, input: run.slice(at + '\n--- stdin\n'.length) });
+      });
+    }
+  }
+  return out;
+}
+
+test('command input as Postfix piped it (01, 02, 05, 10 fixtures)', async () => {
+  const inputs = recordedCommandInputs();
+  assert.ok(inputs.length >= 10);
+  const dir = tempDir('cmdin-');
+  const out = path.join(dir, 'stdin');
+  for (const { rel, input } of inputs) {
+    const lines = input.split('\n').slice(0, -1);
+    assert.match(lines[0]!, /^From \S+ {2}@CTIME@$/, rel);
+    const m: Recorded = { sender: '', origRcpt: '', deliveredTo: '', lines: [] };
+    for (const line of lines.slice(1)) {
+      const h = m.lines.length === 0 ? /^(Return-Path|X-Original-To|Delivered-To): (.*)$/.exec(line) : null;
+      if (h?.[1] === 'Return-Path') m.sender = unquote822Local(h[2]!.slice(1, -1));
+      else if (h?.[1] === 'X-Original-To') m.origRcpt = unquote822Local(h[2]!);
+      else if (h?.[1] === 'Delivered-To') m.deliveredTo = unquote822Local(h[2]!);
+      else m.lines.push(line);
+    }
+    const q = queueFile(dir, m.lines, m.sender);
+    const r = await deliverCommand(`cat > ${out}`, me, {
+      source: source(q, m), copyFlags: MAIL_COPY_FROM | MAIL_COPY_RETURN | MAIL_COPY_ORIG_RCPT | MAIL_COPY_DELIVERED,
+      env: {}, cwd: dir, shell: '', timeLimit: 100,
+    });
+    fs.closeSync(q.fd);
+    assert.equal(r.ok, true, rel);
+    const got = fs.readFileSync(out, 'latin1').replace(/^(From \S+ {2}).{24}\n/, '$1@CTIME@\n');
+    assert.equal(got, input, rel);
+  }
 });
 
 test('command: how it is executed', () => {

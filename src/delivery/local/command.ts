@@ -7,11 +7,13 @@
 // Its exit status maps to a DSN by the sysexits table; past the time limit
 // the whole process group is killed. Touches only the child it starts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { dsnSplit, dsnValid } from '../../mail/dsn.js';
 import { bytesToText, textToBytes } from '../../util/bytes.js';
 import { printable } from '../../util/printable.js';
-import { buildMessageCopy, type CopySource } from './mail-copy.js';
+import { buildMessageCopy, corruptOutcome, type CopySource } from './mail-copy.js';
 import { privileged, type RunAs } from './privs.js';
 import { delivered, errText, failed, type LocalOutcome } from './outcome.js';
 
@@ -35,6 +37,12 @@ export interface CommandOptions {
   /** smtputf8_enable: UTF-8 in the command output survives printable(). Default yes. */
   utf8?: boolean;
   warn?: (text: string) => void;
+  /**
+   * The file size limit the command inherits (local(8) runs under
+   * RLIMIT_FSIZE = mailbox_size_limit); 0 = none. Node cannot set it for a
+   * child, so prlimit(1) does when it is installed.
+   */
+  fileSizeLimit?: number;
 }
 
 /** One sysexits.h code: its DSN and text (global/sys_exits.c). */
@@ -101,6 +109,14 @@ export function commandArgv(command: string, shell: string): { file: string; arg
   return { file: '/bin/sh', args: ['-c', command], argv0: 'sh', plain: false };
 }
 
+const PRLIMIT = '/usr/bin/prlimit';
+
+/** The argv behind prlimit --fsize when a limit applies and prlimit exists. */
+function withFileLimit(argv: ReturnType<typeof commandArgv>, limit: number): ReturnType<typeof commandArgv> {
+  if (limit <= 0 || !fs.existsSync(PRLIMIT)) return argv;
+  return { file: PRLIMIT, args: [`--fsize=${limit}`, '--', argv.file, ...argv.args], plain: false };
+}
+
 /** translit "\t\n" to blanks, then printable() with '_'. */
 function cleanOutput(buf: Buffer, utf8: boolean): string {
   const text = utf8 ? bytesToText(buf) : buf.toString('latin1');
@@ -132,6 +148,10 @@ function killGroup(child: ChildProcess): void {
 
 function spawnAs(file: string, args: string[], argv0: string | undefined, user: RunAs, env: Record<string, string>, cwd: string): ChildProcess {
   const ids = privileged() ? { uid: user.uid, gid: user.gid } : {};
+  if (!isMainThread) {
+    // A worker thread cannot change the process umask: let a shell set it.
+    return spawn('/bin/sh', ['-c', 'umask 077; exec "$@"', 'sh', file, ...args], { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'], ...ids });
+  }
   // The umask is inherited at fork time, which happens inside spawn().
   const saved = process.umask(0o077);
   try {
@@ -158,6 +178,9 @@ function run(file: string, args: string[], argv0: string | undefined, user: RunA
     const timer = setTimeout(() => {
       res.timedOut = true;
       killGroup(child);
+      // As Postfix, stop reading: a descendant in another session may hold the pipe open.
+      child.stdout!.destroy();
+      child.stderr!.destroy();
     }, Math.max(1, timeLimit) * 1000);
     const finish = (): void => {
       if (--pending > 0) return;
@@ -196,13 +219,10 @@ function run(file: string, args: string[], argv0: string | undefined, user: RunA
 /** Runs the command with the message on its standard input; the outcome carries local(8)'s reason. */
 export async function deliverCommand(command: string, user: RunAs, opts: CommandOptions): Promise<LocalOutcome> {
   const copy = buildMessageCopy(opts.source, opts.copyFlags, opts.eol ?? '\n');
-  if (!copy.ok && copy.corrupt) {
-    opts.warn?.(copy.warning);
-    return { ok: false, soft: true, dsn: '4.3.0', reason: 'queue file is corrupt', corrupt: true };
-  }
+  if (!copy.ok && copy.corrupt) return corruptOutcome(opts.source, copy.warning, opts.warn ?? (() => undefined));
   if (!copy.ok) return failed('5.3.0', `Command failed: error reading message: ${errText(copy.readError)}: "${command}"`);
   const env = commandEnvironment(opts.exportEnv ?? DEFAULT_EXPORT, opts.env);
-  const argv = commandArgv(command, opts.shell);
+  const argv = withFileLimit(commandArgv(command, opts.shell), opts.fileSizeLimit ?? 0);
   let r = await run(argv.file, argv.args, argv.argv0, user, env, opts.cwd, copy.data, opts.timeLimit);
   if (argv.plain && r.spawnError?.code === 'ENOENT' && !argv.file.includes('/')) {
     r = await run('/bin/sh', ['-c', command], 'sh', user, env, opts.cwd, copy.data, opts.timeLimit);

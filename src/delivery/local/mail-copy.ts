@@ -12,8 +12,9 @@ import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { quote822Local } from '../../address/quote.js';
 import { FileInput, REC_FLAG_DEFAULT, recGetRaw } from '../../queue/record.js';
-import { REC_TYPE, REC_TYPE_ERROR } from '../../queue/rec-type.js';
-import { codeError } from './outcome.js';
+import { REC_TYPE } from '../../queue/rec-type.js';
+import { MAIL_QUEUE_STAT_CORRUPT } from '../../queue/layout.js';
+import { codeError, type LocalOutcome } from './outcome.js';
 
 export const MAIL_COPY_QUOTE = 1 << 0;
 export const MAIL_COPY_TOFILE = 1 << 1;
@@ -113,10 +114,25 @@ export function buildMessageCopy(src: CopySource, flags: number, eol = '\n', now
   if (flags & MAIL_COPY_BLANK) parts.push(eolBuf);
   const data = Buffer.concat(parts);
   if (type !== REC_TYPE.XTRA) {
-    const shown = type === REC_TYPE_ERROR ? 0 : type < 0 ? 0 : type;
-    return { ok: false, corrupt: true, data, warning: `bad record type: ${shown} in message content` };
+    return { ok: false, corrupt: true, data, warning: `bad record type: ${type} in message content` };
   }
   return { ok: true, data };
+}
+
+/**
+ * What mail_copy() does with content that ends badly: the warning, then
+ * mark_corrupt(): the queue file gets the corrupt mode, so that the queue
+ * manager sets it aside. The outcome defers the request without a log line.
+ */
+export function corruptOutcome(src: CopySource, warning: string, warn: (text: string) => void): LocalOutcome {
+  warn(warning);
+  warn(`corrupted queue file: ${src.path ?? 'queue file'}`);
+  try {
+    fs.fchmodSync(src.fd, MAIL_QUEUE_STAT_CORRUPT);
+  } catch (e) {
+    warn(`mark_corrupt: fchmod ${src.path ?? 'queue file'}: ${(e as Error).message}`);
+  }
+  return { ok: false, soft: true, dsn: '4.3.0', reason: 'corrupted queue file', corrupt: true };
 }
 
 const write = promisify(fs.write);

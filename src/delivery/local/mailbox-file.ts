@@ -7,7 +7,7 @@
 // "delivery failed to mailbox ...:". Touches the mailbox and its .lock.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MAIL_COPY_TOFILE, appendWithLimit, buildMessageCopy, type CopySource } from './mail-copy.js';
+import { MAIL_COPY_TOFILE, appendWithLimit, buildMessageCopy, corruptOutcome, type CopySource } from './mail-copy.js';
 import { DEFAULT_LOCK_TIMING, MBOX_DOT_LOCK_MAY_FAIL, mboxLockMask, mboxOpen, type LockTiming } from './mbox-lock.js';
 import { effectiveUid, privileged, type RunAs } from './privs.js';
 import { delivered, errText, failed, mboxDsn, type LocalOutcome } from './outcome.js';
@@ -98,10 +98,7 @@ export async function deliverMboxFile(file: string, user: RunAs, opts: MboxFileO
     const toFile = st.isFile();
     const flags = toFile ? opts.copyFlags : opts.copyFlags & ~MAIL_COPY_TOFILE;
     const copy = buildMessageCopy(opts.source, flags, '\n', opts.now);
-    if (!copy.ok && copy.corrupt) {
-      warn(copy.warning);
-      return { ok: false, soft: true, dsn: '4.3.0', reason: 'queue file is corrupt', corrupt: true };
-    }
+    if (!copy.ok && copy.corrupt) return corruptOutcome(opts.source, copy.warning, warn);
     if (!copy.ok) {
       const code = copy.readError.code ?? 'EIO';
       const dsn = code === 'EAGAIN' || code === 'ESTALE' ? '4.3.0' : '5.3.0';

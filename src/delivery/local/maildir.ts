@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { getTimeOfDay } from '../../queue/queue-file.js';
-import { appendWithLimit, buildMessageCopy, type CopySource } from './mail-copy.js';
+import { appendWithLimit, buildMessageCopy, corruptOutcome, type CopySource } from './mail-copy.js';
 import { withPrivs, type RunAs } from './privs.js';
 import { delivered, errCode, errText, failed, mboxDsn, type LocalOutcome } from './outcome.js';
 
@@ -90,8 +90,7 @@ export async function deliverMaildir(dir: string, user: RunAs, opts: MaildirOpti
   try {
     const copy = buildMessageCopy(opts.source, opts.copyFlags, '\n');
     if (!copy.ok && copy.corrupt) {
-      warn(copy.warning);
-      outcome = { ok: false, soft: true, dsn: '4.3.0', reason: 'queue file is corrupt', corrupt: true };
+      outcome = corruptOutcome(opts.source, copy.warning, warn);
     } else if (!copy.ok) {
       const code = errCode(copy.readError);
       outcome = fail(code, code === 'EAGAIN' || code === 'ESTALE' ? '4.3.0' : '5.3.0', `error reading message: ${errText(copy.readError)}`);

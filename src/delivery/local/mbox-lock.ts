@@ -27,7 +27,7 @@ const LOCK_NAMES: ReadonlyArray<[string, number]> = [
   ['dotlock', MBOX_DOT_LOCK],
 ];
 
-/** mbox_lock_mask(): "fcntl, dotlock" (or a list) as bits; an unknown name is an error value. */
+/** mbox_lock_mask(): "fcntl, dotlock" (or a list) as bits; an unknown name is an error value with name_mask()'s fatal text. */
 export function mboxLockMask(names: string | readonly string[]): { ok: true; mask: number } | { ok: false; error: string } {
   const list = typeof names === 'string' ? names.split(/[\s,]+/) : names;
   let mask = 0;
@@ -35,7 +35,10 @@ export function mboxLockMask(names: string | readonly string[]): { ok: true; mas
     const name = raw.trim();
     if (name === '') continue;
     const hit = LOCK_NAMES.find(([n]) => n === name.toLowerCase());
-    if (!hit) return { ok: false, error: `invalid mailbox lock method: ${name}` };
+    if (!hit) {
+      const whole = typeof names === 'string' ? names : names.join(', ');
+      return { ok: false, error: `unknown mailbox_delivery_lock value "${name}" in "${whole}"` };
+    }
     mask |= hit[1];
   }
   return { ok: true, mask };
