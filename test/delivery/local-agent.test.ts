@@ -876,7 +876,7 @@ describe('local(8) mailbox_command', { skip: !isRoot && 'needs root (useradd, de
 // e2e replay never share accounts; tables become texthash: files.
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../../fixtures/delivery');
-const REPLAYED = ['01-aliases', '02-forward', '03-mbox', '04-maildir', '05-mailbox-command', '07-extensions', '08-full-mailbox', '10-loops-refusals'];
+const REPLAYED = ['01-aliases', '02-forward', '03-mbox', '04-maildir', '05-mailbox-command', '07-extensions', '08-full-mailbox', '09-soft-bounce', '10-loops-refusals'];
 
 interface FixtureMessage { name: string; from: string; to: string[]; text: string; via?: string; mailParams?: string; rcptParams?: string }
 
