@@ -13,7 +13,7 @@ import type { MailLogger } from '../../log/logger.js';
 import type { AddressResolver } from '../../address/resolve.js';
 import type { Maps } from '../../address/maps.js';
 import type { CleanupService } from '../../cleanup/api.js';
-import { MAIL_QUEUE_TRACE, type QueueLayout } from '../../queue/layout.js';
+import { MAIL_QUEUE_TRACE, mailQueuePath, type QueueLayout } from '../../queue/layout.js';
 import { appendStatusRecord } from '../../queue/status-log.js';
 import type { ByteInput } from '../../queue/record.js';
 import {
@@ -107,6 +107,7 @@ export class LocalRequest {
       deliveredTo: attr.delivered ?? attr.rcpt.address,
       origRcpt: attr.rcpt.orcpt,
       enableOrcpt: this.env.settings.enableOriginalRecipient,
+      path: mailQueuePath(this.env.layout, this.req.queueName, this.req.queueId),
     };
   }
 
