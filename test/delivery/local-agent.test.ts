@@ -612,6 +612,21 @@ describe('local(8) mailbox_command', { skip: !isRoot && 'needs root (useradd, de
   });
 });
 
+describe('local(8) configuration refusals', () => {
+  for (const [settings, text] of [
+    [{ mailbox_size_limit: '1000', message_size_limit: '2000' }, 'configuration error: mailbox_size_limit is smaller than message_size_limit'],
+    [{ mailbox_size_limit: '1000', message_size_limit: '0' }, 'configuration error: mailbox_size_limit is limited but message_size_limit is unlimited'],
+    [{ allow_mail_to_files: 'alias, everything' }, 'unknown allow_mail_to_files value "everything" in "alias, everything"'],
+  ] as Array<[Record<string, string>, string]>) {
+    it(`refuses ${JSON.stringify(settings)}`, async () => {
+      const h = new Harness(makeRoot('local-refusal-', []), settings);
+      await assert.rejects(h.start(), (e: Error) => e.message === text);
+      await h.cleanup.close();
+      await h.resolver.close();
+    });
+  }
+});
+
 describe('master/local-program.ts', () => {
   it('serves qmgr connections once ready, with relay= the service name', async () => {
     const root = fs.realpathSync(tempDir('local-program-'));
