@@ -26,12 +26,8 @@ export const localProgram: ProgramModule = {
     const ready = (async () => {
       await cleanup.ready;
       await resolver.ready();
-      try {
-        agent = await localAgent({ config, log, cleanup: cleanup.cleanup, resolver, service: ctx.init.service });
-      } catch (e) {
-        log.fatal((e as Error).message);
-        throw e;
-      }
+      // A ConfigError rejects ready; the skeleton logs it as the fatal error.
+      agent = await localAgent({ config, log, cleanup: cleanup.cleanup, resolver, service: ctx.init.service });
     })();
     ready.catch(() => undefined);
     const running = new Set<Promise<void>>();

@@ -1,252 +1,27 @@
 // local(8)'s delivery logic (src/delivery/local) run in-process against
-// queue files made by this project's cleanup service in a temporary spool:
-// aliases (texthash tables), .forward files, :include: lists, files,
-// commands, forwarding through cleanup, unknown users, loops, extensions,
-// Maildir and the hand-over to mailbox_transport. Alias tables are texthash
-// (postmap format: "name value"), mailboxes are dot-locked. Throw-away Unix users
-// are created with useradd (root only; the tests are skipped otherwise)
-// and removed afterwards. Mailbox bytes and log lines are compared with
-// the forms of fixtures/delivery/*/expected after normalising times.
+// queue files made by this project's cleanup service in a temporary spool
+// (./local-agent-harness.ts): aliases, .forward files, :include: lists,
+// files, commands, forwarding through cleanup, unknown users, loops,
+// extensions, Maildir, mailbox_command, the hand-over to mailbox_transport,
+// biff, and master/local-program.ts serving a connection. Throw-away Unix
+// users are created with useradd (root only; those tests are skipped
+// otherwise). Mailbox bytes and log lines are compared with the forms of
+// fixtures/delivery/*/expected after normalising times.
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Config } from '../../src/config/config.js';
-import { AddressResolver } from '../../src/address/resolve.js';
-import { TableCache } from '../../src/address/maps.js';
-import { createCleanupService, type CleanupServiceHandle } from '../../src/cleanup/service.js';
-import { CLEANUP_FLAG_MAP_OK } from '../../src/cleanup/api.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
-import { readQueueFile, attributeValue } from '../../src/queue/reader.js';
-import { agentOptions, serveAgentConnection, statusContext } from '../../src/delivery/agent.js';
-import { NO_TIME, encodeRequest, type DeliveryReply, type DeliveryRequest } from '../../src/delivery/api.js';
-import { type LocalAgent, localAgent } from '../../src/delivery/local/local.js';
+import { readQueueFile } from '../../src/queue/reader.js';
+import { agentOptions, serveAgentConnection } from '../../src/delivery/agent.js';
+import { decodeRequest } from '../../src/delivery/api.js';
 import { localProgram } from '../../src/master/local-program.js';
+import { socketPass } from '../../src/delivery/local/pass.js';
 import { tempDir } from '../lib/tmp.js';
-
-const isRoot = process.geteuid?.() === 0;
-const QUEUES = ['incoming', 'active', 'deferred', 'hold', 'corrupt', 'defer', 'bounce', 'trace', 'maildrop', 'saved'];
-const COMMENT = 'postfix-ts local-agent test';
-
-interface User { name: string; uid: number; gid: number; home: string }
-
-/** Throw-away accounts, removed in after(); ones a killed run left behind are removed at the next start. */
-class Users {
-  readonly made: User[] = [];
-
-  constructor() {
-    for (const entry of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = entry.split(':');
-      if (f[4] !== COMMENT || f[0] === undefined) continue;
-      if (fs.existsSync(f[5] ?? '')) continue; // a run in progress
-      this.made.push({ name: f[0], uid: 0, gid: 0, home: '' });
-    }
-    this.removeAll();
-  }
-
-  add(name: string, home: string): User {
-    try {
-      execFileSync('userdel', [name], { stdio: 'ignore' });
-    } catch {
-      // not there
-    }
-    execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', '-c', COMMENT, name]);
-    const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
-    fs.mkdirSync(home, { recursive: true, mode: 0o755 });
-    fs.chownSync(home, uid, gid);
-    const u = { name, uid, gid, home };
-    this.made.push(u);
-    return u;
-  }
-
-  removeAll(): void {
-    for (const u of this.made.splice(0)) {
-      try {
-        execFileSync('userdel', [u.name], { stdio: 'ignore' });
-      } catch {
-        // gone
-      }
-      try {
-        execFileSync('groupdel', [u.name], { stdio: 'ignore' });
-      } catch {
-        // gone with the user
-      }
-    }
-  }
-}
-
-/** A spool, a configuration, the cleanup service and the agent. */
-class Harness {
-  readonly spool: string;
-  readonly conf: string;
-  readonly lines: string[] = [];
-  config!: Config;
-  cleanup!: CleanupServiceHandle;
-  resolver!: AddressResolver;
-  agent!: LocalAgent;
-  passed: DeliveryRequest[] = [];
-  passReply: DeliveryReply | null = null;
-
-  constructor(readonly root: string, private readonly settings: Record<string, string>) {
-    this.spool = path.join(root, 'spool');
-    this.conf = path.join(root, 'conf');
-  }
-
-  async start(): Promise<void> {
-    for (const q of QUEUES) fs.mkdirSync(path.join(this.spool, q), { recursive: true, mode: 0o700 });
-    fs.mkdirSync(this.conf, { recursive: true });
-    const main: Record<string, string> = {
-      compatibility_level: '3.6',
-      myhostname: 'host.example.com',
-      mydomain: 'example.com',
-      myorigin: '$myhostname',
-      mydestination: '$myhostname, localhost.$mydomain, localhost, $mydomain',
-      inet_interfaces: '127.0.0.1',
-      inet_protocols: 'ipv4',
-      biff: 'no',
-      default_transport: 'error:5.7.1 mail for other domains does not leave the fixture',
-      relay_transport: '$default_transport',
-      alias_maps: `texthash:${this.conf}/aliases`,
-      mail_spool_directory: `${this.root}/mail`,
-      queue_directory: this.spool,
-      mailbox_delivery_lock: 'dotlock',
-      ...this.settings,
-    };
-    fs.writeFileSync(path.join(this.conf, 'main.cf'), Object.entries(main).map(([k, v]) => `${k} = ${v}\n`).join(''));
-    if (!fs.existsSync(path.join(this.conf, 'aliases'))) fs.writeFileSync(path.join(this.conf, 'aliases'), '');
-    this.config = Config.load(this.conf);
-    const sink = memorySink(this.lines);
-    const localLog = createLogger(sink, 'postfix/local', 1);
-    const cleanupLog = createLogger(sink, 'postfix/cleanup', 1);
-    this.resolver = new AddressResolver(this.config, { cache: new TableCache(localLog), log: localLog });
-    const cleanupResolver = new AddressResolver(this.config, { cache: new TableCache(cleanupLog), log: cleanupLog });
-    this.cleanup = createCleanupService({ config: this.config, resolver: cleanupResolver, logger: cleanupLog, queueDir: this.spool });
-    await this.cleanup.ready;
-    this.agent = await localAgent({
-      config: this.config, log: localLog, cleanup: this.cleanup, resolver: this.resolver,
-      pass: async (_transport, _nexthop, req) => {
-        this.passed.push(req);
-        return this.passReply;
-      },
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.agent.close();
-    await this.cleanup.close();
-    await this.resolver.close();
-  }
-
-  /** A message queued as smtpd would queue it; its queue ID. */
-  async inject(sender: string, rcpts: string[], text: string, extra: Array<[string, string]> = []): Promise<string> {
-    const s = await this.cleanup.open(CLEANUP_FLAG_MAP_OK);
-    const now = Date.now();
-    s.record('T', `${Math.floor(now / 1000)} ${(now % 1000) * 1000}`);
-    s.record('A', 'rewrite_context=local');
-    s.record('S', sender);
-    s.record('A', 'log_client_name=localhost');
-    s.record('A', 'log_client_address=127.0.0.1');
-    s.record('A', 'log_helo_name=client.example.com');
-    s.record('A', 'log_protocol_name=ESMTP');
-    for (const [t, d] of extra) s.record(t, d);
-    for (const r of rcpts) s.record('R', r);
-    s.record('M', '');
-    s.record('N', 'Received: from client.example.com (localhost [127.0.0.1])');
-    s.record('N', `\tby host.example.com (Postfix) with ESMTP id ${s.queueId}`);
-    for (const line of text.replace(/\n$/, '').split('\n')) s.record('N', line);
-    s.record('X', '');
-    s.record('E', '');
-    const r = await s.finish();
-    assert.equal(r.status, 0, `cleanup: ${r.reason} ${this.lines.join("\n")}`);
-    return s.queueId;
-  }
-
-  /** The request qmgr would send for the pending recipients of a queued message. */
-  async request(id: string): Promise<DeliveryRequest> {
-    const file = path.join(this.spool, 'incoming', id);
-    const r = await readQueueFile(file);
-    assert.ok(r.ok, r.ok ? '' : r.error);
-    const f = r.file;
-    return {
-      flags: 3, queueName: 'incoming', queueId: id, dataOffset: f.contentOffset, dataSize: f.size?.contentSize ?? 0,
-      nexthop: 'host.example.com', encoding: '', smtputf8: 0, sender: f.sender ?? '',
-      stats: { incomingArrival: { sec: f.arrival?.sec ?? 0, usec: 0 }, activeArrival: NO_TIME, agentHandoff: NO_TIME, connSetupDone: NO_TIME, deliverDone: NO_TIME, reuseCount: 0 },
-      recipients: f.recipients.filter((x) => x.status === 'pending').map((x) => ({
-        address: x.address, orcpt: x.orcpt ?? '', dsnOrcpt: x.dsnOrcpt ?? '', notify: x.notify, offset: x.offset,
-      })),
-      clientName: attributeValue(f, 'log_client_name') ?? '', clientAddr: attributeValue(f, 'log_client_address') ?? '',
-      clientPort: '', clientProto: attributeValue(f, 'log_protocol_name') ?? '', clientHelo: attributeValue(f, 'log_helo_name') ?? '',
-      saslMethod: '', saslUsername: '', saslSender: '', logIdent: id, rewriteContext: 'local', dsnEnvid: f.dsnEnvid ?? '', dsnRet: f.dsnRet,
-    };
-  }
-
-  /** Delivers the pending recipients of a queued message; the reply. */
-  async deliver(id: string): Promise<DeliveryReply> {
-    const request = await this.request(id);
-    const fh = await fsp.open(path.join(this.spool, 'incoming', id), 'r+');
-    try {
-      const log = createLogger(memorySink(this.lines), 'postfix/local', 1);
-      const opts = agentOptions(this.config, log);
-      return await this.agent.handle({ request, status: statusContext(opts, request, fh), fh, log });
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** Delivers the recipients of a queued message that resolve to the local transport (as qmgr would hand them over). */
-  async deliverLocal(id: string): Promise<DeliveryReply | null> {
-    const request = await this.request(id);
-    const local = [];
-    for (const r of request.recipients) if ((await this.resolver.resolve(r.address)).transport === 'local') local.push(r);
-    if (local.length === 0) return null;
-    const fh = await fsp.open(path.join(this.spool, 'incoming', id), 'r+');
-    try {
-      const log = createLogger(memorySink(this.lines), 'postfix/local', 1);
-      const opts = agentOptions(this.config, log);
-      const req = { ...request, recipients: local };
-      return await this.agent.handle({ request: req, status: statusContext(opts, req, fh), fh, log });
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** Log lines since mark, with times, pids and queue IDs normalised. */
-  log(mark = 0, ids: string[] = []): string[] {
-    return this.lines.slice(mark).map((l) => {
-      let t = l.replace(/delay=[0-9.]+, delays=[0-9.]+\/[0-9.]+\/[0-9.]+\/[0-9.]+/, 'delay=@D@, delays=@D@/@D@/@D@/@D@').replace(/\[1\]/, '[@PID@]');
-      ids.forEach((id, i) => (t = t.split(id).join(`@QID${i + 1}@`)));
-      return t.split(this.root).join('@ROOT@');
-    }).filter((l) => !l.includes('message-id=<'));
-  }
-
-  /** The newest queue files in incoming/ other than these. */
-  newIds(known: string[]): string[] {
-    return fs.readdirSync(path.join(this.spool, 'incoming')).filter((n) => !known.includes(n));
-  }
-
-  /** Whether the recipient record at this index is marked done. */
-  async doneMarks(id: string): Promise<string[]> {
-    const r = await readQueueFile(path.join(this.spool, 'incoming', id));
-    return r.file.recipients.map((x) => `${x.address}:${x.status}`);
-  }
-}
-
-/** Mailbox text with the From_ line's date and the headers' dates and IDs normalised. */
-function normMbox(text: string, root: string, ids: string[] = []): string {
-  let t = text.replace(/^(From \S+ {2}).*$/gm, '$1@CTIME@').replace(/; (Mon|Tue|Wed|Thu|Fri|Sat|Sun), .*$/gm, '; @DATE@')
-    .replace(/^Date: .*$/gm, 'Date: @DATE@').replace(/<[0-9]+\.([0-9A-Za-z]+)@host.example.com>/g, '<@STAMP@.$1@host.example.com>');
-  ids.forEach((id, i) => (t = t.split(id).join(`@QID${i + 1}@`)));
-  return t.split(root).join('@ROOT@');
-}
-
-const MSG = (to: string, subject: string) => `From: Sender <pfsender@host.example.com>\nTo: ${to}\nSubject: ${subject}\n\nbody\n`;
-
-const line = (qid: string, to: string, tail: string, orig?: string) =>
-  `postfix/local[@PID@]: ${qid}: to=<${to}>, ${orig ? `orig_to=<${orig}>, ` : ''}relay=local, delay=@D@, delays=@D@/@D@/@D@/@D@, ${tail}`;
+import { Harness, MSG, type User, Users, isRoot, line, makeRoot, normMbox, requestOverSocket } from './local-agent-harness.js';
 
 describe('local(8) delivery logic', { skip: !isRoot && 'needs root (useradd, deliveries as other users)' }, () => {
   const users = new Users();
@@ -261,11 +36,7 @@ describe('local(8) delivery logic', { skip: !isRoot && 'needs root (useradd, del
   let C: User;
 
   before(async () => {
-    root = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(root, 0o755);
-    for (const d of ['mail', 'out']) fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
-    fs.chmodSync(path.join(root, 'mail'), 0o1777);
-    fs.chmodSync(path.join(root, 'out'), 0o1777);
+    root = makeRoot('local-agent-', ['mail', 'out']);
     fs.mkdirSync(path.join(root, 'bin'));
     fs.writeFileSync(path.join(root, 'bin', 'capture'), [
       '#!/bin/sh',
@@ -501,6 +272,18 @@ describe('local(8) delivery logic', { skip: !isRoot && 'needs root (useradd, del
     fs.rmSync(path.join(root, 'mail', alice));
   });
 
+  it('writes one "alias expanded" trace record for a NOTIFY=SUCCESS alias, none for its members', async () => {
+    const mark = h.lines.length;
+    const id = await h.inject('pfsender@host.example.com', ['team@host.example.com'], MSG('team@host.example.com', 'notify'), [['A', 'notify_flags=2']]);
+    assert.deepEqual(await h.deliver(id), { status: 0 });
+    assert.equal(h.log(mark, [id]).length, 2);
+    const trace = fs.readFileSync(path.join(h.spool, 'trace', id), 'latin1');
+    assert.equal(trace.match(/^recipient=/gm)?.length, 1, trace);
+    assert.match(trace, /^recipient=team@host.example.com$/m);
+    assert.match(trace, /^action=expanded$/m);
+    assert.match(trace, /^reason=delivery via local: alias expanded$/m);
+  });
+
   it('bounces one member of a list and delivers the others', async () => {
     const mark = h.lines.length;
     const id = await h.inject('pfsender@host.example.com', ['broken@host.example.com'], MSG('broken@host.example.com', 'broken'));
@@ -522,10 +305,7 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
   const harnesses: Harness[] = [];
 
   const make = async (settings: Record<string, string>, aliases = ''): Promise<Harness> => {
-    const dir = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(dir, 0o755);
-    fs.mkdirSync(path.join(dir, 'mail'), { mode: 0o1777 });
-    fs.chmodSync(path.join(dir, 'mail'), 0o1777);
+    const dir = makeRoot('local-agent-', ['mail']);
     fs.mkdirSync(path.join(dir, 'conf'));
     fs.writeFileSync(path.join(dir, 'conf', 'aliases'), aliases);
     const h = new Harness(dir, settings);
@@ -598,6 +378,65 @@ describe('local(8) settings', { skip: !isRoot && 'needs root (useradd, deliverie
     assert.deepEqual(await h.doneMarks(id2), [`${dave}@host.example.com:pending`]);
   });
 
+  it('socketPass writes the request to private/<transport> and reads the reply; null when nobody listens', async () => {
+    const h = await make({});
+    const id = await h.inject('pfsender@host.example.com', ['caf\u00e9@host.example.com'], MSG('x@host.example.com', 'socket pass'));
+    const req = await h.request(id);
+    fs.mkdirSync(path.join(h.spool, 'private'), { recursive: true });
+    const got: string[] = [];
+    const server = net.createServer((s) => {
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => {
+        got.push(d);
+        s.end('{"status":1}\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(path.join(h.spool, 'private', 'fake'), () => r()));
+    try {
+      assert.deepEqual(await socketPass(h.spool)('fake', 'hop', req), { status: 1 });
+      assert.deepEqual(decodeRequest(got.join('').trim())?.recipients[0]?.address, 'caf\u00e9@host.example.com');
+      assert.equal(await socketPass(h.spool)('absent', 'hop', req), null);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('biff = yes tells comsat (biff/udp on localhost) "user@offset"', async (t) => {
+    const udp = dgram.createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(512, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) {
+      udp.close();
+      t.skip('udp port 512 is taken');
+      return;
+    }
+    try {
+      const h = await make({ biff: 'yes' });
+      const got = new Promise<string>((resolve) => udp.once('message', (m) => resolve(m.toString('latin1'))));
+      const id = await h.inject('pfsender@host.example.com', [`${dave}@host.example.com`], MSG(`${dave}@host.example.com`, 'biff'));
+      assert.deepEqual(await h.deliver(id), { status: 0 });
+      assert.equal(await got, `${dave}@0\0`);
+    } finally {
+      udp.close();
+    }
+  });
+
+  it('require_home_directory defers a user whose home directory is missing', async () => {
+    const h = await make({ require_home_directory: 'yes' });
+    fs.renameSync(D.home, `${D.home}.away`);
+    try {
+      const mark = h.lines.length;
+      const id = await h.inject('pfsender@host.example.com', [`${dave}@host.example.com`], MSG(`${dave}@host.example.com`, 'home'));
+      assert.deepEqual(await h.deliver(id), { status: 1 });
+      assert.deepEqual(h.log(mark, [id]), [line('@QID1@', `${dave}@host.example.com`,
+        `dsn=4.3.0, status=deferred (cannot access home directory ${D.home.split(h.root).join('@ROOT@')}: No such file or directory)`)]);
+    } finally {
+      fs.renameSync(`${D.home}.away`, D.home);
+    }
+  });
+
   it('postmaster without an alias is discarded with a warning', async () => {
     const h = await make({});
     const mark = h.lines.length;
@@ -625,10 +464,7 @@ describe('local(8) .forward chains and the agent protocol', { skip: !isRoot && '
   };
 
   before(async () => {
-    root = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(root, 0o755);
-    fs.mkdirSync(path.join(root, 'mail'), { mode: 0o1777 });
-    fs.chmodSync(path.join(root, 'mail'), 0o1777);
+    root = makeRoot('local-agent-', ['mail']);
     const P = users.add(ping, path.join(root, 'home', ping));
     const O = users.add(pong, path.join(root, 'home', pong));
     const F = users.add(fw, path.join(root, 'home', fw));
@@ -693,19 +529,7 @@ describe('local(8) .forward chains and the agent protocol', { skip: !isRoot && '
     const server = net.createServer((s) => serveAgentConnection(s, h.agent.handle, opts));
     await new Promise<void>((r) => server.listen(sockPath, () => r()));
     try {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
-        let buf = '';
-        c.setEncoding('utf8');
-        c.on('data', (d: string) => {
-          buf += d;
-          if (buf.includes('\n')) {
-            c.end();
-            resolve(buf.slice(0, buf.indexOf('\n')));
-          }
-        });
-        c.on('error', reject);
-      });
+      const reply = await requestOverSocket(sockPath, request);
       assert.deepEqual(JSON.parse(reply), { status: 0 });
       assert.deepEqual(await h.doneMarks(id), ['nobody-here@host.example.com:done']);
     } finally {
@@ -724,12 +548,7 @@ describe('local(8) mailbox_command', { skip: !isRoot && 'needs root (useradd, de
   let root = '';
 
   before(async () => {
-    root = fs.realpathSync(tempDir('local-agent-'));
-    fs.chmodSync(root, 0o755);
-    for (const d of ['mail', 'out']) {
-      fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
-      fs.chmodSync(path.join(root, d), 0o1777);
-    }
+    root = makeRoot('local-agent-', ['mail', 'out']);
     fs.mkdirSync(path.join(root, 'bin'));
     fs.writeFileSync(path.join(root, 'bin', 'mda'), [
       '#!/bin/sh',
@@ -793,141 +612,17 @@ describe('local(8) mailbox_command', { skip: !isRoot && 'needs root (useradd, de
   });
 });
 
-// ---------------------------------------------------------------------------
-// The recorded delivery fixtures, as far as local(8) is concerned: each
-// message sent by SMTP is queued through cleanup and delivered by the
-// agent, and so are the copies it forwards (their local recipients only);
-// the postfix/local lines, notices aside, must be Postfix's. User names
-// get this process's prefix (pfalice -> lu<pid>alice) so that runs and the
-// e2e replay never share accounts; tables become texthash: files.
-
-const FIXTURES = path.resolve(import.meta.dirname, '../../../fixtures/delivery');
-const REPLAYED = ['01-aliases', '02-forward', '03-mbox', '04-maildir', '05-mailbox-command', '07-extensions', '08-full-mailbox', '10-loops-refusals'];
-
-interface FixtureMessage { name: string; from: string; to: string[]; text: string; via?: string; mailParams?: string; rcptParams?: string }
-
-/** Postfix's local lines of each message section, notices' deliveries left out, queue IDs renumbered in order of appearance. */
-function expectedLocalLines(maillog: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let name = '';
-  let section: string[] = [];
-  const flush = () => {
-    if (name === '') return;
-    const notices = new Set(section.filter((l) => /^postfix\/bounce\[.*notification: @QID\d+@$/.test(l)).map((l) => /(@QID\d+@)$/.exec(l)![1]!));
-    const local = section.filter((l) => l.startsWith('postfix/local[') && !notices.has(/@QID\d+@/.exec(l)?.[0] ?? ''));
-    out.set(name, renumber(local, /@QID\d+@/g));
-  };
-  for (const l of maillog.split('\n')) {
-    const m = /^=== message \d+: (.*)$/.exec(l);
-    if (m) {
-      flush();
-      name = m[1]!;
-      section = [];
-    } else if (l !== '') {
-      section.push(l);
-    }
-  }
-  flush();
-  return out;
-}
-
-/** Queue IDs matched by re replaced by @Q1@, @Q2@... in order of first appearance; then sorted. */
-function renumber(lines: string[], re: RegExp): string[] {
-  const ids = new Map<string, string>();
-  return lines.map((l) => l.replace(re, (id) => {
-    if (!ids.has(id)) ids.set(id, `@Q${ids.size + 1}@`);
-    return ids.get(id)!;
-  })).sort();
-}
-
-function readMainCf(file: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const l of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(l);
-    if (m) out.push([m[1]!, m[2]!]);
-  }
-  return out;
-}
-
-describe('local(8) on the delivery fixtures', { skip: !isRoot && 'needs root (useradd, deliveries as other users)' }, () => {
-  const users = new Users();
-  const prefix = `lu${process.pid % 100000}`;
-  const rename = (text: string) => text.replace(/\bpf([a-z0-9]+)/gi, (_m, rest: string) => `${prefix}${rest.toLowerCase()}`);
-  const harnesses: Harness[] = [];
-
-  after(async () => {
-    for (const h of harnesses) await h.stop();
-    users.removeAll();
-  });
-
-  for (const fixture of REPLAYED) {
-    it(`replays ${fixture}`, async () => {
-      const dir = path.join(FIXTURES, fixture);
-      const root = fs.realpathSync(tempDir('local-fixture-'));
-      fs.chmodSync(root, 0o755);
-      const sub = (text: string) => rename(text).split('@ROOT@').join(root);
-      for (const d of ['mail', 'out', 'conf']) fs.mkdirSync(path.join(root, d), { mode: 0o1777 });
-      for (const d of ['mail', 'out']) fs.chmodSync(path.join(root, d), 0o1777);
-      const accounts = (JSON.parse(fs.readFileSync(path.join(dir, 'users.json'), 'utf8')) as Array<{ name: string }>)
-        .map((u) => users.add(rename(u.name), path.join(root, 'home', rename(u.name))));
-      const copyTree = (from: string, to: string) => {
-        if (!fs.existsSync(from)) return;
-        for (const e of fs.readdirSync(from, { withFileTypes: true })) {
-          const src = path.join(from, e.name);
-          const dst = path.join(to, rename(e.name));
-          if (e.isDirectory()) {
-            fs.mkdirSync(dst, { recursive: true, mode: 0o755 });
-            copyTree(src, dst);
-          } else {
-            fs.writeFileSync(dst, sub(fs.readFileSync(src, 'utf8')), { mode: fs.statSync(src).mode & 0o111 ? 0o755 : 0o644 });
-            const owner = accounts.find((a) => dst.startsWith(`${a.home}/`));
-            if (owner) fs.chownSync(dst, owner.uid, owner.gid);
-          }
-        }
-      };
-      copyTree(path.join(dir, 'root'), root);
-      const settings: Record<string, string> = {};
-      for (const [k, v] of readMainCf(path.join(dir, 'main.cf'))) settings[k] = sub(v);
-      for (const table of ['aliases', 'transport']) {
-        const src = path.join(dir, table);
-        if (!fs.existsSync(src)) continue;
-        const text = sub(fs.readFileSync(src, 'utf8'));
-        fs.writeFileSync(path.join(root, 'conf', table), table === 'aliases' ? text.replace(/^([^#\s][^:\s]*):/gm, '$1') : text);
-      }
-      for (const [k, v] of Object.entries(settings)) {
-        settings[k] = v.replace(/\bhash:\$config_directory\/([a-z]+)/g, `texthash:${root}/conf/$1`);
-      }
-      const h = new Harness(root, settings);
-      await h.start();
-      harnesses.push(h);
-      const expected = expectedLocalLines(sub(fs.readFileSync(path.join(dir, 'expected', 'maillog'), 'utf8')));
-      const messages = JSON.parse(fs.readFileSync(path.join(dir, 'messages.json'), 'utf8')) as FixtureMessage[];
-      const problems: string[] = [];
-      for (const msg of messages) {
-        if ((msg.via ?? 'smtp') !== 'smtp' || msg.mailParams || msg.rcptParams) continue;
-        const mark = h.lines.length;
-        const known = h.newIds([]);
-        const first = await h.inject(sub(msg.from), msg.to.map(sub), sub(msg.text));
-        const todo = [first];
-        const seen = [...known, first];
-        const ids: string[] = [];
-        for (let id = todo.shift(); id !== undefined; id = todo.shift()) {
-          ids.push(id);
-          await h.deliverLocal(id);
-          for (const n of h.newIds(seen)) {
-            seen.push(n);
-            todo.push(n);
-          }
-        }
-        const ours = renumber(h.lines.slice(mark).filter((l) => l.startsWith('postfix/local[')).map((l) =>
-          l.replace(/delay=[0-9.]+, delays=[0-9.]+\/[0-9.]+\/[0-9.]+\/[0-9.]+/, 'delay=@D@, delays=@D@/@D@/@D@/@D@').replace('[1]', '[@PID@]')),
-        new RegExp(ids.join('|') || 'x', 'g'));
-        const want = renumber(expected.get(msg.name) ?? [], /@Q\d+@/g);
-        if (JSON.stringify(ours) !== JSON.stringify(want)) {
-          problems.push(`message ${msg.name}:\n  ours:\n    ${ours.join('\n    ')}\n  postfix:\n    ${want.join('\n    ')}`);
-        }
-      }
-      assert.deepEqual(problems, []);
+describe('local(8) configuration refusals', () => {
+  for (const [settings, text] of [
+    [{ mailbox_size_limit: '1000', message_size_limit: '2000' }, 'configuration error: mailbox_size_limit is smaller than message_size_limit'],
+    [{ mailbox_size_limit: '1000', message_size_limit: '0' }, 'configuration error: mailbox_size_limit is limited but message_size_limit is unlimited'],
+    [{ allow_mail_to_files: 'alias, everything' }, 'unknown allow_mail_to_files value "everything" in "alias, everything"'],
+  ] as Array<[Record<string, string>, string]>) {
+    it(`refuses ${JSON.stringify(settings)}`, async () => {
+      const h = new Harness(makeRoot('local-refusal-', []), settings);
+      await assert.rejects(h.start(), (e: Error) => e.message === text);
+      await h.cleanup.close();
+      await h.resolver.close();
     });
   }
 });
@@ -957,19 +652,7 @@ describe('master/local-program.ts', () => {
     const server = net.createServer((s) => program.connection!(s, { index: 0 } as never));
     await new Promise<void>((r) => server.listen(sockPath, () => r()));
     try {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const c = net.createConnection(sockPath, () => c.write(`${encodeRequest(request)}\n`));
-        let buf = '';
-        c.setEncoding('utf8');
-        c.on('data', (d: string) => {
-          buf += d;
-          if (buf.includes('\n')) {
-            c.end();
-            resolve(buf.slice(0, buf.indexOf('\n')));
-          }
-        });
-        c.on('error', reject);
-      });
+      const reply = await requestOverSocket(sockPath, request);
       assert.deepEqual(JSON.parse(reply), { status: 0 });
       assert.ok(lines.some((l) => l.includes(`${id}: to=<nosuchuser@host.example.com>, relay=mylocal, `)
         && l.endsWith('dsn=5.1.1, status=bounced (unknown user: "nosuchuser")')), lines.join('\n'));

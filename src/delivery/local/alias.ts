@@ -79,6 +79,7 @@ async function expandAlias(lr: LocalRequest, attr: DeliverAttr, usr: UserAttr, n
   }
   if (!lr.settings.frozenDeliveredTo) attr.delivered = attr.rcpt.address;
   if (ownerError) return lr.defer(attr, { status: '4.3.0', reason: 'alias database unavailable' });
+  const saved = { dsnEnvid: attr.dsnEnvid, dsnRet: attr.dsnRet, dsnOrcpt: attr.rcpt.dsnOrcpt };
   const notify = attr.rcpt.notify;
   attr.rcpt.notify = notify === DSN_NOTIFY_SUCCESS ? DSN_NOTIFY_NEVER : notify & ~DSN_NOTIFY_SUCCESS;
   if (canonOwner !== null) {
@@ -92,6 +93,14 @@ async function expandAlias(lr: LocalRequest, attr: DeliverAttr, usr: UserAttr, n
   if (count.n < 1) {
     lr.log.warning(`no recipient in alias lookup result for ${name}`);
     status = await lr.defer(attr, { status: '4.3.0', reason: 'alias database unavailable' });
+  } else if (notify & DSN_NOTIFY_SUCCESS) {
+    attr.rcpt.notify = notify;
+    if (canonOwner !== null) {
+      attr.dsnEnvid = saved.dsnEnvid;
+      attr.dsnRet = saved.dsnRet;
+      attr.rcpt.dsnOrcpt = saved.dsnOrcpt;
+    }
+    await lr.traceExpanded(attr, canonOwner !== null ? 'delivered' : 'expanded');
   }
   return status;
 }

@@ -70,6 +70,10 @@ export async function deliverDotforward(lr: LocalRequest, attr0: DeliverAttr, us
       const status = await deliverTokenLines(lr, attr, usr, content.text, count);
       if (count.n > 0) {
         lr.dup.check(`forward-done ${path}`);
+        if (status === 0 && (notify & DSN_NOTIFY_SUCCESS)) {
+          attr.rcpt.notify = notify;
+          await lr.traceExpanded(attr, 'expanded');
+        }
         return { found: true, status };
       }
       return { found: false, status };

@@ -17,6 +17,7 @@ import { DSN_NOTIFY_NEVER, DSN_NOTIFY_SUCCESS } from '../../mail/dsn.js';
 import { lowercaseAscii } from '../../dict/utf8.js';
 import { DELIVER_HDR_FWD, type DeliverAttr } from './attr.js';
 import type { LocalRequest, Status } from './request.js';
+import { corruptOutcome } from './mail-copy.js';
 
 /** SMTPUTF8_FLAG_REQUESTED (global/smtputf8.h). */
 const SMTPUTF8_FLAG_REQUESTED = 1 << 0;
@@ -115,7 +116,8 @@ export class Forwarder {
       s.record(letter(type), r.data);
     }
     if (type !== REC_TYPE.XTRA) {
-      lr.log.warning(`${copy.queueId}: bad record type: ${type} in message content`);
+      // The original is bad: the queue manager sets it aside (mark_corrupt).
+      corruptOutcome(lr.copySource(attr), `${copy.queueId}: bad record type: ${type} in message content`, lr.warn);
       await s.abort();
       return -1;
     }

@@ -4,7 +4,7 @@
 // mailbox_command_maps, mailbox_command, a Maildir (home_mailbox or
 // mail_spool_directory ending in '/'), or an mbox file in home_mailbox or
 // mail_spool_directory. The file work is in ./mailbox-file.ts,
-// ./maildir.ts and ./command.ts.
+// ./maildir.ts and ./command.ts; ./biff.ts tells comsat about new mbox mail.
 import { DEL_REQ_TRACE_ONLY_MASK } from '../api.js';
 import { DELIVER_HDR_FILE, type DeliverAttr, type UserAttr, deeper } from './attr.js';
 import type { LocalRequest, Status } from './request.js';
@@ -13,6 +13,8 @@ import { MAIL_COPY_DELIVERED, MAIL_COPY_MBOX } from './mail-copy.js';
 import { deliverMboxFile } from './mailbox-file.js';
 import { deliverCommandLeaf, deliverMaildirLeaf, reportOutcome } from './leaf.js';
 import { deliverPass } from './pass.js';
+import { biffNotify } from './biff.js';
+import * as fsp from 'node:fs/promises';
 
 async function deliverMailboxFile(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr): Promise<Status> {
   const attr = deeper(attr0);
@@ -22,11 +24,15 @@ async function deliverMailboxFile(lr: LocalRequest, attr0: DeliverAttr, usr: Use
   const path = s.homeMailbox !== '' ? `${usr.home ?? ''}/${s.homeMailbox}` : `${s.mailSpoolDirectory}/${attr.user}`;
   let copyFlags = MAIL_COPY_MBOX;
   if ((s.deliverHdrMask & DELIVER_HDR_FILE) === 0) copyFlags &= ~MAIL_COPY_DELIVERED;
+  // Where the new message will start, for biff (Postfix takes it under the lock).
+  const end = s.biff ? await fsp.stat(path).then((st) => st.size, () => 0) : 0;
   const outcome = await deliverMboxFile(path, { uid: usr.uid, gid: usr.gid, name: attr.user, home: usr.home }, {
     source: lr.copySource(attr), copyFlags, locks: s.mailboxLocks, sizeLimit: s.mailboxSizeLimit, kind: 'mailbox',
     spoolDir: s.homeMailbox === '', strictOwner: s.strictMailboxOwnership, timing: s.lockTiming, warn: lr.warn,
   });
-  return reportOutcome(lr, attr, outcome, false);
+  const status = await reportOutcome(lr, attr, outcome, false);
+  if (outcome.ok && s.biff) biffNotify(usr.logname ?? attr.user, end, lr.warn);
+  return status;
 }
 
 /** deliver_mailbox: found is false when the user has no account (the caller tries the unknown-user handling). */

@@ -23,8 +23,8 @@ export function socketPass(queueDir: string): (transport: string, nexthop: strin
       sock.destroy();
       resolve(reply);
     };
-    sock.setEncoding('latin1');
-    sock.on('connect', () => sock.write(`${encodeRequest(req)}\n`, 'latin1'));
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${encodeRequest(req)}\n`, 'utf8'));
     sock.on('data', (chunk: string) => {
       buf += chunk;
       const nl = buf.indexOf('\n');

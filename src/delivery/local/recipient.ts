@@ -3,10 +3,11 @@
 // expansion. It drops duplicates, detects Delivered-To: loops, splits the
 // address into user, extension and domain, and then tries in order: a
 // "\user" mailbox, the alias tables (with and without the extension),
-// indirect delivery for list members with an owner, the user's .forward,
+// indirect delivery for list members with an owner, the home directory
+// check (require_home_directory), the user's .forward,
 // the mailbox, and the unknown-user handling.
 import { splitAddr } from '../../address/split.js';
-import { lowercaseAscii } from '../../dict/utf8.js';
+import { casefold, lowercaseAscii, validUtf8 } from '../../dict/utf8.js';
 import { EXPAND_TYPE_INCL, type DeliverAttr, type UserAttr, deeper, withAttr } from './attr.js';
 import type { LocalRequest, Status } from './request.js';
 import { deliverAlias } from './alias.js';
@@ -15,6 +16,14 @@ import { deliverMailbox } from './mailbox.js';
 import { deliverUnknown } from './unknown.js';
 import { deliverIndirect } from './indirect.js';
 import { EXT_PROP_ALIAS } from '../../address/canonical.js';
+import { statAs } from './as-user.js';
+
+/** casefold() of a byte string: Unicode folding of its UTF-8 with smtputf8_enable, else ASCII only. */
+function foldAddress(addr: string, utf8: boolean): string {
+  const bytes = Buffer.from(addr, 'latin1');
+  if (!utf8 || !validUtf8(bytes)) return lowercaseAscii(addr);
+  return Buffer.from(casefold(bytes.toString('utf8')), 'utf8').toString('latin1');
+}
 
 async function deliverSwitch(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr): Promise<Status> {
   let attr = deeper(attr0);
@@ -36,6 +45,17 @@ async function deliverSwitch(lr: LocalRequest, attr0: DeliverAttr, usr: UserAttr
   // A list member whose mail must go out with the list owner's sender.
   if (attr.owner !== null && lowercaseAscii(attr.owner) !== lowercaseAscii(attr.user)) return deliverIndirect(lr, attr);
   if (attr.expType === EXPAND_TYPE_INCL) return deliverIndirect(lr, attr);
+  if (lr.settings.requireHomeDirectory) {
+    const pwr = lr.env.passwd.byNameLookup(attr.user);
+    if (!pwr.ok) {
+      lr.log.warning(`error looking up passwd info for ${attr.user}: ${pwr.error}`);
+      return lr.defer(attr, { status: '4.0.0', reason: 'user lookup error' });
+    }
+    if (pwr.pw !== null) {
+      const st = await statAs(pwr.pw.dir, pwr.pw.uid, pwr.pw.gid);
+      if ('error' in st) return lr.defer(attr, { status: '4.3.0', reason: `cannot access home directory ${pwr.pw.dir}: ${st.error}` });
+    }
+  }
   const fwd = await deliverDotforward(lr, attr, usr);
   if (fwd.found) return fwd.status;
   const mb = await deliverMailbox(lr, attr, usr);
@@ -51,7 +71,7 @@ export async function deliverRecipient(lr: LocalRequest, attr0: DeliverAttr, usr
     return lr.bounceWorkaround(attr, { status: '5.4.6', reason: `mail forwarding loop for ${attr.rcpt.address}` });
   }
   if (attr.delivered === null) attr.delivered = attr.rcpt.address;
-  let local = lr.settings.utf8 ? attr.rcpt.address.toLowerCase() : lowercaseAscii(attr.rcpt.address);
+  let local = foldAddress(attr.rcpt.address, lr.settings.utf8);
   const at = local.lastIndexOf('@');
   let domain = '';
   if (at < 0) lr.log.warning(`no @ in recipient address: ${local}`);

@@ -5,14 +5,16 @@
 // the duplicate filter and the forwarded copies under construction. The
 // per-recipient outcome goes through the status library (queue/
 // delivery-status.ts) with relay=<service name>; bounce_workaround
-// (local/bounce_workaround.c) is here too. Touches the queue's logs through
+// (local/bounce_workaround.c) is here too, and the trace record of an
+// expansion for NOTIFY=SUCCESS. Touches the queue's logs through
 // the status library only.
 import type { Config } from '../../config/config.js';
 import type { MailLogger } from '../../log/logger.js';
 import type { AddressResolver } from '../../address/resolve.js';
 import type { Maps } from '../../address/maps.js';
 import type { CleanupService } from '../../cleanup/api.js';
-import type { QueueLayout } from '../../queue/layout.js';
+import { MAIL_QUEUE_TRACE, mailQueuePath, type QueueLayout } from '../../queue/layout.js';
+import { appendStatusRecord } from '../../queue/status-log.js';
 import type { ByteInput } from '../../queue/record.js';
 import {
   type StatusContext, type RcptDsn, sentRecipient, bounceRecipient, deferRecipient,
@@ -105,6 +107,7 @@ export class LocalRequest {
       deliveredTo: attr.delivered ?? attr.rcpt.address,
       origRcpt: attr.rcpt.orcpt,
       enableOrcpt: this.env.settings.enableOriginalRecipient,
+      path: mailQueuePath(this.env.layout, this.req.queueName, this.req.queueId),
     };
   }
 
@@ -145,6 +148,21 @@ export class LocalRequest {
       if (owner.status === 'error') return this.defer(attr, { status: '4.3.0', reason: 'alias database unavailable' });
     }
     return this.fail(attr, dsn);
+  }
+
+  /**
+   * trace_append() of an expansion for a NOTIFY=SUCCESS recipient: the
+   * success notice says the alias or .forward was expanded (action
+   * "expanded", or "delivered" for a list with an owner). Nothing is logged;
+   * a failure to write is only a warning, as Postfix ignores it.
+   */
+  async traceExpanded(attr: DeliverAttr, action: string): Promise<void> {
+    const r = attr.rcpt;
+    const failed = await appendStatusRecord(this.env.queueDir, this.env.layout, MAIL_QUEUE_TRACE, this.req.queueId,
+      { address: r.address, orcpt: r.orcpt, offset: r.offset, dsnOrcpt: r.dsnOrcpt, notify: r.notify },
+      { status: '2.0.0', action, reason: `delivery via ${this.env.service}: alias expanded` },
+      { oldlogCompat: this.status.oldlogCompat });
+    if (failed !== null) this.log.warning(`${this.req.queueId}: ${MAIL_QUEUE_TRACE} service failure`);
   }
 
   /** maps_find over alias_maps. */

@@ -56,6 +56,8 @@ export interface LocalSettings {
   queueDirectory: string;
   cleanupServiceName: string;
   utf8: boolean;
+  biff: boolean;
+  requireHomeDirectory: boolean;
 }
 
 /** local_mask_init and the parameter tables of local(8)'s main(). */
@@ -114,5 +116,7 @@ export function localSettings(config: Config): LocalSettings {
     queueDirectory: config.get('queue_directory'),
     cleanupServiceName: config.get('cleanup_service_name'),
     utf8: config.getBool('smtputf8_enable'),
+    biff: config.getBool('biff'),
+    requireHomeDirectory: config.getBool('require_home_directory'),
   };
 }
