@@ -16,6 +16,7 @@ import { fileId, longIdSeparator, mailQueueIdOk, mailQueueNameOk, parseQueueId, 
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { getProgName, msgError, msgFatal, msgInfo, msgWarn, setVerbose, verboseLevel } from '../util/msg.js';
+import { readdirRaw } from './queue-showq.js';
 import { errText } from './queue-trigger.js';
 
 const MAX_TEMP_AGE = 7 * 24 * 3600;
@@ -296,7 +297,7 @@ class Super {
       const visit = (dirRel: string, depth: number): void => {
         let names: string[];
         try {
-          names = fs.readdirSync(this.abs(dirRel));
+          names = readdirRaw(this.abs(dirRel));
         } catch (e) {
           msgFatal(`scan_dir_push: open directory ${dirRel}: ${errText(e)}`);
         }

@@ -66,13 +66,28 @@ export function printableBytes(s: string, utf8: boolean): string {
   return r;
 }
 
+/**
+ * The names in a directory in the order readdir(3) gives them, as Postfix's
+ * scan_dir sees them (fs.readdirSync sorts them). Throws as opendir does.
+ */
+export function readdirRaw(dir: string): string[] {
+  const d = fs.opendirSync(dir, { bufferSize: 256 });
+  const names: string[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) names.push(e.name);
+  } finally {
+    d.closeSync();
+  }
+  return names;
+}
+
 /** File names of one queue directory in readdir order, descending into hash subdirectories. */
 export function scanQueueDir(queueDir: string, queue: string, recurse: boolean): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(queueDir, rel));
+      names = readdirRaw(path.join(queueDir, rel));
     } catch {
       return;
     }
