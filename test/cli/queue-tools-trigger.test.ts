@@ -135,3 +135,21 @@ test('postqueue -p with a showq endpoint that answers: no warning', { skip: proc
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('authorized_mailq_users and authorized_flush_users refuse other users (as Postfix 3.7.11)', { skip: process.getuid?.() === 0 ? false : 'needs root' }, () => {
+  const dir = setup('authorized_mailq_users = root\nauthorized_flush_users = !nobody, static:anyone\n');
+  try {
+    fs.chmodSync(dir, 0o755);
+    const run = (args: string[]) => spawnSync(path.join(root, 'bin/postqueue'), ['-c', `${dir}/conf`, ...args], { uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin' } });
+    const p = run(['-p']);
+    assert.equal(p.stderr.toString(), 'postqueue: fatal: User nobody(65534) is not allowed to view the mail queue\n');
+    assert.equal(p.status, 69);
+    for (const args of [['-f'], ['-i', 'ABC123'], ['-s', 'example.test']]) {
+      const r = run(args);
+      assert.equal(r.stderr.toString(), 'postqueue: fatal: User nobody(65534) is not allowed to flush the mail queue\n');
+      assert.equal(r.status, 69);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
