@@ -130,8 +130,8 @@ function readSmallText(file: string): string | null {
     const buf = (logBuffer.buf ??= Buffer.allocUnsafe(1 << 16));
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
       parts.push(buf.toString('latin1', 0, n));
+      if (n < buf.length) break;
     }
     return parts.join('');
   } catch {
@@ -223,11 +223,13 @@ function smallFileInput(fd: number, file: string, size: number): ByteInput | nul
   if (size >= SMALL_FILE) return null;
   const buf = (smallBuffer.buf ??= Buffer.allocUnsafe(SMALL_FILE));
   let n = 0;
+  // A regular file's read(2) returns less than asked only at its end.
   for (;;) {
-    const got = fs.readSync(fd, buf, n, SMALL_FILE - n, n);
-    if (got === 0) break;
+    const want = SMALL_FILE - n;
+    const got = fs.readSync(fd, buf, n, want, n);
     n += got;
     if (n === SMALL_FILE) return null;
+    if (got < want) break;
   }
   return new MemoryInput(buf.subarray(0, n), file, true);
 }
