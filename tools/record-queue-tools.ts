@@ -9,6 +9,7 @@
 // generates it with this project's queue writer and compares with real
 // mailq when Postfix is installed.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../test/lib/cases.js';
@@ -215,8 +216,15 @@ export interface QueueCase {
   after?: string;
   /** The listing has queue IDs replaced by "ID" (they depend on inode numbers: postsuper -s). */
   anonymous?: boolean;
-  /** Made before the run: "fifo" = public/qmgr and public/pickup exist as FIFOs nobody reads (a stopped daemon). */
-  setup?: 'fifo';
+  /**
+   * Made before the run: "fifo" = public/qmgr and public/pickup exist as FIFOs nobody reads (a stopped
+   * daemon); "maillog" = main.cf names a maillog_file (the run's log is then recorded, normalized).
+   */
+  setup?: 'fifo' | 'maillog';
+  /** The maillog after the run, time stamps and process IDs replaced (setup "maillog"). */
+  log?: string;
+  /** The big generated queue (see bigQueue()) instead of a recorded tree; outputs compared as digests. */
+  big?: boolean;
   note?: string;
 }
 
@@ -257,6 +265,57 @@ function freshTree(tree: string, long: boolean): void {
   fs.writeFileSync(`${RUN_DIR}/conf/master.cf`, '');
 }
 
+/** main.cf lines that send the log of a run to DIR/maillog. */
+export function maillogSettings(dir: string): string {
+  return `maillog_file = ${dir}/maillog\nmaillog_file_prefixes = /tmp\nmyhostname = qt.example.test\n`;
+}
+
+/** A maillog with the time stamps and process IDs replaced. */
+export function normalizeLog(text: string): string {
+  return text.replace(/^\w{3} [ \d]\d \d\d:\d\d:\d\d /gm, 'DATE ').replace(/\[\d+\]:/g, '[PID]:');
+}
+
+/**
+ * The big queue: 1,000 messages made from the recorded deferred messages
+ * (and their defer logs) of a tree, under made-up short queue IDs, spread
+ * over the hash directories. Deterministic, so the outputs are too.
+ */
+export function bigQueue(spool: string, count = 1000): void {
+  const templates: { file: string; log: string | null }[] = [];
+  for (const e of listQueue(spool).filter((x) => x.queue === 'deferred')) {
+    const log = path.join(spool, 'defer', e.id[0]!, e.id);
+    templates.push({ file: path.join(spool, e.path), log: fs.existsSync(log) ? log : null });
+  }
+  templates.sort((a, b) => a.file.localeCompare(b.file));
+  for (let i = 0; i < count; i++) {
+    const t = templates[i % templates.length]!;
+    const id = ((i * 7919) % 0xf4240).toString(16).toUpperCase().padStart(5, '0') + (0x200000 + i).toString(16).toUpperCase();
+    const dir = path.join(spool, 'deferred', id[0]!);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.copyFileSync(t.file, path.join(dir, id));
+    fs.chmodSync(path.join(dir, id), 0o700);
+    if (t.log) {
+      const ldir = path.join(spool, 'defer', id[0]!);
+      fs.mkdirSync(ldir, { recursive: true, mode: 0o700 });
+      fs.copyFileSync(t.log, path.join(ldir, id));
+    }
+  }
+}
+
+/** A digest of normalized output (mailq blocks sorted, JSON lines sorted, qshape rows sorted). */
+export function outputDigest(kind: 'listing' | 'lines' | 'table', text: string): string {
+  let parts: string[];
+  if (kind === 'listing') {
+    const blocks = text.split('\n\n');
+    parts = [blocks[0]!.slice(0, blocks[0]!.indexOf('\n')), ...[blocks[0]!.slice(blocks[0]!.indexOf('\n') + 1), ...blocks.slice(1, -1)].sort(), blocks[blocks.length - 1]!];
+  } else if (kind === 'lines') parts = text.split('\n').sort();
+  else {
+    const lines = text.split('\n');
+    parts = [lines[0]!, ...lines.slice(1).sort()];
+  }
+  return `sha256:${createHash('sha256').update(parts.join('\0'), 'latin1').digest('hex')}`;
+}
+
 /** main.cf of a replay: only what the queue tools read. */
 export function replayMainCf(dir: string, long: boolean): string {
   return [
@@ -274,10 +333,11 @@ function qshapeCommand(args: string[]): string {
 }
 
 interface RecordOptions {
+  big?: boolean;
   stdin?: string;
   after?: boolean;
   anonymous?: boolean;
-  setup?: 'fifo';
+  setup?: 'fifo' | 'maillog';
   note?: string;
 }
 
@@ -285,6 +345,11 @@ function record(tree: 'short' | 'long', cmd: string, args: string[], opts: Recor
   const long = tree === 'long';
   freshTree(tree, long);
   if (opts.setup === 'fifo') must(`mkdir -p ${RUN_DIR}/spool/public && mkfifo ${RUN_DIR}/spool/public/qmgr ${RUN_DIR}/spool/public/pickup`);
+  if (opts.big) {
+    bigQueue(`${RUN_DIR}/spool`);
+    must(`chown -R postfix ${RUN_DIR}/spool`);
+  }
+  if (opts.setup === 'maillog') fs.appendFileSync(`${RUN_DIR}/conf/main.cf`, maillogSettings(RUN_DIR));
   const sub = (a: string) => a.split('@DIR@').join(RUN_DIR);
   const realArgs = args.map(sub);
   const script =
@@ -297,7 +362,14 @@ function record(tree: 'short' | 'long', cmd: string, args: string[], opts: Recor
   if (opts.stdin !== undefined) c.stdin = opts.stdin;
   if (opts.after) c.after = opts.anonymous ? anonymousListing(treeListing(`${RUN_DIR}/spool`)) : treeListing(`${RUN_DIR}/spool`);
   if (opts.anonymous) c.anonymous = true;
+  if (opts.big) {
+    c.big = true;
+    const kind = cmd === 'qshape' ? 'table' : args.includes('-j') ? 'lines' : 'listing';
+    c.stdout = outputDigest(kind, c.stdout);
+    if (c.after !== undefined) c.after = outputDigest('lines', c.after);
+  }
   if (opts.setup) c.setup = opts.setup;
+  if (opts.setup === 'maillog') c.log = normalizeLog(fs.existsSync(`${RUN_DIR}/maillog`) ? fs.readFileSync(`${RUN_DIR}/maillog`, 'latin1') : '');
   if (opts.note) c.note = opts.note;
   return c;
 }
@@ -310,7 +382,8 @@ function idsIn(tree: string): { queue: string; id: string }[] {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
   fs.mkdirSync(FIXTURES, { recursive: true });
-  for (const long of [false, true]) {
+  if (process.argv.includes('--cases-only')) FIXED_NOW = (JSON.parse(fs.readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')) as { now: number }).now;
+  for (const long of process.argv.includes('--cases-only') ? [] : [false, true]) {
     const dir = await buildQueue(long);
     archive(dir, long ? 'long' : 'short');
     if (!KEEP) sh(`rm -rf ${dir}`);
@@ -386,6 +459,27 @@ async function main(): Promise<void> {
     qs(['-p', '-m', '1', 'deferred']);
     qs(['-w', '100', 'deferred']);
   }
+  // postlog and postkick (no queue needed; the short tree stands in).
+  const c = ['-c', '@DIR@/conf'];
+  const pl = (args: string[], stdin?: string) => cases.push(record('short', 'postlog', [...c, ...args], { stdin, setup: 'maillog' }));
+  pl(['hello', 'world']);
+  pl(['-t', 'mytag', '-p', 'warn', 'something odd']);
+  pl(['-p', 'error', '-i', 'an error']);
+  pl(['-p', 'info', '-t', 'bad\ttag', 'ctl\x01chars']);
+  pl(['-p', 'bogus', 'x']);
+  pl([], 'line one\nline two\n\nlast\n');
+  pl(['-x']);
+  const pk = (args: string[], setup?: 'fifo') => cases.push(record('short', 'postkick', [...c, ...args], { setup }));
+  pk(['public', 'pickup', 'W']);
+  pk(['public', 'qmgr', 'W'], 'fifo');
+  pk(['public', 'pickup']);
+  pk(['-x', 'public', 'pickup', 'W']);
+  // The big queue: 1,000 messages.
+  cases.push(record('short', 'mailq', [], { big: true }));
+  cases.push(record('short', 'postqueue', [...c, '-j'], { big: true }));
+  cases.push(record('short', 'qshape', ['deferred'], { big: true }));
+  cases.push(record('short', 'postsuper', [...c, '-d', 'ALL'], { big: true }));
+  cases.push(record('short', 'postsuper', [...c, '-h', 'ALL', 'deferred'], { big: true, after: true }));
   fs.writeFileSync(path.join(FIXTURES, 'cases.json'), JSON.stringify({ now: FIXED_NOW, cases }, null, 1) + '\n');
   if (!KEEP) sh(`rm -rf ${RUN_DIR}`);
   process.stdout.write(`recorded ${cases.length} cases\n`);

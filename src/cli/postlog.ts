@@ -13,13 +13,23 @@ import { createLogger } from '../log/logger.js';
 import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
-import { msgFatal, setProgName } from '../util/msg.js';
+import { FatalExit, msgFatal, setProgName } from '../util/msg.js';
 import { printable } from '../util/printable.js';
 
 const LEVELS = new Map<string, string>([
   ['info', ''], ['warn', 'warning: '], ['warning', 'warning: '], ['error', 'error: '], ['err', 'error: '],
   ['fatal', 'fatal: '], ['crit', 'fatal: '], ['panic', 'panic: '],
 ]);
+
+/**
+ * Postfix's postlog reports on standard error only when it is a terminal;
+ * otherwise its complaints go to the log alone (before main.cf is read:
+ * syslog), so a script sees just the exit status.
+ */
+function fatal(text: string): never {
+  if (isatty(2)) msgFatal(text);
+  throw new FatalExit(1);
+}
 
 function main(argv: string[]): number {
   let prefix = '';
@@ -31,26 +41,26 @@ function main(argv: string[]): number {
       case 'i': break;
       case 'p': {
         const p = LEVELS.get(arg!.toLowerCase());
-        if (p === undefined) msgFatal(`bad severity: "${arg}"`);
+        if (p === undefined) fatal(`bad severity: "${arg}"`);
         prefix = p;
         break;
       }
       case 't': tagOpt = arg!; break;
       case 'v': break;
-      default: msgFatal('usage: postlog [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]');
+      default: fatal('usage: postlog [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]');
     }
   }
   let config: Config;
   try {
     config = Config.load();
   } catch (e) {
-    if (e instanceof ConfigError) msgFatal(e.message);
+    if (e instanceof ConfigError) fatal(e.message);
     throw e;
   }
   const tag = tagOpt !== undefined ? printable(tagOpt, '?') : `${config.get('syslog_name')}/postlog`;
   setProgName(tag);
   const opened = openLogSink(logSettingsFrom((n) => config.get(n)));
-  if ('error' in opened) msgFatal(opened.error);
+  if ('error' in opened) fatal(opened.error);
   const logger = createLogger(opened.sink, tag, process.pid, config.getBool('smtputf8_enable'));
   const echo = isatty(2);
   const log = (text: string) => {

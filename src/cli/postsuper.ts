@@ -16,6 +16,8 @@ import { fileId, longIdSeparator, mailQueueIdOk, mailQueueNameOk, parseQueueId, 
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { getProgName, msgError, msgFatal, msgInfo, msgWarn, setVerbose, verboseLevel } from '../util/msg.js';
+import { type Account, lookupUser } from '../master/users.js';
+import { readdirRaw } from './queue-showq.js';
 import { errText } from './queue-trigger.js';
 
 const MAX_TEMP_AGE = 7 * 24 * 3600;
@@ -68,7 +70,7 @@ class Super {
   inodeMismatch = 0;
   positionMismatch = 0;
 
-  constructor(readonly qdir: string, readonly layout: QueueLayout, readonly longIds: boolean) {}
+  constructor(readonly qdir: string, readonly layout: QueueLayout, readonly longIds: boolean, readonly owner: Account | null) {}
 
   abs(rel: string): string {
     return path.join(this.qdir, rel);
@@ -103,7 +105,9 @@ class Super {
       let err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOENT') {
         try {
-          fs.mkdirSync(path.dirname(this.abs(to)), { recursive: true, mode: 0o700 });
+          const made = fs.mkdirSync(path.dirname(this.abs(to)), { recursive: true, mode: 0o700 });
+          // Postfix's postsuper runs as mail_owner; a directory made here as root must be the daemon's too.
+          if (made !== undefined && this.owner) fs.chownSync(made, this.owner.uid, this.owner.gid);
           attempt();
           err = null as unknown as NodeJS.ErrnoException;
         } catch (e2) {
@@ -296,7 +300,7 @@ class Super {
       const visit = (dirRel: string, depth: number): void => {
         let names: string[];
         try {
-          names = fs.readdirSync(this.abs(dirRel));
+          names = readdirRaw(this.abs(dirRel));
         } catch (e) {
           msgFatal(`scan_dir_push: open directory ${dirRel}: ${errText(e)}`);
         }
@@ -469,7 +473,8 @@ function main(argv: string[]): number {
   }
   const layout = layoutFromConfig(config);
   if ('error' in layout) msgFatal(layout.error);
-  const s = new Super(qdir, layout, config.getBool('enable_long_queue_ids'));
+  const owner = process.geteuid?.() === 0 ? lookupUser(config.get('mail_owner')) : null;
+  const s = new Super(qdir, layout, config.getBool('enable_long_queue_ids'), owner);
   const incomplete = () => {
     if (s.inodeMismatch > 0 || s.inodeFixed > 0 || s.positionMismatch > 0) msgWarn('OPERATION INCOMPLETE -- RERUN COMMAND TO FIX THE QUEUE FIRST');
   };

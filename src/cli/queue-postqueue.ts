@@ -14,7 +14,8 @@ import { validHostname, validMailhostLiteral } from '../address/resolve-local.js
 import { Getopt } from '../util/getopt.js';
 import { msgFatal, msgWarn, setVerbose } from '../util/msg.js';
 import { TRIGGER_REQ } from '../master/program.js';
-import { CHARS_COMMA_SP } from '../util/tokens.js';
+import { MATCH_FLAG_NONE, MATCH_FLAG_RETURN, type MatchResult, MatchList, matchParentStyle } from '../address/match-list.js';
+import { lookupUid, lookupUser } from '../master/users.js';
 import { CompatListing, jsonLine, showqScan } from './queue-showq.js';
 import { errText, mailCommandClient, mailTrigger } from './queue-trigger.js';
 
@@ -71,6 +72,7 @@ function probeShowq(path: string): Promise<NodeJS.ErrnoException | null> {
 }
 
 async function showQueue(config: Config, queueDir: string, json: boolean): Promise<void> {
+  await checkUserAcl(config, 'authorized_mailq_users', 'view the mail queue');
   const service = config.get('showq_service_name');
   const err = await probeShowq(`${queueDir}/public/${service}`);
   const mailName = config.get('mail_name');
@@ -102,6 +104,7 @@ async function showQueue(config: Config, queueDir: string, json: boolean): Promi
 }
 
 async function flushQueue(config: Config, queueDir: string): Promise<void> {
+  await checkUserAcl(config, 'authorized_flush_users', 'flush the mail queue');
   const req = TRIGGER_REQ.FLUSH_DEAD + TRIGGER_REQ.SCAN_ALL + TRIGGER_REQ.SCAN_DEFERRED + TRIGGER_REQ.SCAN_INCOMING;
   if (!(await mailTrigger(queueDir, 'public', config.get('queue_service_name'), req, msgWarn))) fatal('Cannot flush mail queue - mail system is down');
   if (!(await mailTrigger(queueDir, 'public', config.get('pickup_service_name'), TRIGGER_REQ.WAKEUP, msgWarn))) {
@@ -109,31 +112,46 @@ async function flushQueue(config: Config, queueDir: string): Promise<void> {
   }
 }
 
-/** fast_flush_domains as a domain list: names (parent domains match subdomains) only. */
-function flushDomainMatch(config: Config, site: string): boolean {
-  const list = config.get('fast_flush_domains');
-  const parentMatch = config.get('parent_domain_matches_subdomains').split(/[\s,]+/).includes('fast_flush_domains');
-  const name = site.toLowerCase();
-  for (const raw of list.split(new RegExp(`[${CHARS_COMMA_SP}]+`))) {
-    if (raw === '') continue;
-    let pat = raw.toLowerCase();
-    const negate = pat.startsWith('!');
-    if (negate) pat = pat.slice(1);
-    let hit = false;
-    if (pat.includes(':') && !pat.startsWith('[')) continue;
-    if (pat.startsWith('.')) hit = name.endsWith(pat);
-    else hit = name === pat || (parentMatch && name.endsWith(`.${pat}`));
-    if (hit) return !negate;
+/** Is the site in fast_flush_domains? 'error' when a table of the list failed. */
+async function flushDomainMatch(config: Config, site: string): Promise<MatchResult> {
+  try {
+    const parent = await matchParentStyle(config.get('parent_domain_matches_subdomains'), 'fast_flush_domains');
+    const list = await MatchList.domainList('fast_flush_domains', parent | MATCH_FLAG_RETURN, config.get('fast_flush_domains'));
+    return await list.match(site);
+  } catch (e) {
+    if (e instanceof ConfigError) fatal(e.message);
+    throw e;
   }
-  return false;
+}
+
+/**
+ * check_user_acl_byuid(): root and mail_owner may always; others must be
+ * in the list (by login name, "unknown" without a passwd entry).
+ */
+async function checkUserAcl(config: Config, param: string, what: string): Promise<void> {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0 || uid === lookupUser(config.get('mail_owner'))?.uid) return;
+  const acl = config.get(param);
+  if (acl.startsWith('static:')) return;
+  const name = lookupUid(uid)?.name ?? 'unknown';
+  let matched: MatchResult;
+  try {
+    matched = await (await MatchList.stringList(param, MATCH_FLAG_NONE, acl)).match(name);
+  } catch (e) {
+    if (e instanceof ConfigError) fatal(e.message);
+    throw e;
+  }
+  if (matched !== 'match') fatal(`User ${name}(${uid}) is not allowed to ${what}`);
 }
 
 async function flushSite(config: Config, queueDir: string, site: string): Promise<never> {
+  await checkUserAcl(config, 'authorized_flush_users', 'flush the mail queue');
   let status: number;
-  if (flushDomainMatch(config, site)) {
+  const listed = await flushDomainMatch(config, site);
+  if (listed === 'match') {
     status = await mailCommandClient(queueDir, 'public', config.get('flush_service_name'), 'flush',
       [['request', 'send_site'], ['site', site]], msgWarn);
-  } else status = 4; // FLUSH_STAT_DENY
+  } else status = listed === 'nomatch' ? 4 : 1; // FLUSH_STAT_DENY, FLUSH_STAT_FAIL
   switch (status) {
     case 0: throw new FlushDone();
     case 2: fatal(`Invalid request: "${site}"`);
@@ -144,6 +162,7 @@ async function flushSite(config: Config, queueDir: string, site: string): Promis
 }
 
 async function flushFile(config: Config, queueDir: string, id: string): Promise<never> {
+  await checkUserAcl(config, 'authorized_flush_users', 'flush the mail queue');
   const status = await mailCommandClient(queueDir, 'public', config.get('flush_service_name'), 'flush',
     [['request', 'send_file'], ['queue_id', id]], msgWarn);
   switch (status) {

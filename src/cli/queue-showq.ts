@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { quote822Local } from '../address/quote.js';
 import { type QueueLayout, MAIL_QUEUE_DEFER, isForcedExpire, isReadyMode, mailQueuePath } from '../queue/layout.js';
 import { mailQueueIdOk } from '../queue/queue-id.js';
-import { type ByteInput, REC_FLAG_DEFAULT, cString, inputFromFd, recGetRaw } from '../queue/record.js';
+import { type ByteInput, MemoryInput, REC_FLAG_DEFAULT, cString, inputFromFd, recGetRaw } from '../queue/record.js';
 import { REC_TYPE, asctimeLocal, atol } from '../queue/rec-type.js';
 import { parseStatusLog } from '../queue/status-log.js';
 
@@ -66,13 +66,28 @@ export function printableBytes(s: string, utf8: boolean): string {
   return r;
 }
 
+/**
+ * The names in a directory in the order readdir(3) gives them, as Postfix's
+ * scan_dir sees them (fs.readdirSync sorts them). Throws as opendir does.
+ */
+export function readdirRaw(dir: string): string[] {
+  const d = fs.opendirSync(dir, { bufferSize: 256 });
+  const names: string[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) names.push(e.name);
+  } finally {
+    d.closeSync();
+  }
+  return names;
+}
+
 /** File names of one queue directory in readdir order, descending into hash subdirectories. */
 export function scanQueueDir(queueDir: string, queue: string, recurse: boolean): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(queueDir, rel));
+      names = readdirRaw(path.join(queueDir, rel));
     } catch {
       return;
     }
@@ -100,13 +115,35 @@ function lstatOrNull(p: string): fs.Stats | null {
   }
 }
 
-function readDeferLog(opts: ShowqOptions, id: string): ShowqRecipient[] | null {
-  let text: string;
+const logBuffer = { buf: null as Buffer | null };
+
+/** A file's text (latin1), read without the extra fstat of readFileSync; null when it cannot be opened. */
+function readSmallText(file: string): string | null {
+  let fd: number;
   try {
-    text = fs.readFileSync(path.join(opts.queueDir, mailQueuePath(opts.layout, MAIL_QUEUE_DEFER, id)), 'latin1');
+    fd = fs.openSync(file, 'r');
   } catch {
     return null;
   }
+  try {
+    const parts: string[] = [];
+    const buf = (logBuffer.buf ??= Buffer.allocUnsafe(1 << 16));
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      parts.push(buf.toString('latin1', 0, n));
+      if (n < buf.length) break;
+    }
+    return parts.join('');
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readDeferLog(opts: ShowqOptions, id: string): ShowqRecipient[] | null {
+  const text = readSmallText(path.join(opts.queueDir, mailQueuePath(opts.layout, MAIL_QUEUE_DEFER, id)));
+  if (text === null) return null;
   const { entries } = parseStatusLog(text, MAIL_QUEUE_DEFER, id, { utf8: opts.utf8 });
   return entries.map((e) => ({ address: e.address, reason: e.reason }));
 }
@@ -176,6 +213,27 @@ function reportFile(opts: ShowqOptions, queue: string, id: string, input: ByteIn
   return msg;
 }
 
+// Most queue files are a few kilobytes: one read into a buffer that is
+// reused from file to file beats a windowed reader (and its allocations).
+const SMALL_FILE = 1 << 18;
+const smallBuffer = { buf: null as Buffer | null };
+
+/** The whole of a small file as an input, or null when it is larger (or grew). */
+function smallFileInput(fd: number, file: string, size: number): ByteInput | null {
+  if (size >= SMALL_FILE) return null;
+  const buf = (smallBuffer.buf ??= Buffer.allocUnsafe(SMALL_FILE));
+  let n = 0;
+  // A regular file's read(2) returns less than asked only at its end.
+  for (;;) {
+    const want = SMALL_FILE - n;
+    const got = fs.readSync(fd, buf, n, want, n);
+    n += got;
+    if (n === SMALL_FILE) return null;
+    if (got < want) break;
+  }
+  return new MemoryInput(buf.subarray(0, n), file, true);
+}
+
 /** All messages in showq's order, as showq would report them. */
 export function* showqScan(opts: ShowqOptions): Generator<ShowqMessage> {
   for (const queue of SHOWQ_QUEUES) {
@@ -199,12 +257,13 @@ export function* showqScan(opts: ShowqOptions): Generator<ShowqMessage> {
         if (code !== 'ENOENT') opts.warn(`open ${queue} ${id}: ${(e as Error).message}`);
         continue;
       }
+      let m: ShowqMessage | null;
       try {
-        const m = reportFile(opts, queue, id, inputFromFd(fd, file, file), st);
-        if (m) yield m;
+        m = reportFile(opts, queue, id, smallFileInput(fd, file, st.size) ?? inputFromFd(fd, file, file), st);
       } finally {
         fs.closeSync(fd);
       }
+      if (m) yield m;
     }
   }
 }
