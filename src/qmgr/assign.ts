@@ -91,6 +91,7 @@ export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: Delive
   msg.refcount++;
   qm.countRecipients(rcpts.length);
   const open = new Map<DestQueue, QueueEntry<QmgrMessage>>();
+  const resolved: Array<{ target: DeliveryRecipient; t: ReturnType<Qmgr["transport"]>; r: ResolveResult; name: string }> = [];
   for (const rcpt of rcpts) {
     let r = await resolveOne(qm, msg, rcpt);
     if (rcpt.address === '') r = redirect(r, MAIL_SERVICE_ERROR, '5.1.3 null recipient address');
@@ -109,7 +110,27 @@ export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: Delive
       qm.countRecipients(-1);
       continue;
     }
-    const q = t.queue(queueName(qm, t, r), r.nexthop);
+    resolved.push({ target, t, r, name: queueName(qm, t, r) });
+  }
+  // qmgr_message_sort: by transport, queue name, recipient domain (case
+  // folded) and address, so that the deliveries of one message go out in
+  // Postfix's order.
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const domain = (addr: string) => {
+    const at = addr.lastIndexOf('@');
+    return at < 0 ? null : addr.slice(at).toLowerCase();
+  };
+  resolved.sort((a, b) => {
+    const byQueue = cmp(a.t.name, b.t.name) || cmp(a.name, b.name);
+    if (byQueue) return byQueue;
+    const da = domain(a.target.address);
+    const db = domain(b.target.address);
+    if (da === null && db !== null) return 1;
+    if (da !== null && db === null) return -1;
+    return (da !== null && db !== null ? cmp(da, db) : 0) || cmp(a.target.address, b.target.address);
+  });
+  for (const { target, t, r, name } of resolved) {
+    const q = t.queue(name, r.nexthop);
     if (msg.flushEach && q.dead) q.revive();
     if (q.dead) {
       await deferOne(qm, msg, target, q.dead);

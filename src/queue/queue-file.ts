@@ -186,6 +186,13 @@ export function createQueueFile(opts: QueueFileOptions): CreateResult {
     }
   }
   const inode = fs.fstatSync(fd, { bigint: true }).ino;
+  // Created by root (local(8) forwarding, or a command run as root): the
+  // file goes to the queue's owner, as if cleanup had made it as
+  // mail_owner, so that qmgr can open it.
+  if (process.geteuid?.() === 0) {
+    const top = fs.statSync(path.resolve(opts.queueDir, queue));
+    if (top.uid !== 0) fs.fchownSync(fd, top.uid, top.gid);
+  }
   for (let count = 0; ; count++) {
     const tv = clock();
     const id = opts.longIds ? longQueueId(tv.sec, tv.usec, inode) : shortQueueId(tv.usec, inode);

@@ -216,6 +216,10 @@ function run(file: string, args: string[], argv0: string | undefined, user: RunA
   });
 }
 
+/** <sysexits.h> codes whose texts stand in for missing command output. */
+const EX_SOFTWARE = 70;
+const EX_OSERR = 71;
+
 /** Runs the command with the message on its standard input; the outcome carries local(8)'s reason. */
 export async function deliverCommand(command: string, user: RunAs, opts: CommandOptions): Promise<LocalOutcome> {
   const copy = buildMessageCopy(opts.source, opts.copyFlags, opts.eol ?? '\n');
@@ -229,27 +233,27 @@ export async function deliverCommand(command: string, user: RunAs, opts: Command
   }
   if (r.spawnError) {
     opts.warn?.(`${argv.file}: ${errText(r.spawnError)}`);
-    return failed('4.3.0', `Delivery failed: ${errText(r.spawnError)}`);
+    return failed('4.3.0', `Delivery failed: ${errText(r.spawnError)}`, sysExitsDetail(EX_OSERR).text);
   }
   const out = cleanOutput(Buffer.from(r.output, 'latin1'), opts.utf8 ?? true);
   const tail = out.length > 0 ? `. Command output: ${out}` : '';
   if (r.timedOut) {
     opts.warn?.('pipe_command_read: read time limit exceeded');
-    return failed('5.3.0', `Command time limit exceeded: "${command}"${tail}`);
+    return failed('5.3.0', `Command time limit exceeded: "${command}"${tail}`, out || sysExitsDetail(EX_SOFTWARE).text);
   }
   if (r.signal !== null) {
     const num = os.constants.signals[r.signal] ?? 0;
-    return failed('4.3.0', `Command died with signal ${num}: "${command}"${tail}`);
+    return failed('4.3.0', `Command died with signal ${num}: "${command}"${tail}`, out || sysExitsDetail(EX_SOFTWARE).text);
   }
   const status = r.code ?? 0;
   if (status !== 0) {
     if (dsnValid(out) > 0) {
       const d = dsnSplit('5.3.0', out);
-      return failed(d.dsn, d.text);
+      return failed(d.dsn, d.text, d.text);
     }
     const sp = sysExitsDetail(status);
-    if (sysExitsCode(status)) return failed(sp.dsn, `${sp.text}${tail}`);
-    return failed(sp.dsn, `Command died with status ${status}: "${command}"${tail}`);
+    if (sysExitsCode(status)) return failed(sp.dsn, `${sp.text}${tail}`, out || sp.text);
+    return failed(sp.dsn, `Command died with status ${status}: "${command}"${tail}`, out || sp.text);
   }
   if (r.writeError) return failed('5.3.0', `Command failed: error writing message: ${errText(r.writeError)}: "${command}"`);
   return delivered(`delivered to command: ${command}`);

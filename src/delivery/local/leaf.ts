@@ -9,7 +9,7 @@ import { DEL_REQ_TRACE_ONLY_MASK } from '../api.js';
 import { DELIVER_HDR_CMD, DELIVER_HDR_FILE, type DeliverAttr, type UserAttr, deeper } from './attr.js';
 import type { LocalRequest, Status } from './request.js';
 import { localExpand } from './expand.js';
-import type { LocalOutcome } from './outcome.js';
+import { outcomeDsn, type LocalOutcome } from './outcome.js';
 import {
   MAIL_COPY_DELIVERED, MAIL_COPY_FROM, MAIL_COPY_MBOX, MAIL_COPY_ORIG_RCPT, MAIL_COPY_RETURN, MAIL_COPY_TOFILE,
 } from './mail-copy.js';
@@ -22,7 +22,7 @@ export function reportOutcome(lr: LocalRequest, attr: DeliverAttr, outcome: Loca
   if (outcome.ok) return lr.sent(attr, { status: '2.0.0', reason: outcome.reason });
   // A bad queue file: the request is deferred, the recipient not logged.
   if (outcome.corrupt) return Promise.resolve(1);
-  const dsn = { status: outcome.dsn, reason: outcome.reason };
+  const dsn = outcomeDsn(outcome);
   return viaOwner ? lr.bounceWorkaround(attr, dsn) : lr.fail(attr, dsn);
 }
 
@@ -122,5 +122,5 @@ export async function deliverCommandLeaf(lr: LocalRequest, attr0: DeliverAttr, u
   });
   if (outcome.ok) return lr.sent(attr, { status: '2.0.0', reason: `delivered to command: ${command}` });
   if (outcome.corrupt) return 1;
-  return lr.bounceWorkaround(attr, { status: outcome.dsn, reason: outcome.reason });
+  return lr.bounceWorkaround(attr, outcomeDsn(outcome));
 }

@@ -11,6 +11,10 @@ import { MAIL_COPY_TOFILE, appendWithLimit, buildMessageCopy, corruptOutcome, ty
 import { DEFAULT_LOCK_TIMING, MBOX_DOT_LOCK_MAY_FAIL, mboxLockMask, mboxOpen, type LockTiming } from './mbox-lock.js';
 import { effectiveUid, privileged, type RunAs } from './privs.js';
 import { delivered, errText, failed, mboxDsn, type LocalOutcome } from './outcome.js';
+import { sysExitsDetail } from './command.js';
+
+/** <sysexits.h> EX_IOERR: the diagnostic of a failed copy (mail_copy). */
+const EX_IOERR = 74;
 
 export interface MboxFileOptions {
   source: CopySource;
@@ -102,10 +106,10 @@ export async function deliverMboxFile(file: string, user: RunAs, opts: MboxFileO
     if (!copy.ok) {
       const code = copy.readError.code ?? 'EIO';
       const dsn = code === 'EAGAIN' || code === 'ESTALE' ? '4.3.0' : '5.3.0';
-      return failed(dsn, prefix + `error reading message: ${errText(copy.readError)}`);
+      return failed(dsn, prefix + `error reading message: ${errText(copy.readError)}`, sysExitsDetail(EX_IOERR).text);
     }
     const err = await appendWithLimit(mbox.fd, copy.data, { sizeLimit: toFile ? opts.sizeLimit : 0, toFile: (flags & MAIL_COPY_TOFILE) !== 0 });
-    if (err) return failed(mboxDsn(err.code ?? 'EIO', '5.3.0'), prefix + `error writing message: ${errText(err)}`);
+    if (err) return failed(mboxDsn(err.code ?? 'EIO', '5.3.0'), prefix + `error writing message: ${errText(err)}`, sysExitsDetail(EX_IOERR).text);
   } finally {
     mbox.close();
   }

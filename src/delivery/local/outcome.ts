@@ -8,15 +8,21 @@ import { errnoText } from '../../util/errno.js';
 export type LocalOutcome =
   | { ok: true; reason: string }
   /** corrupt: the queue file's content was bad; Postfix defers the request without logging the recipient. */
-  | { ok: false; soft: boolean; dsn: string; reason: string; corrupt?: boolean };
+  /** dtext: the diagnostic of a failure (Postfix's dsb_unix), shown as "Diagnostic-Code: x-unix; TEXT" in a notice. */
+  | { ok: false; soft: boolean; dsn: string; reason: string; corrupt?: boolean; dtext?: string };
 
 export function delivered(reason: string): LocalOutcome {
   return { ok: true, reason };
 }
 
 /** A failure whose class follows the DSN's first digit. */
-export function failed(dsn: string, reason: string): LocalOutcome {
-  return { ok: false, soft: dsn.startsWith('4'), dsn, reason };
+export function failed(dsn: string, reason: string, dtext?: string): LocalOutcome {
+  return { ok: false, soft: dsn.startsWith('4'), dsn, reason, ...(dtext !== undefined ? { dtext } : {}) };
+}
+
+/** The DSN fields of a failed outcome, for the status calls: x-unix diagnostics when there is one. */
+export function outcomeDsn(o: { dsn: string; reason: string; dtext?: string }): { status: string; reason: string; dtype?: string; dtext?: string } {
+  return { status: o.dsn, reason: o.reason, ...(o.dtext !== undefined ? { dtype: 'x-unix', dtext: o.dtext } : {}) };
 }
 
 /** The errors a delivery can meet that util/errno.ts does not spell out. */

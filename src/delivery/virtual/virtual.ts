@@ -23,7 +23,7 @@ import { MAIL_COPY_DELIVERED, MAIL_COPY_MBOX, MAIL_COPY_ORIG_RCPT, MAIL_COPY_RET
 import { deliverMboxFile } from '../local/mailbox-file.js';
 import { deliverMaildir } from '../local/maildir.js';
 import { mboxLockMask, type LockTiming } from '../local/mbox-lock.js';
-import type { LocalOutcome } from '../local/outcome.js';
+import { outcomeDsn, type LocalOutcome } from '../local/outcome.js';
 
 const MAP_FLAGS = DICT_FLAG_LOCK | DICT_FLAG_PARANOID | DICT_FLAG_UTF8_REQUEST;
 
@@ -170,7 +170,7 @@ async function deliverRecipient(s: VirtualSettings, relay: string, delivery: Age
   }
   if (outcome.ok) return report({ status: '2.0.0', reason: outcome.reason });
   if (outcome.corrupt) return DEL_STAT_DEFER;
-  return report({ status: outcome.dsn, reason: outcome.reason }, !outcome.soft);
+  return report(outcomeDsn(outcome), !outcome.soft);
 }
 
 /** A virtual(8) handler for delivery/agent.ts, plus the promise of its tables being open. */
