@@ -130,8 +130,6 @@ export class Transport<M extends EntryOwner = EntryOwner> {
   cancelRevive: (() => void) | null = null;
   /** Deliveries in flight over all destinations. */
   busy = 0;
-  /** Round-robin position over the destinations. */
-  private turn = 0;
 
   constructor(
     readonly name: string,
@@ -148,13 +146,14 @@ export class Transport<M extends EntryOwner = EntryOwner> {
     return q;
   }
 
-  /** The destinations in round-robin order starting after the last one served. */
+  /**
+   * The destinations in the order they were created: the older mail's first,
+   * and a message's own destinations in its sorted recipient order, as
+   * Postfix's job scheduler walks a job's peers. Each round of the caller
+   * serves every destination once, so none starves.
+   */
   rotation(): Array<DestQueue<M>> {
-    const all = [...this.queues.values()];
-    if (all.length === 0) return all;
-    const start = this.turn % all.length;
-    this.turn = start + 1;
-    return [...all.slice(start), ...all.slice(0, start)];
+    return [...this.queues.values()];
   }
 
   /** Drops queues with nothing left to do (qmgr_queue_done). */

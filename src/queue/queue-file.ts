@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { type FsFailure, type QueueLayout, MAIL_QUEUE_INCOMING, MAIL_QUEUE_STAT_READY, mailQueueMkdirs, mailQueuePath, mailQueueRename } from './layout.js';
+import { type FsFailure, type QueueLayout, MAIL_QUEUE_INCOMING, MAIL_QUEUE_MAILDROP, MAIL_QUEUE_STAT_READY, mailQueueMkdirs, mailQueuePath, mailQueueRename } from './layout.js';
 import { longQueueId, shortQueueId } from './queue-id.js';
 import { recPutType } from './record.js';
 import { errnoText } from '../util/errno.js';
@@ -189,7 +189,8 @@ export function createQueueFile(opts: QueueFileOptions): CreateResult {
   // Created by root (local(8) forwarding, or a command run as root): the
   // file goes to the queue's owner, as if cleanup had made it as
   // mail_owner, so that qmgr can open it.
-  if (process.geteuid?.() === 0) {
+  // (Not maildrop: there the owner says who submitted the message.)
+  if (process.geteuid?.() === 0 && queue !== MAIL_QUEUE_MAILDROP) {
     const top = fs.statSync(path.resolve(opts.queueDir, queue));
     if (top.uid !== 0) fs.fchownSync(fd, top.uid, top.gid);
   }
