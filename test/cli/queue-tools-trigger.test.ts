@@ -10,7 +10,6 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { makeTempDir, repoRoot } from '../lib/cases.js';
 import { runInProcess } from '../lib/inproc.js';
-import './queue-tools-dirhandle.js';
 
 const root = repoRoot();
 

@@ -15,7 +15,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeTempDir, repoRoot } from '../lib/cases.js';
 import { runInProcess } from '../lib/inproc.js';
-import './queue-tools-dirhandle.js';
 import {
   type QueueCase, anonymousListing, bigQueue, maillogSettings, normalizeLog, outputDigest, replayMainCf, treeListing,
 } from '../../tools/record-queue-tools.js';

@@ -219,6 +219,9 @@ function leftOpen(cap: Capture): string[] {
     if (r === undefined) continue;
     if (typeof r.hasRef === 'function' && !r.hasRef()) continue;
     if (type === 'Timeout' && (r as { _destroyed?: boolean })._destroyed) continue;
+    // A directory handle (fs.opendirSync, which the queue commands use for
+    // readdir order) never keeps a process alive; it lingers until collected.
+    if (type === 'DIRHANDLE') continue;
     left.push(type);
   }
   return left;
