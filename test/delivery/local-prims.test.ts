@@ -241,6 +241,7 @@ test('mailbox_size_limit: File too large, the mailbox cut back to its size', asy
   assert.deepEqual(r, {
     ok: false, soft: false, dsn: '5.2.2',
     reason: `cannot update mailbox ${mbox} for user pfuser. error writing message: File too large`,
+    dtext: 'input/output error',
   });
   assert.equal(fs.statSync(mbox).size, 300);
   assert.equal(fs.existsSync(`${mbox}.lock`), false);
@@ -410,26 +411,26 @@ test('command: environment, cwd, umask, standard input', async () => {
 
 test('command: sysexits codes, output in the reason, signals, other codes', async () => {
   assert.deepEqual(await runCommand('echo "mda: mailbox locked, try again later"; exit 75'),
-    { ok: false, soft: true, dsn: '4.3.0', reason: 'temporary failure. Command output: mda: mailbox locked, try again later ' });
+    { ok: false, soft: true, dsn: '4.3.0', reason: 'temporary failure. Command output: mda: mailbox locked, try again later ', dtext: 'mda: mailbox locked, try again later ' });
   assert.deepEqual(await runCommand('echo "mda: no such mailbox" >&2; exit 67'),
-    { ok: false, soft: false, dsn: '5.1.1', reason: 'user unknown. Command output: mda: no such mailbox ' });
-  assert.deepEqual(await runCommand('exit 67'), { ok: false, soft: false, dsn: '5.1.1', reason: 'user unknown' });
-  assert.deepEqual(await runCommand('exit 3'), { ok: false, soft: false, dsn: '5.3.0', reason: 'Command died with status 3: "exit 3"' });
-  assert.deepEqual(await runCommand('printf "4.2.2 over quota\\tnow"; exit 1'), { ok: false, soft: true, dsn: '4.2.2', reason: 'over quota now' });
-  assert.deepEqual(await runCommand('printf "a\\001b"; kill -9 $$'), { ok: false, soft: true, dsn: '4.3.0', reason: 'Command died with signal 9: "printf "a\\001b"; kill -9 $$". Command output: a_b' });
+    { ok: false, soft: false, dsn: '5.1.1', reason: 'user unknown. Command output: mda: no such mailbox ', dtext: 'mda: no such mailbox ' });
+  assert.deepEqual(await runCommand('exit 67'), { ok: false, soft: false, dsn: '5.1.1', reason: 'user unknown', dtext: 'user unknown' });
+  assert.deepEqual(await runCommand('exit 3'), { ok: false, soft: false, dsn: '5.3.0', reason: 'Command died with status 3: "exit 3"', dtext: 'unknown mail system error 3' });
+  assert.deepEqual(await runCommand('printf "4.2.2 over quota\\tnow"; exit 1'), { ok: false, soft: true, dsn: '4.2.2', reason: 'over quota now', dtext: 'over quota now' });
+  assert.deepEqual(await runCommand('printf "a\\001b"; kill -9 $$'), { ok: false, soft: true, dsn: '4.3.0', reason: 'Command died with signal 9: "printf "a\\001b"; kill -9 $$". Command output: a_b', dtext: 'a_b' });
   assert.deepEqual(await runCommand('exec true'), { ok: true, reason: 'delivered to command: exec true' });
 });
 
 test('command: time limit kills the process group', async () => {
   const r = await runCommand('echo started; sleep 60 & sleep 60', { timeLimit: 1 });
-  assert.deepEqual(r, { ok: false, soft: false, dsn: '5.3.0', reason: 'Command time limit exceeded: "echo started; sleep 60 & sleep 60". Command output: started ' });
+  assert.deepEqual(r, { ok: false, soft: false, dsn: '5.3.0', reason: 'Command time limit exceeded: "echo started; sleep 60 & sleep 60". Command output: started ', dtext: 'started ' });
 });
 
 test('command: mailbox_size_limit applies to what the command writes', { skip: !fs.existsSync('/usr/bin/prlimit') && 'no prlimit' }, async () => {
   const dir = tempDir('fsize-');
   const big = path.join(dir, 'big');
   const r = await runCommand(`exec head -c 5000 /dev/zero > ${big}`, { fileSizeLimit: 1000 });
-  assert.deepEqual(r, { ok: false, soft: true, dsn: '4.3.0', reason: `Command died with signal 25: "exec head -c 5000 /dev/zero > ${big}"` });
+  assert.deepEqual(r, { ok: false, soft: true, dsn: '4.3.0', reason: `Command died with signal 25: "exec head -c 5000 /dev/zero > ${big}"`, dtext: 'internal software error' });
   assert.equal(fs.statSync(big).size, 1000);
 });
 

@@ -154,6 +154,7 @@ test('FIFO and unix-socket services: file types, modes, triggers, connections, r
     for (const spec of s.specs) {
       const { kind } = lookupProgram(spec.entry.command, spec.type);
       if (kind !== 'workers' && kind !== 'single') continue;
+      if (!spec.entry.command.startsWith('test-')) continue;
       const sup = new ServiceSupervisor(s.env, spec, kind);
       assert.equal(sup.bind(), null);
       sups.push(sup);

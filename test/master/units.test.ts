@@ -207,29 +207,30 @@ test('the registry: how each master.cf command runs, and the warning for the oth
     assert.equal(programKind(name, 'unix'), 'in-process', name);
   }
   assert.equal(programKind('postlogd', 'unix-dgram'), 'in-process');
-  // Known to run as one process, not built yet.
-  assert.equal(programKind('qmgr', 'unix'), 'missing');
-  assert.equal(programKind('pickup', 'fifo'), 'missing');
-  // The delivery agents built so far: one process each, process_limit as its concurrent deliveries.
-  for (const name of ['error', 'discard']) {
+  // One process each, on a socket or FIFO.
+  assert.equal(programKind('qmgr', 'unix'), 'single');
+  assert.equal(programKind('pickup', 'fifo'), 'single');
+  // The delivery agents: one process each, process_limit as its concurrent deliveries.
+  for (const name of ['error', 'discard', 'local', 'virtual']) {
     assert.equal(programKind(name, 'unix'), 'workers', name);
     assert.equal(programModule(name)?.skeleton, 'stream', name);
     assert.equal(processCap(name), 1, name);
   }
   assert.equal(programKind('error', 'inet'), 'missing');
   assert.equal(processCap('smtpd'), undefined);
-  for (const name of ['local', 'virtual', 'smtp', 'lmtp', 'pipe', 'bounce', 'showq', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+  for (const name of ['bounce', 'showq']) assert.equal(programKind(name, 'unix'), 'in-process', name);
+  for (const name of ['smtp', 'lmtp', 'pipe', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
     assert.equal(programKind(name, 'unix'), 'missing', name);
   }
   const smtpd = lookupProgram('smtpd', 'inet');
   assert.equal(smtpd.kind, 'workers');
   assert.equal('module' in smtpd && smtpd.module.skeleton, 'stream');
   assert.equal(programModule('smtpd')?.skeleton, 'stream');
-  assert.equal(programModule('qmgr'), undefined);
+  assert.equal(programModule('qmgr')?.skeleton, 'trigger');
   assert.equal(programModule('cleanup'), undefined);
   assert.equal(registerProgram('smtpd', 'single', ['unix'], { skeleton: 'trigger', start: () => { throw new Error('unused'); } }), false);
   assert.equal(commandName('/x/y/smtpd'), 'smtpd');
-  assert.equal(missingProgramWarning('qmgr', 'unix', 'qmgr'), 'master.cf service "qmgr" (type unix): command "qmgr" is not implemented by this Postfix replacement yet: service not started');
+  assert.equal(missingProgramWarning('smtp', 'unix', 'smtp'), 'master.cf service "smtp" (type unix): command "smtp" is not implemented by this Postfix replacement yet: service not started');
   assert.equal(missingProgramWarning('smtpd', 'pass', 'smtpd'), 'master.cf service "smtpd" (type pass): command "smtpd" is implemented only for type "inet": service not started');
 });
 
