@@ -5,7 +5,7 @@
 // socket, as postqueue -s/-i talk to the flush service: the server names
 // its protocol, the client sends name/value pairs, the server answers with
 // a status). Touches only the endpoint it is given.
-import * as fs from 'node:fs';
+import { mailTrigger as queueMailTrigger } from '../queue/mail-trigger.js';
 import * as net from 'node:net';
 import { errnoText } from '../util/errno.js';
 
@@ -18,61 +18,9 @@ export function errText(e: unknown): string {
   return errnoText(err);
 }
 
-function unixTrigger(path: string, req: Buffer): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ path });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve(false);
-    }, TRIGGER_TIMEOUT_MS);
-    sock.on('error', () => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(false);
-    });
-    sock.on('connect', () => {
-      sock.end(req, () => {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(true);
-      });
-    });
-  });
-}
-
-function fifoTrigger(path: string, req: Buffer): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-  } catch {
-    return false;
-  }
-  try {
-    fs.writeSync(fd, req);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** mail_trigger(): false (after Postfix's warning, if any) when nobody listens. */
-export async function mailTrigger(queueDir: string, cls: string, service: string, req: string, warn: (t: string) => void): Promise<boolean> {
-  const rel = `${cls}/${service}`;
-  const full = `${queueDir}/${rel}`;
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(full);
-  } catch (e) {
-    warn(`unable to look up ${rel}: ${errText(e)}`);
-    return false;
-  }
-  const bytes = Buffer.from(req, 'latin1');
-  if (st.isFIFO()) return fifoTrigger(full, bytes);
-  if (st.isSocket()) return unixTrigger(full, bytes);
-  warn(`${rel} is not a socket or a fifo`);
-  return false;
+export function mailTrigger(queueDir: string, cls: string, service: string, req: string, warn: (t: string) => void): Promise<boolean> {
+  return queueMailTrigger(queueDir, `${cls}/${service}`, req, { warning: warn }, TRIGGER_TIMEOUT_MS);
 }
 
 /** Serialises attributes in Postfix's attr_print0 form: name NUL value NUL ..., then NUL. */

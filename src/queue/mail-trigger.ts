@@ -15,7 +15,7 @@ import type { MsgLog } from '../util/msg.js';
  * Sends request to queueDir/endpoint ("public/pickup"); resolves true when
  * it was delivered. timeoutMs bounds a socket connection (trigger_timeout).
  */
-export async function mailTrigger(queueDir: string, endpoint: string, request: string, log: MsgLog, timeoutMs = 10_000): Promise<boolean> {
+export async function mailTrigger(queueDir: string, endpoint: string, request: string, log: Pick<MsgLog, 'warning'>, timeoutMs = 10_000): Promise<boolean> {
   const full = path.resolve(queueDir, endpoint);
   let st: fs.Stats;
   try {
