@@ -36,6 +36,13 @@ interface RunEntry {
   module?: ProgramModule;
   /** "workers" only: at most this many processes, whatever the core count. */
   maxProcesses?: number;
+  /**
+   * libuv threads for this program's processes, when not the master's
+   * default. local and virtual switch their effective uid around each
+   * mailbox they create, and glibc applies every such call to each thread
+   * of the process: a small pool keeps that cheap.
+   */
+  threadPool?: number;
 }
 
 type Entry = RunEntry | { kind: 'in-process' };
@@ -43,8 +50,8 @@ type Entry = RunEntry | { kind: 'in-process' };
 const REGISTRY = new Map<string, Entry>([
   ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
   ['qmgr', { kind: 'single', types: ['unix', 'fifo'], module: qmgrProgram }],
-  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1 }],
-  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1 }],
+  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1, threadPool: 4 }],
+  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, threadPool: 4 }],
   ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
   ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
@@ -89,6 +96,12 @@ export function programModule(name: string): ProgramModule | undefined {
 }
 
 /** The registry's cap on a command's process count; undefined when it has none. */
+/** The libuv thread pool size for a command's processes; undefined: the master's default. */
+export function threadPoolSize(command: string): number | undefined {
+  const entry = REGISTRY.get(commandName(command));
+  return entry && entry.kind !== 'in-process' ? entry.threadPool : undefined;
+}
+
 export function processCap(command: string): number | undefined {
   const entry = REGISTRY.get(commandName(command));
   return entry && entry.kind !== 'in-process' ? entry.maxProcesses : undefined;

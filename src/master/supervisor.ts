@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import type { MailLogger } from '../log/logger.js';
 import type { AnvilServer } from './anvil.js';
 import { createListeners, type MasterListener, NET_ERRNO_TEXT } from './listeners.js';
-import { commandName, processCap } from './programs.js';
+import { commandName, processCap, threadPoolSize } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
 import type { Ownership } from './users.js';
@@ -49,6 +49,21 @@ export interface SupervisorEnv {
 
 /** The registry's kinds that have processes of their own. */
 export type ProcessKind = 'workers' | 'single';
+
+/**
+ * For development: POSTFIX_TS_PROFILE=COMMAND[,COMMAND...]:DIR makes the
+ * processes of those master.cf commands write V8 CPU profiles into DIR
+ * when they exit. Not a Postfix setting; unset, nothing changes.
+ */
+function profileArgs(command: string): string[] {
+  const spec = process.env.POSTFIX_TS_PROFILE;
+  if (!spec) return [];
+  const colon = spec.indexOf(':');
+  if (colon < 0) return [];
+  const commands = spec.slice(0, colon).split(',');
+  const base = command.slice(command.lastIndexOf('/') + 1);
+  return commands.includes(base) ? ['--cpu-prof', `--cpu-prof-dir=${spec.slice(colon + 1)}`] : [];
+}
 
 interface WorkerProc {
   child: ChildProcess;
@@ -210,9 +225,9 @@ export class ServiceSupervisor {
     const stdio: Array<'ignore' | 'inherit' | 'ipc' | number> = ['ignore', 'ignore', 'inherit', 'ipc', logFd ?? 'ignore', ...fifos];
     const owner = env.ownership.privileged && spec.entry.unprivileged ? env.ownership.mailOwner : null;
     const child = fork(env.workerScript, [], {
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(WORKER_THREADS) },
+      env: { ...process.env, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(threadPoolSize(spec.entry.command) ?? WORKER_THREADS) },
       stdio,
-      execArgv: [],
+      execArgv: profileArgs(spec.entry.command),
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
     });
     child.on('error', () => undefined);
