@@ -50,10 +50,12 @@ export class Users {
     } catch {
       // not there
     }
+    // The home exists before the user does: another test file's constructor
+    // removes users of this comment whose home is missing (left by a killed run).
+    fs.mkdirSync(home, { recursive: true, mode: 0o755 });
     execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', '-c', COMMENT, name]);
     const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
     const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
-    fs.mkdirSync(home, { recursive: true, mode: 0o755 });
     fs.chownSync(home, uid, gid);
     const u = { name, uid, gid, home };
     this.made.push(u);
