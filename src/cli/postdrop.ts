@@ -5,7 +5,8 @@
 // ID first, then the status and reason). Refuses users that
 // authorized_submit_users does not list. Options: -c config_dir, -r
 // (accepted for compatibility), -v (only for root).
-import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { loadConfigOr } from './load-config.js';
+import { CONF_ENV_PATH } from '../config/config.js';
 import { layoutFromConfig } from '../queue/layout.js';
 import { inputFromFd } from '../queue/record.js';
 import { writeMaildrop } from '../pickup/maildrop.js';
@@ -32,13 +33,7 @@ async function postdropMain(argv: string[]): Promise<number> {
     } else msgFatal('usage: postdrop [-c config_dir] [-v]');
   }
   setVerbose(verbose);
-  let config: Config;
-  try {
-    config = Config.load();
-  } catch (e) {
-    if (e instanceof ConfigError) msgFatal(e.message);
-    throw e;
-  }
+  const config = loadConfigOr(msgFatal);
   const uid = process.getuid?.() ?? 0;
   const refused = await checkUserAclByUid('authorized_submit_users', config.get('authorized_submit_users'), uid);
   if (refused !== null) msgFatal(`User ${refused}(${uid}) is not allowed to submit mail`);

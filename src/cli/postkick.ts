@@ -3,8 +3,9 @@
 // master service by class and name ("public pickup W"), through the FIFO
 // or socket under queue_directory, as Postfix's commands wake its daemons.
 // Exit 1 with Postfix's warning when nobody listens.
+import { loadConfigOr } from './load-config.js';
 import * as fs from 'node:fs';
-import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { CONF_ENV_PATH } from '../config/config.js';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { getProgName, msgFatal, msgWarn, setVerbose, verboseLevel } from '../util/msg.js';
@@ -22,13 +23,7 @@ async function main(argv: string[]): Promise<number> {
   const rest = argv.slice(getopt.optind);
   if (rest.length !== 3) usage();
   const [cls, service, request] = rest as [string, string, string];
-  let config: Config;
-  try {
-    config = Config.load();
-  } catch (e) {
-    if (e instanceof ConfigError) msgFatal(e.message);
-    throw e;
-  }
+  const config = loadConfigOr(msgFatal);
   const qdir = config.get('queue_directory');
   try {
     if (!fs.statSync(qdir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });

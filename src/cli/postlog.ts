@@ -6,9 +6,10 @@
 // accepted and ignored (the process ID is always logged), -c names the
 // configuration directory. Lines are echoed to standard error only when
 // it is a terminal, as Postfix does.
+import { loadConfigOr } from './load-config.js';
 import * as fs from 'node:fs';
 import { isatty } from 'node:tty';
-import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { CONF_ENV_PATH } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { Getopt } from '../util/getopt.js';
@@ -50,13 +51,7 @@ function main(argv: string[]): number {
       default: fatal('usage: postlog [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]');
     }
   }
-  let config: Config;
-  try {
-    config = Config.load();
-  } catch (e) {
-    if (e instanceof ConfigError) fatal(e.message);
-    throw e;
-  }
+  const config = loadConfigOr(fatal);
   const tag = tagOpt !== undefined ? printable(tagOpt, '?') : `${config.get('syslog_name')}/postlog`;
   setProgName(tag);
   const opened = openLogSink(logSettingsFrom((n) => config.get(n)));

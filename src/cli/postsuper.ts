@@ -8,9 +8,10 @@
 // order. Every step is a single rename, unlink or chmod, so qmgr never sees
 // a half-moved file; a rename target is made only under a name qmgr ignores
 // (the "#FIX" suffix) until the repair pass completes.
+import { loadConfigOr } from './load-config.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { CONF_ENV_PATH } from '../config/config.js';
 import { type QueueLayout, MAIL_QUEUE_STAT_EXPIRE, layoutFromConfig, mailQueuePath } from '../queue/layout.js';
 import { fileId, longIdSeparator, mailQueueIdOk, mailQueueNameOk, parseQueueId, shortUsec } from '../queue/queue-id.js';
 import { Getopt } from '../util/getopt.js';
@@ -458,13 +459,7 @@ function main(argv: string[]): number {
     if ('defhHr'.includes(opt)) ops.push({ opt, arg: arg! });
   }
   setVerbose(verbose);
-  let config: Config;
-  try {
-    config = Config.load();
-  } catch (e) {
-    if (e instanceof ConfigError) msgFatal(e.message);
-    throw e;
-  }
+  const config = loadConfigOr(msgFatal);
   const qdir = config.get('queue_directory');
   try {
     if (!fs.statSync(qdir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });

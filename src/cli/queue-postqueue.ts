@@ -5,6 +5,7 @@
 // statuses are Postfix's: root still gets the listing after a warning,
 // others are refused, and a flush says the mail system is down. Every fatal
 // error exits with EX_UNAVAILABLE (Postfix's msg_cleanup handler).
+import { loadConfigOr } from './load-config.js';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
@@ -203,13 +204,7 @@ export async function postqueueMain(argv: string[]): Promise<number> {
   }
   if (argv.length > getopt.optind) usage();
   setVerbose(verbose);
-  let config: Config;
-  try {
-    config = Config.load();
-  } catch (e) {
-    if (e instanceof ConfigError) fatal(e.message);
-    throw e;
-  }
+  const config = loadConfigOr(fatal);
   const queueDir = config.get('queue_directory');
   try {
     fs.accessSync(queueDir, fs.constants.X_OK);

@@ -6,10 +6,11 @@
 // the command that does the work, as Postfix execs it: -bp and -q to
 // postqueue, -bi/-I to postalias (newaliases), -bd to "postfix start".
 // Every fatal error exits with EX_TEMPFAIL (75), as Postfix's does.
+import { loadConfigOr } from './load-config.js';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
+import { Config, CONF_ENV_PATH } from '../config/config.js';
 import { dsnNotifyMask, dsnRetCode } from '../mail/dsn.js';
 import { DEL_REQ_FLAG_RECORD, DEL_REQ_FLAG_USR_VRFY } from '../delivery/api.js';
 import { cleanupStatDetail } from '../cleanup/api.js';
@@ -334,13 +335,7 @@ async function sendmailMain(argv: string[]): Promise<number> {
   if (!process.env.POSTFIX_TS_ARGV0 && process.argv[1]) setProgName(path.basename(process.argv[1]));
   const invokedAs = getProgName();
   prescanConfigDir([...argv]);
-  let config: Config;
-  try {
-    config = Config.load();
-  } catch (e) {
-    if (e instanceof ConfigError) fatal(e.message);
-    throw e;
-  }
+  const config = loadConfigOr(fatal);
   const queueDir = config.get('queue_directory');
   try {
     if (!fs.statSync(queueDir).isDirectory()) fatal(`chdir ${queueDir}: Not a directory`);

@@ -85,10 +85,15 @@ class AgentConnection {
   }
 }
 
+/** How long a refused connect is retried, and how often. */
+const CONNECT_RETRY_MS = 5000;
+const CONNECT_RETRY_STEP_MS = 100;
+
 /** Connections to the agents' unix sockets under queue_directory/private. */
 export class SocketAgentClient implements AgentClient {
   private readonly idle = new Map<string, AgentConnection[]>();
   private readonly all = new Set<AgentConnection>();
+  private closing = false;
 
   constructor(readonly queueDir: string, readonly maxIdlePerTransport = 0) {}
 
@@ -118,7 +123,15 @@ export class SocketAgentClient implements AgentClient {
       const r = await conn.send(req);
       if (r.kind !== 'crash' || !conn.closed) return this.keep(transport, conn, r);
     }
-    const fresh = await this.connect(transport);
+    let fresh = await this.connect(transport);
+    // The master makes the socket before the agent's process listens on it:
+    // right after a start or a restart a connect can be refused for a moment,
+    // where Postfix's client would wait in the listen queue. Try again for a
+    // while before calling the transport unavailable.
+    for (let waited = 0; 'error' in fresh && waited < CONNECT_RETRY_MS && !this.closing; waited += CONNECT_RETRY_STEP_MS) {
+      await new Promise((r) => setTimeout(r, CONNECT_RETRY_STEP_MS));
+      fresh = await this.connect(transport);
+    }
     if ('error' in fresh) return { kind: 'unreachable', error: fresh.error };
     return this.keep(transport, fresh, await fresh.send(req));
   }
@@ -138,6 +151,7 @@ export class SocketAgentClient implements AgentClient {
   }
 
   close(): void {
+    this.closing = true;
     for (const c of this.all) c.socket.destroy();
     this.all.clear();
     this.idle.clear();
