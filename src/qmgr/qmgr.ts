@@ -104,6 +104,8 @@ export class Qmgr extends EventEmitter {
   private firstScan = 0;
   /** Feeds under way (their files are being moved and read). */
   private feeding = 0;
+  /** Queue IDs whose feed into active/ is under way. */
+  private readonly feedingIds = new Set<string>();
   private running = false;
   private again = false;
   private closing = false;
@@ -234,8 +236,13 @@ export class Qmgr extends EventEmitter {
         if (n === null) continue;
         got = true;
         this.firstScan = (idx + 1) % 2;
+        // A scan restarted while this file's feed is under way lists it
+        // again; Postfix's one-at-a-time feed never sees that.
+        if (this.feedingIds.has(n.id)) continue;
+        this.feedingIds.add(n.id);
         this.feeding++;
         void this.track(this.feed(scan.queue, n.id, n.flags)).finally(() => {
+          this.feedingIds.delete(n.id);
           this.feeding--;
           this.kick();
         });
