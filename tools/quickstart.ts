@@ -30,11 +30,11 @@ function mainCf(): string {
     `data_directory = ${join(run, 'data')}`,
     `maillog_file = ${join(run, 'maillog')}`,
     `maillog_file_prefixes = ${run}`,
-    `home_mailbox = Maildir/`,
+    `mail_spool_directory = ${join(run, 'mail')}`,
     `mail_owner = ${user.uid === 0 ? 'nobody' : user.username}`,
     `setgid_group = ${user.uid === 0 ? 'nogroup' : group}`,
-    'alias_maps =',
-    'alias_database =',
+    `alias_maps = hash:${join(etc, 'aliases')}`,
+    `alias_database = hash:${join(etc, 'aliases')}`,
     '',
   ].join('\n');
 }
@@ -68,6 +68,14 @@ if (userInfo().uid === 0) {
 }
 if (!existsSync(join(etc, 'main.cf'))) writeFileSync(join(etc, 'main.cf'), mainCf());
 if (!existsSync(join(etc, 'master.cf'))) writeFileSync(join(etc, 'master.cf'), masterCf());
+// Mail for postmaster (and root) goes to the user running the quick start,
+// in an mbox under the checkout: run/mail/USER.
+mkdirSync(join(run, 'mail'), { recursive: true });
+if (!existsSync(join(etc, 'aliases'))) {
+  const me = userInfo().username;
+  writeFileSync(join(etc, 'aliases'), me === 'root' ? 'postmaster: root\n' : `postmaster: ${me}\nroot: ${me}\n`);
+  spawnSync(join(root, 'bin/postalias'), ['-c', etc, join(etc, 'aliases')], { stdio: 'inherit' });
+}
 console.log(`Configuration in ${etc}:`);
 spawnSync(join(root, 'bin/postconf'), ['-c', etc, '-n'], { stdio: 'inherit' });
 const r = spawnSync(join(root, 'bin/postfix'), ['-c', etc, 'start'], { stdio: 'inherit' });
