@@ -152,3 +152,13 @@ test('authorized_mailq_users and authorized_flush_users refuse other users (as P
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('mailq with a main.cf it cannot read: sendmail\'s own fatal error and EX_TEMPFAIL, as Postfix 3.7.11', async () => {
+  // Recorded: /usr/bin/mailq -C /nonexistent
+  //   mailq: fatal: open /nonexistent/main.cf: No such file or directory   (exit 75)
+  const dir = setup();
+  const r = await run('mailq', dir, ['-C', `${dir}/nonexistent`]);
+  assert.equal(r.stderr, `mailq: fatal: open ${dir}/nonexistent/main.cf: No such file or directory\n`);
+  assert.equal(r.stdout, '');
+  assert.equal(r.status, 75);
+});
