@@ -157,8 +157,12 @@ test('mailq with a main.cf it cannot read: sendmail\'s own fatal error and EX_TE
   // Recorded: /usr/bin/mailq -C /nonexistent
   //   mailq: fatal: open /nonexistent/main.cf: No such file or directory   (exit 75)
   const dir = setup();
-  const r = await run('mailq', dir, ['-C', `${dir}/nonexistent`]);
-  assert.equal(r.stderr, `mailq: fatal: open ${dir}/nonexistent/main.cf: No such file or directory\n`);
-  assert.equal(r.stdout, '');
-  assert.equal(r.status, 75);
+  try {
+    const r = await run('mailq', dir, ['-C', `${dir}/nonexistent`]);
+    assert.equal(r.stderr, `mailq: fatal: open ${dir}/nonexistent/main.cf: No such file or directory\n`);
+    assert.equal(r.stdout, '');
+    assert.equal(r.status, 75);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
