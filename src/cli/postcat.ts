@@ -7,6 +7,7 @@
 // recGetRaw, queue/rec-type.ts field scanners), not queue/reader.ts itself:
 // it must print every record, malformed ones included, where the reader
 // stops at the first problem and skips the content.
+import { writeAllStdout } from '../util/output.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Config, ConfigError, CONF_ENV_PATH } from '../config/config.js';
@@ -77,17 +78,7 @@ class RecordOutput {
     const data = Buffer.concat(this.done);
     this.done = [];
     this.doneSize = 0;
-    let off = 0;
-    while (off < data.length) {
-      try {
-        off += fs.writeSync(1, data, off, data.length - off);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') continue;
-        if (code === 'EPIPE') return;
-        throw e;
-      }
-    }
+    writeAllStdout(data);
   }
 }
 

@@ -3,13 +3,12 @@
 // master service by class and name ("public pickup W"), through the FIFO
 // or socket under queue_directory, as Postfix's commands wake its daemons.
 // Exit 1 with Postfix's warning when nobody listens.
-import { loadConfigOr } from './load-config.js';
-import * as fs from 'node:fs';
+import { loadConfigOr, queueDirOr } from './load-config.js';
 import { CONF_ENV_PATH } from '../config/config.js';
 import { Getopt } from '../util/getopt.js';
 import { runMain } from '../util/main.js';
 import { getProgName, msgFatal, msgWarn, setVerbose, verboseLevel } from '../util/msg.js';
-import { errText, mailTrigger } from './queue-trigger.js';
+import { mailTrigger } from './queue-trigger.js';
 
 async function main(argv: string[]): Promise<number> {
   if (process.env.MAIL_VERBOSE) setVerbose(1);
@@ -24,12 +23,7 @@ async function main(argv: string[]): Promise<number> {
   if (rest.length !== 3) usage();
   const [cls, service, request] = rest as [string, string, string];
   const config = loadConfigOr(msgFatal);
-  const qdir = config.get('queue_directory');
-  try {
-    if (!fs.statSync(qdir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
-  } catch (e) {
-    msgFatal(`chdir ${qdir}: ${errText(e)}`);
-  }
+  const qdir = queueDirOr(config, msgFatal);
   if (!(await mailTrigger(qdir, cls, service, request, msgWarn))) {
     msgWarn(`Cannot contact class ${cls} service ${service} - perhaps the mail system is down`);
     return 1;

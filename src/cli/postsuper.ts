@@ -8,7 +8,7 @@
 // order. Every step is a single rename, unlink or chmod, so qmgr never sees
 // a half-moved file; a rename target is made only under a name qmgr ignores
 // (the "#FIX" suffix) until the repair pass completes.
-import { loadConfigOr } from './load-config.js';
+import { loadConfigOr, queueDirOr } from './load-config.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CONF_ENV_PATH } from '../config/config.js';
@@ -460,12 +460,7 @@ function main(argv: string[]): number {
   }
   setVerbose(verbose);
   const config = loadConfigOr(msgFatal);
-  const qdir = config.get('queue_directory');
-  try {
-    if (!fs.statSync(qdir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
-  } catch (e) {
-    msgFatal(`chdir ${qdir}: ${errText(e)}`);
-  }
+  const qdir = queueDirOr(config, msgFatal);
   const layout = layoutFromConfig(config);
   if ('error' in layout) msgFatal(layout.error);
   const owner = process.geteuid?.() === 0 ? lookupUser(config.get('mail_owner')) : null;

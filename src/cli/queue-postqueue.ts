@@ -5,6 +5,7 @@
 // statuses are Postfix's: root still gets the listing after a warning,
 // others are refused, and a flush says the mail system is down. Every fatal
 // error exits with EX_UNAVAILABLE (Postfix's msg_cleanup handler).
+import { writeAllStdout } from '../util/output.js';
 import { loadConfigOr } from './load-config.js';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -43,17 +44,7 @@ class ByteOut {
     const data = Buffer.from(this.parts.join(''), 'latin1');
     this.parts = [];
     this.size = 0;
-    let off = 0;
-    while (off < data.length) {
-      try {
-        off += fs.writeSync(1, data, off, data.length - off);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') continue;
-        if (code === 'EPIPE') return;
-        throw e;
-      }
-    }
+    writeAllStdout(data);
   }
 }
 

@@ -17,6 +17,11 @@ export function flushOut(): void {
   const data = Buffer.from(chunks.join(''), 'utf8');
   chunks = [];
   size = 0;
+  writeAllStdout(data);
+}
+
+/** Writes all of data to standard output, retrying EAGAIN; a reader that went away (EPIPE) ends it quietly. */
+export function writeAllStdout(data: Buffer): void {
   let off = 0;
   while (off < data.length) {
     try {
