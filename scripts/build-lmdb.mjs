@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { findNodeGyp, rebuildArgs } from './node-gyp.mjs';
 
 const require = createRequire(import.meta.url);
 /** The lmdb package directory (its package.json is not exported, so walk up from its main file). */
@@ -37,30 +38,12 @@ if (existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8') ===
   process.exit(0);
 }
 
-/** node-gyp as npm ships it: npm tells lifecycle scripts where, else look beside npm. */
-function findNodeGyp() {
-  const candidates = [];
-  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
-  const execDir = dirname(process.execPath);
-  candidates.push(join(execDir, '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  candidates.push('/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
-  candidates.push('/usr/share/nodejs/node-gyp/bin/node-gyp.js');
-  try {
-    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
-  } catch {
-    /* not a dependency */
-  }
-  return candidates.find((p) => existsSync(p));
-}
-
 const gyp = findNodeGyp();
 if (!gyp) {
   console.error('build-lmdb: cannot find node-gyp (it comes with npm); lmdb: tables cannot be updated in place');
   process.exit(1);
 }
-const args = [gyp, 'rebuild'];
-const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node.h') ? '/usr' : undefined);
-if (nodedir) args.push(`--nodedir=${nodedir}`);
+const args = rebuildArgs(gyp);
 console.log(`build-lmdb: building lmdb ${version} with LMDB_DATA_V1=true (about a minute)`);
 const r = spawnSync(process.execPath, args, {
   cwd: lmdbDir,
