@@ -38,9 +38,10 @@ interface RunEntry {
   maxProcesses?: number;
   /**
    * libuv threads for this program's processes, when not the master's
-   * default. local and virtual switch their effective uid around each
-   * mailbox they create, and glibc applies every such call to each thread
-   * of the process: a small pool keeps that cheap.
+   * default. local and virtual: one per concurrent delivery of the default
+   * local_destination_concurrency_limit, so that each delivery's fsync has
+   * a thread (their credential switches touch the main thread only, see
+   * util/thread-creds.ts, so the pool's size costs nothing there).
    */
   threadPool?: number;
 }
@@ -50,8 +51,8 @@ type Entry = RunEntry | { kind: 'in-process' };
 const REGISTRY = new Map<string, Entry>([
   ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
   ['qmgr', { kind: 'single', types: ['unix', 'fifo'], module: qmgrProgram }],
-  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1, threadPool: 4 }],
-  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, threadPool: 4 }],
+  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1, threadPool: 20 }],
+  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, threadPool: 20 }],
   ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
   ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
