@@ -10,6 +10,7 @@
 // bounce_queue_lifetime for the null sender, or postsuper -e) is returned
 // to its sender from the defer log; a message past its warning time gets
 // a delay warning. Touches the message's queue file and the bounce log.
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { DEL_REQ_FLAG_RECORD, DEL_REQ_FLAG_REC_DLY_SENT, DEL_REQ_FLAG_USR_VRFY, DEL_STAT_DEFER } from '../delivery/api.js';
@@ -24,9 +25,10 @@ export type DoneOutcome = 'removed' | 'deferred' | 'more' | 'kept';
 async function bounceLogPresent(qm: Qmgr, id: string): Promise<boolean> {
   const rel = mailQueuePath(qm.layout, 'bounce', id);
   try {
-    const st = await fsp.stat(path.join(qm.queueDir, rel));
+    // A blocking stat: the log is usually absent, and the answer is immediate.
+    const st = fs.statSync(path.join(qm.queueDir, rel));
     if (st.size > 0) return true;
-    await fsp.unlink(path.join(qm.queueDir, rel)).catch(() => undefined);
+    fs.rmSync(path.join(qm.queueDir, rel), { force: true });
   } catch {
     // No bounce log.
   }

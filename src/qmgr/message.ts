@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { DEL_REQ_TRACE_FLAGS_MASK, type DeliveryRecipient, type MsgStats, NO_TIME } from '../delivery/api.js';
 import type { TimeVal } from '../queue/queue-file.js';
 import { type QueueLayout, mailQueuePath } from '../queue/layout.js';
-import { type QueueFileInfo, attributeValue, readQueueFile } from '../queue/reader.js';
+import { type QueueFileInfo, attributeValue, readQueueFileSync } from '../queue/reader.js';
 import { encodeRecord, recGetRaw, REC_FLAG_DEFAULT, type ByteInput } from '../queue/record.js';
 import { REC_TYPE } from '../queue/rec-type.js';
 import { PageInput } from '../queue/page-input.js';
@@ -107,7 +107,7 @@ export type BatchResult =
  * envelope; only the batch is kept.
  */
 export async function readBatch(queueDir: string, layout: QueueLayout, id: string, from: number, limit: number): Promise<BatchResult> {
-  const r = await readQueueFile(path.resolve(queueDir, mailQueuePath(layout, 'active', id)));
+  const r = readQueueFileSync(path.resolve(queueDir, mailQueuePath(layout, 'active', id)));
   if (!r.ok) return { ok: false, error: r.error };
   const recipients: DeliveryRecipient[] = [];
   let nextOffset = 0;

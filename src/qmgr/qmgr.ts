@@ -10,6 +10,7 @@
 // destinations; the deferred queue is also scanned every queue_run_delay.
 // Touches the queue tree and the agents' sockets.
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Config } from '../config/config.js';
@@ -255,9 +256,9 @@ export class Qmgr extends EventEmitter {
   /** qmgr_active_feed(): one file from incoming/ or deferred/ into active/ and into core. */
   private async feed(queue: string, id: string, flags: number): Promise<boolean> {
     const rel = mailQueuePath(this.layout, queue, id);
-    let st: import('node:fs').Stats;
+    let st: fs.Stats;
     try {
-      st = await fsp.lstat(path.join(this.queueDir, rel));
+      st = fs.lstatSync(path.join(this.queueDir, rel));
     } catch {
       return false;
     }
