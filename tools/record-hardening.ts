@@ -13,6 +13,7 @@
 // Runs in a private network namespace (re-runs itself under unshare as root).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,10 +98,44 @@ function recordUnwritable(): void {
   fs.writeFileSync(path.join(OUT(), 'unwritable.json'), JSON.stringify(cases, null, 1) + '\n');
 }
 
+/**
+ * Session "before" runs with the table in place; then access.db is removed
+ * while a client holds a connection open (so that the next client meets a
+ * freshly started smtpd, as it would after max_idle), and "after" runs.
+ */
+async function recordDeletedTable(): Promise<void> {
+  const dir = path.join(repoRoot(), 'test', 'smtpd', 'fixtures', '22-deleted-table');
+  const daemon = await startDaemon('postfix', dir);
+  const out: Record<string, { replies: string[][]; log: string[] }> = {};
+  try {
+    await sleep(1000);
+    const [before, after] = loadSessions(dir);
+    const run = async (s: NonNullable<typeof before>): Promise<void> => {
+      const mark = daemon.log().length;
+      const results = await playSession(s, { mode: 'record' });
+      await waitLog(daemon.log, mark, /disconnect from/);
+      const log = daemon.log().slice(mark).split('\n').filter((l) => /\/smtpd(\[\d+\])?: /.test(l))
+        .map((l) => normalizeLogLine(l).split(daemon.configDir).join('@DIR@'));
+      out[s.name] = { replies: results.map((r) => r.replies), log };
+    };
+    await run(before!);
+    const holder = await new Promise<import('node:net').Socket>((resolve) => {
+      const sock = net.connect({ host: '127.0.0.1', port: daemon.ports[0]! }, () => resolve(sock));
+    });
+    fs.rmSync(path.join(daemon.configDir, 'access.db'));
+    await run(after!);
+    holder.destroy();
+  } finally {
+    await daemon.stop();
+  }
+  fs.writeFileSync(path.join(OUT(), 'deleted-table.json'), JSON.stringify(out, null, 1) + '\n');
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(OUT(), { recursive: true });
   recordUnwritable();
   await recordCleanupLog();
+  await recordDeletedTable();
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {

@@ -37,6 +37,9 @@ import type { CleanupService } from '../cleanup/api.js';
 import type { MailLogger } from '../log/logger.js';
 import type { AddressResolver } from '../address/resolve.js';
 import { type AnvilClient, localAnvil } from './anvil.js';
+import { TableCache } from '../address/maps.js';
+import type { Dict } from '../dict/dict.js';
+import { TableFileWatch } from '../dict/file-identity.js';
 import { buildContext, type SmtpdContext, type SmtpdHooks } from './context.js';
 import { peerInit } from './peer.js';
 import { formatCmdStats, smtpdProto } from './session.js';
@@ -69,19 +72,55 @@ export function localConnectionCounter(): AnvilClient {
   return localAnvil();
 }
 
+/** smtpd's own tables, with what their files looked like when opened. */
+class WatchedTables extends TableCache {
+  readonly watch = new TableFileWatch();
+
+  override open(spec: string, openFlags: number, dictFlags: number): Promise<Dict> {
+    // Identity before the open: a file replaced in between is then seen as changed, never missed.
+    this.watch.add(spec);
+    return super.open(spec, openFlags, dictFlags);
+  }
+}
+
+/** One generation of the service's configuration state: what a fresh smtpd process would have opened. */
+interface Generation {
+  ctx: Promise<SmtpdContext>;
+  tables: WatchedTables;
+  built: boolean;
+}
+
 export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
   const hooks: SmtpdHooks = { ...opts.hooks, connectionCounter: opts.connectionCounter ?? opts.hooks?.connectionCounter };
-  const ctxPromise = buildContext({ ...opts, hooks });
+  const generations: Generation[] = [];
+  const newGeneration = (): Generation => {
+    const tables = new WatchedTables(opts.resolver.cache.log, opts.resolver.cache.utf8);
+    const g: Generation = { ctx: buildContext({ ...opts, hooks, cache: tables }), tables, built: false };
+    g.ctx.then(() => (g.built = true), () => undefined);
+    generations.push(g);
+    return g;
+  };
+  let current = newGeneration();
   const sessions = new Set<Promise<void>>();
   let closing = false;
-  const ready = ctxPromise.then(() => undefined);
+  const ready = current.ctx.then(() => undefined);
   ready.catch(() => undefined);
+
+  // A table file removed or rebuilt since it was opened: new sessions get
+  // freshly opened tables, as a new Postfix smtpd process would (a removed
+  // table then answers "Server configuration error"); sessions under way
+  // finish with what they have.
+  const contextForSession = (): Promise<SmtpdContext> => {
+    if (current.built && current.tables.watch.changed() !== null) current = newGeneration();
+    return current.ctx;
+  };
 
   const handle = (socket: Socket): void => {
     if (closing) {
       socket.destroy();
       return;
     }
+    const ctxPromise = contextForSession();
     const run = (async () => {
       let ctx: SmtpdContext;
       try {
@@ -105,11 +144,14 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
   const close = async (): Promise<void> => {
     closing = true;
     await Promise.allSettled([...sessions]);
-    try {
-      const ctx = await ctxPromise;
-      for (const p of ctx.policyClients.values()) p.close();
-    } catch {
-      // Nothing was opened.
+    for (const g of generations) {
+      try {
+        const ctx = await g.ctx;
+        for (const p of ctx.policyClients.values()) p.close();
+      } catch {
+        // Nothing was opened.
+      }
+      await g.tables.close();
     }
   };
 

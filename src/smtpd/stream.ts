@@ -52,7 +52,20 @@ export class SmtpStream {
   detectBareLf = 0;
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.skipping && this.pos >= this.inbuf.length) {
+      // The rest of an over-long line: dropped as bytes, never decoded, up to its LF.
+      const nl = chunk.indexOf(10);
+      this.lastIo = Date.now();
+      if (nl < 0) return;
+      this.skipping = false;
+      this.inbuf = chunk.toString('latin1', nl);
+      this.pos = 0;
+      this.arrivals++;
+      this.wake();
+      return;
+    }
     this.inbuf += chunk.toString('latin1');
+    this.arrivals++;
     if (this.inbuf.length - this.pos > INPUT_HIGH_WATER) this.socket.pause();
     this.wake();
   };
@@ -70,6 +83,10 @@ export class SmtpStream {
   };
 
   private attached = false;
+  /** Counts the data events that added unread input: what fill() waits for. */
+  private arrivals = 0;
+  /** Dropping input up to the next LF (the tail of an over-long line). */
+  private skipping = false;
 
   constructor(
     private socket: Socket,
@@ -179,9 +196,9 @@ export class SmtpStream {
       this.inbuf = '';
       this.pos = 0;
     }
-    const before = this.inbuf.length;
+    const before = this.arrivals;
     if (this.socket.isPaused()) this.socket.resume();
-    while (this.inbuf.length === before && !this.eof) {
+    while (this.arrivals === before && !this.eof) {
       this.socket.setTimeout(this.timeoutMs);
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
@@ -189,7 +206,7 @@ export class SmtpStream {
       if (this.timedOut) throw new SessionExit('timeout');
     }
     this.lastIo = Date.now();
-    return this.inbuf.length > before;
+    return this.arrivals !== before;
   }
 
   private compact(): void {
@@ -275,7 +292,12 @@ export class SmtpStream {
         return;
       }
       this.pos = this.inbuf.length;
-      if (!(await this.fill())) throw new SessionExit('eof');
+      this.skipping = true;
+      try {
+        if (!(await this.fill())) throw new SessionExit('eof');
+      } finally {
+        this.skipping = false;
+      }
     }
   }
 

@@ -1,7 +1,9 @@
 // Issue 12 points 3 and 9 through smtpd and this project's real cleanup,
 // against Postfix 3.7.11's recording of the same sessions
-// (test/smtpd/fixtures/21-content-hardening: replies and queue files by
-// test/smtpd/record.ts, cleanup's log lines by tools/record-hardening.ts):
+// (test/smtpd/fixtures/21-content-hardening: replies, smtpd's log lines and
+// queue files by test/smtpd/record.ts -- its maillog.json renamed to
+// smtpd-maillog.json, as replay.test.ts would run the fixture with a fake
+// cleanup -- and cleanup's log lines by tools/record-hardening.ts):
 // a NUL byte ends a header (DATA and BDAT), and a header_checks pcre: rule
 // that backtracks without end gets "match limit exceeded" and does not
 // apply, while the next rule still does.
@@ -41,6 +43,7 @@ async function compareAll(): Promise<string[]> {
   const dir = path.join(extraFixtureRoot(), '21-content-hardening');
   const wantQueue = JSON.parse(fs.readFileSync(path.join(dir, 'queue.json'), 'utf8')) as Record<string, Rec[][]>;
   const wantLog = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'fixtures', 'hardening', 'cleanup-log.json'), 'utf8')) as Record<string, string[]>;
+  const wantSmtpd = JSON.parse(fs.readFileSync(path.join(dir, 'smtpd-maillog.json'), 'utf8')) as Record<string, string[]>;
   const fx = await startFixture(dir, { realCleanup: true });
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -53,6 +56,11 @@ async function compareAll(): Promise<string[]> {
         .map((l) => normalizeLogLine(l).split(fx.conf).join('@DIR@'));
       if (JSON.stringify(log) !== JSON.stringify(wantLog[s.name] ?? [])) {
         problems.push(`${s.name}: cleanup log differs\n  ours    ${JSON.stringify(log)}\n  postfix ${JSON.stringify(wantLog[s.name] ?? [])}`);
+      }
+      for (let i = 0; i < 50 && !fx.logLines.slice(before).some((l) => l.includes('disconnect from')); i++) await new Promise((r) => setTimeout(r, 10));
+      const smtpdLog = fx.logLines.slice(before).filter((l) => /\/smtpd(\[\d+\])?: /.test(l)).map(normalizeLogLine);
+      if (JSON.stringify(smtpdLog) !== JSON.stringify(wantSmtpd[s.name] ?? [])) {
+        problems.push(`${s.name}: smtpd log differs\n  ours    ${JSON.stringify(smtpdLog)}\n  postfix ${JSON.stringify(wantSmtpd[s.name] ?? [])}`);
       }
       const files = queueFiles(path.join(fx.dir, 'spool')).filter((f) => !seen.has(f));
       files.forEach((f) => seen.add(f));
