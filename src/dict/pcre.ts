@@ -17,7 +17,7 @@ import {
   expandReplacement, fromBytes, isSpace, patternTableOpener,
 } from './pattern-common.js';
 import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
-import { budgetedExec, requiredLiteral, riskyPattern } from './regex/budget.js';
+import { budgetedExec, compiledRegExp, requiredLiteral, riskyPattern } from './regex/budget.js';
 import { type PcreOptions, translatePcre } from './regex/pcre.js';
 import { type MsgLog } from '../util/msg.js';
 
@@ -80,8 +80,14 @@ class PcreParser extends PatternRuleParser<PcreRule, PatternSpec> {
     const t = translatePcre(spec.source, spec.opts);
     if (t.ok) {
       const risky = riskyPattern(t.source);
+      const re = compiledRegExp(t.source, t.flags);
+      if (re === null) {
+        // V8 compiles on first use and refuses patterns past its size limit, as PCRE2 does.
+        this.warn(lineno, `error in regex at offset ${spec.source.length}: regular expression is too large`);
+        return null;
+      }
       return {
-        re: new RegExp(t.source, t.flags), risky, required: risky ? requiredLiteral(t.source) : null,
+        re, risky, required: risky ? requiredLiteral(t.source) : null,
         captureCount: t.captureCount, groupMap: t.groupMap,
       };
     }

@@ -14,7 +14,7 @@ import {
   asciiUpper, expandReplacement, fromBytes, isSpace, patternTableOpener,
 } from './pattern-common.js';
 import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
-import { linearRegExp, riskyPattern } from './regex/budget.js';
+import { compiledRegExp, linearRegExp, riskyPattern } from './regex/budget.js';
 import { translatePosix } from './regex/posix.js';
 import { type MsgLog } from '../util/msg.js';
 
@@ -75,7 +75,11 @@ class RegexpParser extends PatternRuleParser<RegexpRule, PatternSpec> {
       this.warn(lineno, t.error);
       return null;
     }
-    const re = new RegExp(t.source, withIndices && spec.icase ? 'd' : '');
+    const re = compiledRegExp(t.source, withIndices && spec.icase ? 'd' : '');
+    if (re === null) {
+      this.warn(lineno, 'Regular expression too big');
+      return null;
+    }
     // glibc's engine does not backtrack without end: a pattern that V8's would is tested in linear time.
     const linear = riskyPattern(t.source) ? linearRegExp(t.source, '') : null;
     return { m: { re, linear, match: spec.match, icase: spec.icase }, nsub: t.nsub };

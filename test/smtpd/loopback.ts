@@ -78,14 +78,19 @@ const NO_DNS = {
   records: async () => 'notfound' as const,
 };
 
-/** Starts smtpd with main.cf = `mainCf` (plus tables written next to it). */
-export async function startLoopbackSmtpd(mainCf: string, files: Record<string, string> = {}): Promise<LoopbackSmtpd> {
+/**
+ * Starts smtpd with main.cf = `mainCf` (plus tables written next to it).
+ * keepLine: which log lines to keep (all by default; a long run keeps few).
+ */
+export async function startLoopbackSmtpd(mainCf: string, files: Record<string, string> = {},
+  keepLine: (line: string) => boolean = () => true): Promise<LoopbackSmtpd> {
   const conf = tempDir('smtpd-loop-');
   fs.writeFileSync(path.join(conf, 'main.cf'), mainCf);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(conf, name), text);
   const config = loadWithComputedDefaults(conf, [['service_name', 'smtp']]);
   const logLines: string[] = [];
-  const logger = createLogger(memorySink(logLines), 'postfix/smtpd');
+  const keep = memorySink(logLines);
+  const logger = createLogger({ write: (tag, text) => (keepLine(text) ? keep.write(tag, text) : undefined) }, 'postfix/smtpd');
   const resolver = new AddressResolver(config, { cache: new TableCache(logger, false), log: logger });
   const cleanup = new CountingCleanup();
   const service = createSmtpdService({

@@ -99,6 +99,17 @@ export function budgetedExec(re: RegExp, key: string): RegExpExecArray | null | 
   return r;
 }
 
+/** The pattern compiled now (V8 compiles on first use), or null when V8 refuses it (too large). */
+export function compiledRegExp(source: string, flags: string): RegExp | null {
+  try {
+    const re = new RegExp(source, flags);
+    re.test('');
+    return re;
+  } catch {
+    return null;
+  }
+}
+
 let linearEnabled = false;
 
 /** The pattern compiled for V8's linear-time engine, or null when it cannot run there (backreferences, lookaround). */
