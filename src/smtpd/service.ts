@@ -88,6 +88,19 @@ interface Generation {
   ctx: Promise<SmtpdContext>;
   tables: WatchedTables;
   built: boolean;
+  /** Sessions served with it; a replaced generation is closed when the last one ends. */
+  sessions: number;
+}
+
+/** Closes what a generation opened: policy connections and tables. */
+async function closeGeneration(g: Generation): Promise<void> {
+  try {
+    const ctx = await g.ctx;
+    for (const p of ctx.policyClients.values()) p.close();
+  } catch {
+    // Nothing was opened.
+  }
+  await g.tables.close();
 }
 
 export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
@@ -95,7 +108,7 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
   const generations: Generation[] = [];
   const newGeneration = (): Generation => {
     const tables = new WatchedTables(opts.resolver.cache.log, opts.resolver.cache.utf8);
-    const g: Generation = { ctx: buildContext({ ...opts, hooks, cache: tables }), tables, built: false };
+    const g: Generation = { ctx: buildContext({ ...opts, hooks, cache: tables }), tables, built: false, sessions: 0 };
     g.ctx.then(() => (g.built = true), () => undefined);
     generations.push(g);
     return g;
@@ -110,9 +123,17 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
   // freshly opened tables, as a new Postfix smtpd process would (a removed
   // table then answers "Server configuration error"); sessions under way
   // finish with what they have.
-  const contextForSession = (): Promise<SmtpdContext> => {
-    if (current.built && current.tables.watch.changed() !== null) current = newGeneration();
-    return current.ctx;
+  const generationForSession = (): Generation => {
+    if (current.built && current.tables.watch.changed() !== null) {
+      const old = current;
+      current = newGeneration();
+      if (old.sessions === 0) retire(old);
+    }
+    return current;
+  };
+  const retire = (g: Generation): void => {
+    generations.splice(generations.indexOf(g), 1);
+    closeGeneration(g).catch(() => undefined);
   };
 
   const handle = (socket: Socket): void => {
@@ -120,11 +141,12 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
       socket.destroy();
       return;
     }
-    const ctxPromise = contextForSession();
+    const gen = generationForSession();
+    gen.sessions++;
     const run = (async () => {
       let ctx: SmtpdContext;
       try {
-        ctx = await ctxPromise;
+        ctx = await gen.ctx;
       } catch (e) {
         opts.logger.fatal(String((e as Error).message ?? e));
         socket.destroy();
@@ -138,21 +160,16 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
       await serveSession(ctx, opts.serviceName, socket);
     })();
     sessions.add(run);
-    run.finally(() => sessions.delete(run)).catch(() => undefined);
+    run.finally(() => {
+      sessions.delete(run);
+      if (--gen.sessions === 0 && gen !== current && generations.includes(gen)) retire(gen);
+    }).catch(() => undefined);
   };
 
   const close = async (): Promise<void> => {
     closing = true;
     await Promise.allSettled([...sessions]);
-    for (const g of generations) {
-      try {
-        const ctx = await g.ctx;
-        for (const p of ctx.policyClients.values()) p.close();
-      } catch {
-        // Nothing was opened.
-      }
-      await g.tables.close();
-    }
+    for (const g of generations.splice(0)) await closeGeneration(g);
   };
 
   return { handle, close, ready };
