@@ -75,7 +75,9 @@ const EIGHT_BIT = new Set(['8bit', 'binary']);
 
 /** cleanup_header_callback(): one complete header. */
 async function headerCallback(state: CleanupState, headerClassIn: number, optsIn: HeaderOpts | null, headerIn: string): Promise<void> {
-  let header = headerIn;
+  // Postfix handles a header as a C string: a NUL byte ends it, for the checks and in the queue file.
+  const nul = headerIn.indexOf('\0');
+  let header = nul < 0 ? headerIn : headerIn.slice(0, nul);
   let opts = optsIn;
   const headerClass = opts && opts.flags & HDR_OPT_MIME ? MIME_HDR_MULTIPART : headerClassIn;
   if (opts && opts.type === HDR_RECEIVED) state.hopCount += 1;

@@ -93,6 +93,8 @@ function buildBulk(job: AliasJob): void {
   const warnings: LineMessage[] = [];
   const warn = (line: number, text: string) => warnings.push({ line, text });
   const builder = type === 'fail' ? undefined : new MapBuilder({ kind: type as StoreKind, name, dictFlags, mapSize: job.cfg.mapSize });
+  const unwritable = builder?.checkWritable();
+  if (unwritable !== undefined) msgFatal(unwritable);
   const progress = new Progress(`${type}:${name}`);
   let fatal: string | undefined;
   let count = 0;

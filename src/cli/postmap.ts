@@ -112,6 +112,8 @@ function buildBulk(job: BuildJob): void {
     unpinned.push(w);
   });
   const builder = type === 'fail' ? undefined : new MapBuilder({ kind: type as StoreKind, name, dictFlags, mapSize: job.cfg.mapSize }, src);
+  const unwritable = builder?.checkWritable();
+  if (unwritable !== undefined) msgFatal(unwritable);
   const progress = new Progress(`${type}:${name}`);
   let fatal: string | undefined;
   let count = 0;

@@ -125,6 +125,16 @@ export interface BulkSource {
   utf8Check: boolean;
 }
 
+/** The source's bytes; a directory reads as empty, as read(2) fails on it and Postfix's reader sees the end. */
+function readSource(fd: number): Buffer {
+  try {
+    return readFileSync(fd);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR') return Buffer.alloc(0);
+    throw e;
+  }
+}
+
 /** The start of a bulk build: the source file, the new table's permissions, the type check. */
 export function openBulkSource(type: string, name: string, flags: number, dictFlags: number): BulkSource {
   if (type === 'proxy') msgFatal("can't create maps via the proxy service");
@@ -135,8 +145,8 @@ export function openBulkSource(type: string, name: string, flags: number, dictFl
     msgFatal(`open ${name}: ${errnoText(e as NodeJS.ErrnoException)}`);
   }
   const perm = newTablePermissions(fd, (flags & FLAG_SAVE_PERM) !== 0, (flags & FLAG_AS_OWNER) !== 0);
-  const src = readFileSync(fd);
   checkMkmapType(type);
+  const src = readSource(fd);
   let buildFlags = dictFlags | DICT_FLAG_BULK_UPDATE | DICT_FLAG_DUP_WARN;
   if (needUtf8Activation(buildFlags, toolEnv().utf8)) buildFlags |= DICT_FLAG_UTF8_ACTIVE;
   const utf8Check = (buildFlags & DICT_FLAG_UTF8_ACTIVE) !== 0 && !validUtf8(src);

@@ -4,7 +4,7 @@
 // temporary file beside it and renamed over the old one, so readers see the
 // old table or the new one, and a build that fails changes nothing.
 // Touches FILE.db / FILE.lmdb and its temporary FILE.db.tmpPID.
-import { chownSync, closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { accessSync, constants as fsConstants, chownSync, closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   DICT_FLAG_DUP_IGNORE, DICT_FLAG_DUP_REPLACE, DICT_FLAG_FOLD_FIX, DICT_FLAG_TRY0NULL, DICT_FLAG_TRY1NULL,
@@ -173,6 +173,22 @@ export class MapBuilder {
   /** The duplicate warnings alone, when a fatal error stops the build before anything is written. */
   duplicateWarnings(): LineMessage[] {
     return this.settle().warnings;
+  }
+
+  /**
+   * Postfix opens the old table for writing before it reads the source: a
+   * table it may not write ends the build at once. Berkeley DB reports
+   * "open PATH", LMDB "open database PATH". Undefined when writable or new.
+   */
+  checkWritable(): string | undefined {
+    try {
+      accessSync(this.path, fsConstants.W_OK);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ENOENT') return undefined;
+      return `${this.target.kind === 'lmdb' ? 'open database' : 'open'} ${this.path}: ${errnoText(err)}`;
+    }
+    return undefined;
   }
 
   /** Writes the table: temporary file, fsync, rename over the old table, fsync the directory. */

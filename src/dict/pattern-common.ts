@@ -101,7 +101,13 @@ export function openTableSource(type: string, name: string): SourceResult {
   try {
     return { ok: true, source: { text: readFileSync(name, 'latin1'), path: name } };
   } catch (e) {
-    return { ok: false, reason: `open ${name}: ${errnoText(e as NodeJS.ErrnoException)}` };
+    const err = e as NodeJS.ErrnoException;
+    // open(2) succeeds on a directory and read(2) fails: Postfix's line reader sees an empty file, cidr: a read error.
+    if (err.code === 'EISDIR') {
+      if (type === 'cidr') return { ok: false, reason: `cidr map ${name}: read error: ${errnoText(err)}` };
+      return { ok: true, source: { text: '', path: name } };
+    }
+    return { ok: false, reason: `open ${name}: ${errnoText(err)}` };
   }
 }
 
@@ -312,8 +318,12 @@ export interface PatternTableKind<R extends RuleBase> {
   type: string;
   /** A parser for one table; returns null for lines it skips (after warning). */
   parser(name: string, dictFlags: number, log: MsgLog): { parseLine(line: string, lineno: number, nesting: number): R | null };
-  /** First match wins; null when nothing matched. Keys and results are byte strings. */
-  lookupRules(rules: readonly R[], key: string): string | null;
+  /**
+   * First match wins; null when nothing matched. Keys and results are byte
+   * strings. `warn` reports a rule that could not be evaluated (its line
+   * number and the text after "TYPE map NAME, line N: ").
+   */
+  lookupRules(rules: readonly R[], key: string, warn: (lineno: number, text: string) => void): string | null;
 }
 
 /**
@@ -342,6 +352,7 @@ export function patternTableOpener<R extends RuleBase>(kind: PatternTableKind<R>
     }
     linkIfEndif(rules, `${kind.type} map ${name}`, env.log);
     const flags = dictFlags | DICT_FLAG_PATTERN;
+    const warn = (lineno: number, text: string): void => env.log.warning(`${kind.type} map ${name}, line ${lineno}: ${text}`);
     const dict: Dict = {
       type: kind.type,
       name,
@@ -349,7 +360,7 @@ export function patternTableOpener<R extends RuleBase>(kind: PatternTableKind<R>
       lookup(key: string): LookupResult {
         let k = toBytes(key);
         if (dict.flags & DICT_FLAG_FOLD_MUL) k = asciiLower(k);
-        const value = kind.lookupRules(rules, k);
+        const value = kind.lookupRules(rules, k, warn);
         return value === null ? NOT_FOUND : found(fromBytes(value));
       },
       close: () => undefined,

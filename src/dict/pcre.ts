@@ -17,6 +17,7 @@ import {
   expandReplacement, fromBytes, isSpace, patternTableOpener,
 } from './pattern-common.js';
 import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
+import { budgetedExec, compiledRegExp, requiredLiteral, riskyPattern } from './regex/budget.js';
 import { type PcreOptions, translatePcre } from './regex/pcre.js';
 import { type MsgLog } from '../util/msg.js';
 
@@ -26,6 +27,10 @@ interface PcreRule extends RuleBase {
   replacement?: Replacement;
   /** PCRE group number -> JS group number. */
   groupMap?: number[];
+  /** Matched under the budget (regex/budget.ts). */
+  risky: boolean;
+  /** For a risky rule: a literal every match contains (one of these characters), checked first as PCRE2 does. */
+  required?: string[] | null;
 }
 
 interface PatternSpec {
@@ -71,9 +76,21 @@ class PcreParser extends PatternRuleParser<PcreRule, PatternSpec> {
     return { spec: { source: pat.source, match: pat.match, opts }, next: i };
   }
 
-  private compile(spec: PatternSpec, lineno: number): { re: RegExp; captureCount: number; groupMap: number[] } | null {
+  private compile(spec: PatternSpec, lineno: number): { re: RegExp; risky: boolean; required: string[] | null; captureCount: number; groupMap: number[] } | null {
     const t = translatePcre(spec.source, spec.opts);
-    if (t.ok) return { re: new RegExp(t.source, t.flags), captureCount: t.captureCount, groupMap: t.groupMap };
+    if (t.ok) {
+      const risky = riskyPattern(t.source);
+      const re = compiledRegExp(t.source, t.flags);
+      if (re === null) {
+        // V8 compiles on first use and refuses patterns past its size limit, as PCRE2 does.
+        this.warn(lineno, `error in regex at offset ${spec.source.length}: regular expression is too large`);
+        return null;
+      }
+      return {
+        re, risky, required: risky ? requiredLiteral(t.source) : null,
+        captureCount: t.captureCount, groupMap: t.groupMap,
+      };
+    }
     if ('unsupported' in t) {
       this.warn(lineno, `unsupported PCRE feature: ${t.unsupported}: skipping this rule`);
     } else {
@@ -90,38 +107,55 @@ class PcreParser extends PatternRuleParser<PcreRule, PatternSpec> {
     const c = this.compile(pat.spec, lineno);
     if (!c) return null;
     if (!this.groupsInRange(replacement, c.captureCount, lineno)) return null;
-    return { op: OP_MATCH, lineno, endif: -1, re: c.re, match: pat.spec.match, replacement, groupMap: c.groupMap };
+    return { op: OP_MATCH, lineno, endif: -1, re: c.re, risky: c.risky, required: c.required, match: pat.spec.match, replacement, groupMap: c.groupMap };
   }
 
   protected ifRule(spec: PatternSpec, lineno: number): PcreRule | null {
     const c = this.compile(spec, lineno);
     if (!c) return null;
-    return { op: OP_IF, lineno, endif: -1, re: c.re, match: spec.match };
+    return { op: OP_IF, lineno, endif: -1, re: c.re, risky: c.risky, required: c.required, match: spec.match };
   }
 
   protected endifRule(lineno: number): PcreRule {
-    return { op: OP_ENDIF, lineno, endif: -1, re: /(?:)/, match: true };
+    return { op: OP_ENDIF, lineno, endif: -1, re: /(?:)/, risky: false, match: true };
   }
 }
 
-function lookupRules(rules: PcreRule[], key: string): string | null {
+/**
+ * DICT_PCRE_EXEC(): true when the rule applies (a match, or no match under
+ * "!"). A match that ran out of budget is PCRE2's match limit: warned
+ * about, and the rule does not apply either way.
+ */
+function applies(rule: PcreRule, key: string, warn: (lineno: number, text: string) => void): RegExpExecArray | boolean {
+  if (!rule.risky) {
+    if (!rule.match || rule.replacement === undefined || rule.replacement.maxSub === 0) return rule.re.test(key) === rule.match;
+    return rule.re.exec(key) ?? false;
+  }
+  const req = rule.required;
+  const m = req && !req.some((ch) => key.includes(ch)) ? null : budgetedExec(rule.re, key);
+  if (m === 'limit') {
+    warn(rule.lineno, 'match limit exceeded');
+    return false;
+  }
+  if (m === null) return !rule.match;
+  return rule.match ? m : false;
+}
+
+function lookupRules(rules: PcreRule[], key: string, warn: (lineno: number, text: string) => void): string | null {
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
     if (rule.op === OP_MATCH) {
+      const m = applies(rule, key, warn);
+      if (m === false) continue;
       const rep = rule.replacement!;
-      if (rep.maxSub === 0 || !rule.match) {
-        if (rule.re.test(key) !== rule.match) continue;
-        return rep.literal;
-      }
-      const m = rule.re.exec(key);
-      if (!m) continue;
+      if (m === true || rep.maxSub === 0) return rep.literal;
       const map = rule.groupMap!;
       const groups: Array<string | undefined> = [];
       for (let n = 0; n <= rep.maxSub; n++) groups.push(m[map[n] ?? -1]);
       return expandReplacement(rep, groups);
     }
     if (rule.op === OP_IF) {
-      if (rule.re.test(key) === rule.match) continue;
+      if (applies(rule, key, warn) !== false) continue;
       if (rule.endif < 0) return null;
       i = rule.endif;
     }

@@ -14,6 +14,7 @@ import {
   asciiUpper, expandReplacement, fromBytes, isSpace, patternTableOpener,
 } from './pattern-common.js';
 import { type ParsedPattern, type PatternSyntax, PatternRuleParser } from './pattern-rules.js';
+import { compiledRegExp, linearRegExp, riskyPattern } from './regex/budget.js';
 import { translatePosix } from './regex/posix.js';
 import { type MsgLog } from '../util/msg.js';
 
@@ -23,6 +24,8 @@ interface Matcher {
   match: boolean;
   /** Match against the upper-cased key (REG_ICASE). */
   icase: boolean;
+  /** The same pattern for V8's linear-time engine, for tests of patterns that could backtrack without end. */
+  linear: RegExp | null;
 }
 
 interface RegexpRule extends RuleBase {
@@ -72,8 +75,14 @@ class RegexpParser extends PatternRuleParser<RegexpRule, PatternSpec> {
       this.warn(lineno, t.error);
       return null;
     }
-    const re = new RegExp(t.source, withIndices && spec.icase ? 'd' : '');
-    return { m: { re, match: spec.match, icase: spec.icase }, nsub: t.nsub };
+    const re = compiledRegExp(t.source, withIndices && spec.icase ? 'd' : '');
+    if (re === null) {
+      this.warn(lineno, 'Regular expression too big');
+      return null;
+    }
+    // glibc's engine does not backtrack without end: a pattern that V8's would is tested in linear time.
+    const linear = riskyPattern(t.source) ? linearRegExp(t.source, '') : null;
+    return { m: { re, linear, match: spec.match, icase: spec.icase }, nsub: t.nsub };
   }
 
   protected parseMatch(line: string, lineno: number): RegexpRule | null {
@@ -114,7 +123,7 @@ class RegexpParser extends PatternRuleParser<RegexpRule, PatternSpec> {
 /** Runs one matcher; `upper` is the key upper-cased, computed on first need. */
 function test(m: Matcher, key: string, keys: { upper?: string }): boolean {
   const subject = m.icase ? (keys.upper ??= asciiUpper(key)) : key;
-  return m.re.test(subject) === m.match;
+  return (m.linear ?? m.re).test(subject) === m.match;
 }
 
 /** Finds the groups of a positive match; under REG_ICASE they are cut from the original key. */

@@ -41,7 +41,9 @@ export const open: DictOpener = (path, openFlags, dictFlags, env = STDERR_DICT_E
   try {
     src = readFileSync(path);
   } catch (e) {
-    return surrogateDict('texthash', path, dictFlags, `open database ${path}: ${errnoText(e as NodeJS.ErrnoException)}`);
+    const err = e as NodeJS.ErrnoException;
+    const what = err.code === 'EISDIR' ? 'read' : 'open database';
+    return surrogateDict('texthash', path, dictFlags, `${what} ${path}: ${errnoText(err)}`);
   }
   const utf8 = needUtf8Activation(dictFlags, env.utf8);
   const warn = (text: string): void => env.log.warning(text);

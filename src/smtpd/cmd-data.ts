@@ -23,6 +23,7 @@ import {
   AFTER_BDAT, AFTER_DATA, AFTER_EOM, MAIL_ERROR_BOUNCE, MAIL_ERROR_POLICY, MAIL_ERROR_PROTOCOL, MAIL_ERROR_RESOURCE,
   MAIL_ERROR_SOFTWARE, SMTPD_BDAT_STAT_ERROR, SMTPD_BDAT_STAT_OK, type SmtpdState,
 } from './state.js';
+import { VSTREAM_BUFSIZE } from './stream.js';
 import { allDigits, offCvtString, printable, printableExcept, toText } from './text.js';
 
 const isSpaceTab = (ch: string | undefined): boolean => ch === ' ' || ch === '\t';
@@ -234,7 +235,7 @@ async function replyToStatus(ctx: SmtpdContext, state: SmtpdState, why: string):
 
 /** skip_bdat(): reads and drops the chunk, replies, and either ends the transaction or skips later chunks. */
 async function skipBdat(ctx: SmtpdContext, state: SmtpdState, size: number, last: boolean, text: string): Promise<number> {
-  await state.stream.readBytes(size);
+  await state.stream.skipBytes(size);
   await smtpdChatReply(ctx, state, text);
   if (last) mailReset(state);
   else state.bdatState = SMTPD_BDAT_STAT_ERROR;
@@ -286,8 +287,14 @@ export async function bdatCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   }
   state.bdatState = SMTPD_BDAT_STAT_OK;
   state.where = AFTER_BDAT;
-  const chunk = await state.stream.readBytes(size);
-  receiveBdatChunk(ctx, state, chunk, last);
+  // A piece at a time, as Postfix reads it: memory stays bounded whatever size the client declared.
+  let done = 0;
+  do {
+    const piece = Math.min(size - done, VSTREAM_BUFSIZE);
+    const fragment = await state.stream.readBytes(piece);
+    done += piece;
+    receiveBdatChunk(ctx, state, fragment, last && done === size);
+  } while (done < size);
   if (last) {
     state.where = AFTER_EOM;
     return postMessage(ctx, state);

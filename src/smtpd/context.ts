@@ -198,13 +198,15 @@ export interface ContextDeps {
   resolver: AddressResolver;
   logger: MailLogger;
   hooks?: SmtpdHooks;
+  /** Where smtpd's own tables are opened (default: the resolver's cache). */
+  cache?: TableCache;
 }
 
 /** Builds the service-wide state; tables are opened now, as smtpd opens them before entering its chroot. */
 export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
   const { config, logger: log, resolver } = deps;
   const params = readSmtpdParams(config);
-  const cache = resolver.cache;
+  const cache = deps.cache ?? resolver.cache;
   const listOpts = { cache, log };
   const parentStyle = (name: string) => matchParentStyle(params.parentDomainMatches, name, listOpts);
   const namadr = async (pname: string, text: string) =>

@@ -37,6 +37,9 @@ import type { CleanupService } from '../cleanup/api.js';
 import type { MailLogger } from '../log/logger.js';
 import type { AddressResolver } from '../address/resolve.js';
 import { type AnvilClient, localAnvil } from './anvil.js';
+import { TableCache } from '../address/maps.js';
+import type { Dict } from '../dict/dict.js';
+import { TableFileWatch } from '../dict/file-identity.js';
 import { buildContext, type SmtpdContext, type SmtpdHooks } from './context.js';
 import { peerInit } from './peer.js';
 import { formatCmdStats, smtpdProto } from './session.js';
@@ -69,23 +72,81 @@ export function localConnectionCounter(): AnvilClient {
   return localAnvil();
 }
 
+/** smtpd's own tables, with what their files looked like when opened. */
+class WatchedTables extends TableCache {
+  readonly watch = new TableFileWatch();
+
+  override open(spec: string, openFlags: number, dictFlags: number): Promise<Dict> {
+    // Identity before the open: a file replaced in between is then seen as changed, never missed.
+    this.watch.add(spec);
+    return super.open(spec, openFlags, dictFlags);
+  }
+}
+
+/** One generation of the service's configuration state: what a fresh smtpd process would have opened. */
+interface Generation {
+  ctx: Promise<SmtpdContext>;
+  tables: WatchedTables;
+  built: boolean;
+  /** Sessions served with it; a replaced generation is closed when the last one ends. */
+  sessions: number;
+}
+
+/** Closes what a generation opened: policy connections and tables. */
+async function closeGeneration(g: Generation): Promise<void> {
+  try {
+    const ctx = await g.ctx;
+    for (const p of ctx.policyClients.values()) p.close();
+  } catch {
+    // Nothing was opened.
+  }
+  await g.tables.close();
+}
+
 export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
   const hooks: SmtpdHooks = { ...opts.hooks, connectionCounter: opts.connectionCounter ?? opts.hooks?.connectionCounter };
-  const ctxPromise = buildContext({ ...opts, hooks });
+  const generations: Generation[] = [];
+  const newGeneration = (): Generation => {
+    const tables = new WatchedTables(opts.resolver.cache.log, opts.resolver.cache.utf8);
+    const g: Generation = { ctx: buildContext({ ...opts, hooks, cache: tables }), tables, built: false, sessions: 0 };
+    g.ctx.then(() => (g.built = true), () => undefined);
+    generations.push(g);
+    return g;
+  };
+  let current = newGeneration();
   const sessions = new Set<Promise<void>>();
   let closing = false;
-  const ready = ctxPromise.then(() => undefined);
+  const ready = current.ctx.then(() => undefined);
   ready.catch(() => undefined);
+
+  // A table file removed or rebuilt since it was opened: new sessions get
+  // freshly opened tables, as a new Postfix smtpd process would (a removed
+  // table then answers "Server configuration error"); sessions under way
+  // finish with what they have.
+  const generationForSession = (): Generation => {
+    if (current.built && current.tables.watch.changed() !== null) {
+      const old = current;
+      current = newGeneration();
+      if (old.sessions === 0) retire(old);
+    }
+    return current;
+  };
+  const retire = (g: Generation): void => {
+    generations.splice(generations.indexOf(g), 1);
+    closeGeneration(g).catch(() => undefined);
+  };
 
   const handle = (socket: Socket): void => {
     if (closing) {
       socket.destroy();
       return;
     }
+    const gen = generationForSession();
+    gen.sessions++;
     const run = (async () => {
       let ctx: SmtpdContext;
       try {
-        ctx = await ctxPromise;
+        ctx = await gen.ctx;
       } catch (e) {
         opts.logger.fatal(String((e as Error).message ?? e));
         socket.destroy();
@@ -99,18 +160,16 @@ export function createSmtpdService(opts: SmtpdServiceOptions): SmtpdService {
       await serveSession(ctx, opts.serviceName, socket);
     })();
     sessions.add(run);
-    run.finally(() => sessions.delete(run)).catch(() => undefined);
+    run.finally(() => {
+      sessions.delete(run);
+      if (--gen.sessions === 0 && gen !== current && generations.includes(gen)) retire(gen);
+    }).catch(() => undefined);
   };
 
   const close = async (): Promise<void> => {
     closing = true;
     await Promise.allSettled([...sessions]);
-    try {
-      const ctx = await ctxPromise;
-      for (const p of ctx.policyClients.values()) p.close();
-    } catch {
-      // Nothing was opened.
-    }
+    for (const g of generations.splice(0)) await closeGeneration(g);
   };
 
   return { handle, close, ready };

@@ -286,7 +286,7 @@ function logAbnormalEnd(ctx: SmtpdContext, state: SmtpdState): void {
   if (state.where === AFTER_DATA) {
     ctx.log.info(toText(`${state.reason} after DATA (${state.actSize + state.stream.pending} bytes) from ${state.namaddr}`));
   } else if (state.where === AFTER_BDAT) {
-    ctx.log.info(toText(`${state.reason} after BDAT (${state.actSize + state.bdatPartial.length} bytes) from ${state.namaddr}`));
+    ctx.log.info(toText(`${state.reason} after BDAT (${state.actSize + state.stream.pending + state.bdatPartial.length} bytes) from ${state.namaddr}`));
   } else if (state.where !== AFTER_EOM || state.reason !== 'lost connection') {
     ctx.log.info(toText(`${state.reason} after ${state.where} from ${state.namaddr}`));
   }

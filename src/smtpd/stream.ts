@@ -19,8 +19,16 @@ export class SessionExit extends Error {
   }
 }
 
-/** VSTREAM_BUFSIZE: output is written when this much is pending. */
+/** VSTREAM_BUFSIZE: output is written when this much is pending, and BDAT is read in pieces this large. */
 const OUT_BUFSIZE = 4096;
+export const VSTREAM_BUFSIZE = 4096;
+
+/**
+ * Unread input above which the socket is paused until the session asks for
+ * more: what a client sends ahead (a BDAT chunk, an endless line) waits in
+ * the kernel, not here, so a session's memory does not follow the client.
+ */
+const INPUT_HIGH_WATER = 256 * 1024;
 
 export interface LineResult {
   /** The line without its terminator (byte string). */
@@ -44,7 +52,21 @@ export class SmtpStream {
   detectBareLf = 0;
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.skipping && this.pos >= this.inbuf.length) {
+      // The rest of an over-long line: dropped as bytes, never decoded, up to its LF.
+      const nl = chunk.indexOf(10);
+      this.lastIo = Date.now();
+      if (nl < 0) return;
+      this.skipping = false;
+      this.inbuf = chunk.toString('latin1', nl);
+      this.pos = 0;
+      this.arrivals++;
+      this.wake();
+      return;
+    }
     this.inbuf += chunk.toString('latin1');
+    this.arrivals++;
+    if (this.inbuf.length - this.pos > INPUT_HIGH_WATER) this.socket.pause();
     this.wake();
   };
 
@@ -61,6 +83,10 @@ export class SmtpStream {
   };
 
   private attached = false;
+  /** Counts the data events that added unread input: what fill() waits for. */
+  private arrivals = 0;
+  /** Dropping input up to the next LF (the tail of an over-long line). */
+  private skipping = false;
 
   constructor(
     private socket: Socket,
@@ -170,8 +196,9 @@ export class SmtpStream {
       this.inbuf = '';
       this.pos = 0;
     }
-    const before = this.inbuf.length;
-    while (this.inbuf.length === before && !this.eof) {
+    const before = this.arrivals;
+    if (this.socket.isPaused()) this.socket.resume();
+    while (this.arrivals === before && !this.eof) {
       this.socket.setTimeout(this.timeoutMs);
       await new Promise<void>((resolve) => {
         this.waiter = resolve;
@@ -179,7 +206,7 @@ export class SmtpStream {
       if (this.timedOut) throw new SessionExit('timeout');
     }
     this.lastIo = Date.now();
-    return this.inbuf.length > before;
+    return this.arrivals !== before;
   }
 
   private compact(): void {
@@ -249,17 +276,35 @@ export class SmtpStream {
         line = line.slice(0, end);
       }
     } else if (skip && !this.eof) {
-      for (;;) {
-        const c = await this.getc();
-        if (c === null) throw new SessionExit('eof');
-        if (c === '\n') break;
-      }
+      await this.skipPastNewline();
     }
     if (this.eof && this.pos >= this.inbuf.length && last !== '\n') throw new SessionExit('eof');
     return { line, complete: last === '\n', gotBareLf };
   }
 
-  /** smtp_fread_buf(): exactly n bytes, or the session ends. */
+  /** The rest of an over-long line is dropped as it arrives, a buffer at a time. */
+  private async skipPastNewline(): Promise<void> {
+    for (;;) {
+      const nl = this.inbuf.indexOf('\n', this.pos);
+      if (nl >= 0) {
+        this.pos = nl + 1;
+        this.compact();
+        return;
+      }
+      this.pos = this.inbuf.length;
+      this.skipping = true;
+      try {
+        if (!(await this.fill())) throw new SessionExit('eof');
+      } finally {
+        this.skipping = false;
+      }
+    }
+  }
+
+  /**
+   * smtp_fread_buf(): exactly n bytes, or the session ends. Callers keep n
+   * to VSTREAM_BUFSIZE or so: a BDAT chunk is read a piece at a time.
+   */
   async readBytes(n: number): Promise<string> {
     while (this.inbuf.length - this.pos < n) {
       if (!(await this.fill())) throw new SessionExit('eof');
@@ -268,6 +313,19 @@ export class SmtpStream {
     this.pos += n;
     this.compact();
     return data;
+  }
+
+  /** skip_bdat()'s reads: n bytes are read and dropped as they arrive; end of input ends the session. */
+  async skipBytes(n: number): Promise<void> {
+    let left = n;
+    for (;;) {
+      const take = Math.min(left, this.inbuf.length - this.pos);
+      this.pos += take;
+      left -= take;
+      this.compact();
+      if (left === 0) return;
+      if (!(await this.fill())) throw new SessionExit('eof');
+    }
   }
 
   /** smtp_fputs(): one reply line, buffered. */

@@ -62,11 +62,22 @@ function warnGroupError(err: string, local: MasterScope | undefined): void {
 
 /** Scans an expanded parameter value for legacy database references (pcf_register_dbms_helper). */
 export function registerDbmsParameters(value: string, flag: FlagParameter, local: MasterScope | undefined): void {
-  for (let token of tokenizeQuoted(value, CHARS_COMMA_SP)) {
+  // Groups nest as deep as the value says: a stack of token lists instead of recursion.
+  const lists: Iterator<string>[] = [tokenizeQuoted(value, CHARS_COMMA_SP)[Symbol.iterator]()];
+  const nest = (token: string): void => {
+    const g = extractGroup(token, false);
+    if (g.error) warnGroupError(g.error, local);
+    lists.push(tokenizeQuoted(g.text, CHARS_COMMA_SP)[Symbol.iterator]());
+  };
+  while (lists.length > 0) {
+    const next = lists[lists.length - 1]!.next();
+    if (next.done) {
+      lists.pop();
+      continue;
+    }
+    let token = next.value;
     if (token[0] === '{') {
-      const g = extractGroup(token, false);
-      if (g.error) warnGroupError(g.error, local);
-      registerDbmsParameters(g.text, flag, local);
+      nest(token);
       continue;
     }
     let type = token;
@@ -93,9 +104,7 @@ export function registerDbmsParameters(value: string, flag: FlagParameter, local
     }
     if (token[0] === '.') continue;
     if (token[0] === '{') {
-      const g = extractGroup(token, false);
-      if (g.error) warnGroupError(g.error, local);
-      registerDbmsParameters(g.text, flag, local);
+      nest(token);
       continue;
     }
     const suffixes = DBMS_SUFFIXES[type];
