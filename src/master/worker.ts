@@ -206,8 +206,12 @@ class Worker {
   /** listen() on the master's socket; false after telling the master why not. */
   private async listen(index: number, info: ListenerInfo): Promise<boolean> {
     // Half-open, as a C server is: a client that sends its commands and
-    // shuts down its side at once still gets every reply.
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket, info));
+    // shuts down its side at once still gets every reply. Paused: nothing is
+    // read before the program reads, as a C server's kernel buffer keeps it;
+    // Node would otherwise take in a client's end of file while the socket
+    // waits for a slot, and announce it to no one, leaving the session to
+    // wait smtpd_timeout for input that never comes.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket, info));
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', (e: NodeJS.ErrnoException) => {
         send({ type: 'listen-error', index, code: e.code ?? 'EIO' });
@@ -252,8 +256,13 @@ class Worker {
 
   private accept(socket: net.Socket, info: ListenerInfo): void {
     socket.on('error', () => undefined);
+    // pauseOnConnect leaves the stream marked as paused on purpose, which would
+    // keep a program's 'data' listener from starting it; undo only the mark
+    // (reading starts when that listener is added).
+    const unpause = () => ((socket as { readableFlowing: boolean | null }).readableFlowing = null);
     if (this.module?.skeleton === 'trigger') {
       // One read, then the connection is closed (the client waits for that).
+      unpause();
       socket.setTimeout(TRIGGER_READ_MS, () => socket.destroy());
       socket.once('data', (chunk: Buffer) => {
         socket.destroy();
@@ -264,7 +273,11 @@ class Worker {
     }
     this.markTaken();
     const program = this.program!;
-    this.slots.admit(socket, () => (program.connection ? program.connection(socket, info) : socket.destroy()));
+    this.slots.admit(socket, () => {
+      unpause();
+      if (program.connection) program.connection(socket, info);
+      else socket.destroy();
+    });
   }
 
   private closeListeners(): void {
