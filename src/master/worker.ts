@@ -7,9 +7,9 @@
 // spreads connections over them; a FIFO as an inherited descriptor), and
 // hands the program each stream connection, or each trigger request (the
 // bytes written to its FIFO, or one read of a short connection, or the
-// master's wakeup). Concurrent sessions are bounded by its share of the
-// service's process_limit (later clients wait, as they would in the
-// listen queue). It leaves when told: "retire" finishes the sessions in
+// master's wakeup). Concurrent sessions are bounded by the slots of the
+// service's process_limit it holds (./slots.ts; later clients wait, as they
+// would in the listen queue, while it asks the master for more). It leaves when told: "retire" finishes the sessions in
 // progress, "stop" lets the program drain (messages being committed get
 // their reply) and closes the rest. When the master goes away it retires.
 // Touches the queue and tables only through its program.
@@ -23,6 +23,7 @@ import { type ListenerInfo, type MasterMessage, type WorkerInit, type WorkerMess
 import { IpcAnvilClient } from './anvil.js';
 import type { Program, ProgramContext, ProgramModule } from './program.js';
 import { programModule } from './programs.js';
+import { SessionSlots } from './slots.js';
 import { loadServiceConfig } from '../config/service-config.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
@@ -57,66 +58,13 @@ function fatalOnUse(text: string, log: { fatal(t: string): void }): Program {
   };
 }
 
-/** Admits sessions up to the slot limit; the rest wait in arrival order. */
-class Slots {
-  private active = 0;
-  private readonly waiting: Array<{ socket: net.Socket; start: () => void }> = [];
-  private full = false;
-  readonly sockets = new Set<net.Socket>();
-
-  constructor(private readonly limit: number) {}
-
-  admit(socket: net.Socket, start: () => void): void {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    if (this.limit > 0 && this.active >= this.limit) {
-      const entry = { socket, start };
-      this.waiting.push(entry);
-      socket.once('close', () => {
-        const i = this.waiting.indexOf(entry);
-        if (i >= 0) this.waiting.splice(i, 1);
-        this.report();
-      });
-      this.report();
-      return;
-    }
-    this.begin(socket, start);
-  }
-
-  get idle(): boolean {
-    return this.active === 0 && this.waiting.length === 0;
-  }
-
-  private begin(socket: net.Socket, start: () => void): void {
-    this.active++;
-    socket.once('close', () => {
-      this.active--;
-      const next = this.waiting.shift();
-      if (next) this.begin(next.socket, next.start);
-      this.report();
-      this.onIdle?.();
-    });
-    start();
-  }
-
-  onIdle?: () => void;
-
-  private report(): void {
-    const full = this.waiting.length > 0;
-    if (full !== this.full) {
-      this.full = full;
-      send({ type: 'busy', full });
-    }
-  }
-}
-
 class Worker {
   private readonly handles = new Map<number, unknown>();
   private readonly servers: net.Server[] = [];
   private readonly fifos: net.Socket[] = [];
   private module: ProgramModule | undefined;
   private program: Program | undefined;
-  private readonly slots: Slots;
+  private readonly slots: SessionSlots;
   private taken = false;
   private leaving = false;
   private listening = false;
@@ -126,7 +74,7 @@ class Worker {
     private readonly init: WorkerInit,
     private readonly sink: LogSink,
   ) {
-    this.slots = new Slots(init.slots);
+    this.slots = new SessionSlots(init.slotLimited ?? init.slots > 0, init.slots, send);
   }
 
   /** How many endpoints arrive as handles (every one but the FIFOs). */
@@ -147,6 +95,10 @@ class Worker {
       if (first && this.program) this.trigger(Buffer.from('W'), first);
     } else if (msg.type === 'anvil-reply') {
       this.anvil.answer(msg);
+    } else if (msg.type === 'slot-grant') {
+      this.slots.granted(msg.count);
+    } else if (msg.type === 'slot-lend') {
+      this.slots.lend(msg.on);
     }
   }
 
@@ -292,6 +244,7 @@ class Worker {
     if (this.leaving) return;
     this.leaving = true;
     this.closeListeners();
+    this.slots.retire();
     if (!this.slots.idle) await new Promise<void>((r) => (this.slots.onIdle = () => this.slots.idle && r()));
     await this.program?.close().catch(() => undefined);
     process.exit(0);
