@@ -167,6 +167,7 @@ class Master {
       log: this.log,
       configDir: this.opts.configDir,
       daemonDir: this.config.get('daemon_directory'),
+      queueDir: this.config.get('queue_directory'),
       throttleSeconds: this.config.getTime('service_throttle_time'),
       workerScript: this.opts.workerScript,
       logFd: () => this.logging.fd,

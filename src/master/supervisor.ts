@@ -11,8 +11,10 @@
 // Postfix's log lines), replaces them on reload (old ones retire after
 // their sessions; a single process is replaced only once it has left),
 // sends the master.cf wakeup requests, and warns when every session slot
-// of the service is busy and a client waits. Passes the processes' anvil requests to the master's anvil and
-// tells it when one is gone. Touches only its endpoints and child processes.
+// of the service is busy and a client waits. Passes the processes' anvil
+// requests to the master's anvil and tells it when one is gone; after a
+// process died, removes the queue files it left unfinished (./orphans.ts).
+// Touches only its endpoints, its child processes and those files.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -23,6 +25,7 @@ import { commandName, processCap, threadPoolSize } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
 import { SlotPool } from './slot-pool.js';
+import { removeOrphanQueueFiles } from './orphans.js';
 import type { Ownership } from './users.js';
 
 /**
@@ -37,6 +40,8 @@ export interface SupervisorEnv {
   log: MailLogger;
   configDir: string;
   daemonDir: string;
+  /** queue_directory, where a dead process's unfinished queue files are removed. */
+  queueDir: string;
   throttleSeconds: number;
   /** The script to fork (this program's launcher or bundle). */
   workerScript: string;
@@ -321,6 +326,7 @@ export class ServiceSupervisor {
     this.env.anvil.workerGone(w.pid);
     const expected = w.retiring || this.stopping;
     if (!expected && (code !== 0 || signal !== null)) {
+      removeOrphanQueueFiles(this.env.queueDir);
       if (signal !== null) this.env.log.warning(`process ${this.path} pid ${w.pid} killed by signal ${os.constants.signals[signal] ?? signal}`);
       else this.env.log.warning(`process ${this.path} pid ${w.pid} exit status ${code}`);
       if (!w.taken && this.throttle === null) {
