@@ -24,6 +24,7 @@ import { IpcAnvilClient } from './anvil.js';
 import type { Program, ProgramContext, ProgramModule } from './program.js';
 import { programModule } from './programs.js';
 import { SessionSlots } from './slots.js';
+import { checkDaemonParams } from './daemon-params.js';
 import { loadServiceConfig } from '../config/service-config.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
@@ -117,6 +118,7 @@ class Worker {
     try {
       this.module = programModule(init.command);
       if (!this.module) throw new ConfigError(`no program for command "${init.command}"`);
+      checkDaemonParams(ctx.config());
       this.program = this.module.start(ctx);
       await this.program.ready;
     } catch (e) {
