@@ -20,7 +20,7 @@ import { AnvilServer } from './anvil.js';
 import { openLock, writePid } from './lock.js';
 import { lookupProgram, missingProgramWarning } from './programs.js';
 import { type ServiceSpec, readServices } from './services.js';
-import { ServiceSupervisor } from './supervisor.js';
+import { ServiceSupervisor, type SupervisorEnv } from './supervisor.js';
 import { type Ownership, resolveOwnership } from './users.js';
 
 /** How long a graceful stop waits for workers before it kills them (postfix stop forces after 5 s). */
@@ -162,11 +162,16 @@ class Master {
     return r.services;
   }
 
-  private supervisorEnv() {
+  private supervisorEnv(): SupervisorEnv {
+    // A getter: a reload reopens the log, and supervisors that outlive it log to the new one.
+    const master = this;
     return {
-      log: this.log,
+      get log() {
+        return master.log;
+      },
       configDir: this.opts.configDir,
       daemonDir: this.config.get('daemon_directory'),
+      queueDir: this.config.get('queue_directory'),
       throttleSeconds: this.config.getTime('service_throttle_time'),
       workerScript: this.opts.workerScript,
       logFd: () => this.logging.fd,

@@ -4,8 +4,9 @@
 // forked with its WorkerInit in the environment, receives its listening
 // sockets as handles over the IPC channel, and reports when it is ready,
 // when it has taken its first connection or trigger (master's use count: a process
-// that dies before that one throttles the service), and when all its
-// session slots are busy. Workers also ask the master's anvil (the
+// that dies before that one throttles the service), and trades session
+// slots of the service's process_limit with the master (./slots.ts,
+// ./slot-pool.ts). Workers also ask the master's anvil (the
 // "anvil" and "anvil-reply" messages, in the place of anvil(8)'s socket).
 // Types only.
 
@@ -43,8 +44,10 @@ export interface WorkerInit {
   flags: string[];
   /** The -o settings of the unix services a worker uses in-process (cleanup, rewrite), by service name. */
   unixOptions: Record<string, Array<[string, string]>>;
-  /** Concurrent sessions this process may serve; 0: no limit. */
+  /** The service's session slots this process starts with (more on request); with slotLimited false, no limit. */
   slots: number;
+  /** process_limit is not 0: sessions beyond the slots held wait. */
+  slotLimited?: boolean;
   generation: number;
   /** True when WORKER_LOG_FD holds the open maillog_file. */
   logFd: boolean;
@@ -62,12 +65,19 @@ export type MasterMessage =
   /** master.cf's wakeup timer: a "W" request for a trigger program. */
   | { type: 'wakeup' }
   /** anvil's answer to the worker's request number id. */
-  | { type: 'anvil-reply'; id: number; count: number; rate: number };
+  | { type: 'anvil-reply'; id: number; count: number; rate: number }
+  /** count more session slots for the worker's waiting clients. */
+  | { type: 'slot-grant'; count: number }
+  /** on: give idle slots back now (always answered) and as they become idle; off: keep them. */
+  | { type: 'slot-lend'; on: boolean };
 
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'taken' }
-  | { type: 'busy'; full: boolean }
+  /** A client waits: one more session slot, please. */
+  | { type: 'slot-want' }
+  /** count slots given back; answer: in reply to "slot-lend" on. */
+  | { type: 'slot-return'; count: number; answer: boolean }
   /** listen() failed: libuv reports bind errors such as EADDRINUSE only here. */
   | { type: 'listen-error'; index: number; code: string }
   /** Already logged by the worker; the master decides what follows. */

@@ -7,11 +7,12 @@
 // master; nothing else.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { Config } from '../config/config.js';
+import { type Config, ConfigError } from '../config/config.js';
 import { parseMasterFile } from '../config/mastercf.js';
 import type { MailLogger } from '../log/logger.js';
 import { syslogUnavailable } from '../log/syslog.js';
 import { checkWarnings } from './check.js';
+import { checkDaemonParams } from './daemon-params.js';
 import { createMissingDirectories } from './dirs.js';
 import { masterRunning, readMasterPid } from './lock.js';
 import { runMaster } from './master.js';
@@ -206,6 +207,26 @@ function signalCommand(ctx: ScriptContext, text: string, signal: NodeJS.Signals,
   return 0;
 }
 
+/**
+ * reload: postfix-script logs through postlog and runs `postsuper active`
+ * before it signals the master; both read main.cf as every Postfix program
+ * does, so a bad setting ends the reload with status 1 before anything is
+ * logged (their fatal lines appear only on a terminal) and the master keeps
+ * its processes.
+ */
+function reload(ctx: ScriptContext): number {
+  if (running()) {
+    try {
+      checkDaemonParams(ctx.config);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      if (process.stderr.isTTY) process.stderr.write(`postlog: fatal: ${e.message}\npostsuper: fatal: ${e.message}\n`);
+      return 1;
+    }
+  }
+  return signalCommand(ctx, 'refreshing the Postfix mail system', 'SIGHUP');
+}
+
 function status(ctx: ScriptContext): number {
   if (!running()) {
     ctx.log.info('the Postfix mail system is not running');
@@ -257,7 +278,7 @@ export async function runScript(ctx: ScriptContext, command: string): Promise<nu
     case 'abort':
       return signalCommand(ctx, 'aborting the Postfix mail system', 'SIGQUIT');
     case 'reload':
-      return signalCommand(ctx, 'refreshing the Postfix mail system', 'SIGHUP');
+      return reload(ctx);
     case 'status':
       return status(ctx);
     case 'flush':

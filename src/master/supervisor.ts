@@ -2,16 +2,19 @@
 // service half of master_service.c for one master.cf service this project
 // runs in its own processes, whichever kind the registry (./programs.ts)
 // says: "workers" (one process per core up to process_limit and up to the
-// registry's cap for the command, sharing the service's listeners,
-// process_limit shared out as session slots) or "single" (exactly one
-// process, all of process_limit). It creates the
+// registry's cap for the command, sharing the service's listeners and
+// process_limit's session slots, which ./slot-pool.ts lends to whichever
+// process has clients waiting) or "single" (exactly one process, all of
+// process_limit). It creates the
 // listeners (./listeners.ts), keeps the processes up, restarts one that
 // dies (throttling a command that fails before its first connection, with
 // Postfix's log lines), replaces them on reload (old ones retire after
 // their sessions; a single process is replaced only once it has left),
 // sends the master.cf wakeup requests, and warns when every session slot
-// is busy. Passes the processes' anvil requests to the master's anvil and
-// tells it when one is gone. Touches only its endpoints and child processes.
+// of the service is busy and a client waits. Passes the processes' anvil
+// requests to the master's anvil and tells it when one is gone; after a
+// process died, removes the queue files it left unfinished (./orphans.ts).
+// Touches only its endpoints, its child processes and those files.
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -21,6 +24,8 @@ import { createListeners, type MasterListener, NET_ERRNO_TEXT } from './listener
 import { commandName, processCap, threadPoolSize } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
+import { SlotPool } from './slot-pool.js';
+import { removeOrphanQueueFiles } from './orphans.js';
 import type { Ownership } from './users.js';
 
 /**
@@ -35,6 +40,8 @@ export interface SupervisorEnv {
   log: MailLogger;
   configDir: string;
   daemonDir: string;
+  /** queue_directory, where a dead process's unfinished queue files are removed. */
+  queueDir: string;
   throttleSeconds: number;
   /** The script to fork (this program's launcher or bundle). */
   workerScript: string;
@@ -72,7 +79,6 @@ interface WorkerProc {
   slot: number;
   ready: boolean;
   taken: boolean;
-  full: boolean;
   retiring: boolean;
 }
 
@@ -92,12 +98,21 @@ export class ServiceSupervisor {
   private busyWarnTime = 0;
   private stopping = false;
   private firstStart: ((o: StartOutcome) => void) | null = null;
+  private readonly slots: SlotPool;
 
   constructor(
     private readonly env: SupervisorEnv,
     public spec: ServiceSpec,
     readonly kind: ProcessKind,
-  ) {}
+  ) {
+    this.slots = new SlotPool(spec.entry.maxProc, {
+      send: (pid, msg) => {
+        const w = this.workers.get(pid);
+        if (w?.child.connected) w.child.send(msg);
+      },
+      atLimit: () => this.warnBusy(),
+    });
+  }
 
   /** The program path Postfix names in its messages ($daemon_directory/command). */
   private get path(): string {
@@ -125,6 +140,7 @@ export class ServiceSupervisor {
   /** Reload: take the new entry; the running processes retire, new ones start with the new settings. */
   update(spec: ServiceSpec): void {
     this.spec = spec;
+    this.slots.setTotal(spec.entry.maxProc);
     if (this.throttle) {
       clearTimeout(this.throttle);
       this.throttle = null;
@@ -188,8 +204,8 @@ export class ServiceSupervisor {
     return Math.max(1, max === 0 ? Math.min(cores, cap) : Math.min(max, cores, cap));
   }
 
-  /** The session slots of process number slot: process_limit shared out (0: no limit). */
-  private slotsFor(slot: number): number {
+  /** The session slots process number slot starts with: its share of process_limit (0: no limit). */
+  private shareFor(slot: number): number {
     const max = this.spec.entry.maxProc;
     if (max === 0) return 0;
     const n = this.workerCount();
@@ -215,7 +231,8 @@ export class ServiceSupervisor {
       options: spec.options,
       flags: spec.flags,
       unixOptions: env.unixOptions(),
-      slots: this.slotsFor(slot),
+      slots: this.slots.initial(this.shareFor(slot)),
+      slotLimited: this.slots.limited,
       generation: this.generation,
       logFd: logFd !== undefined,
       listeners: this.listeners.map((l) => l.info),
@@ -237,8 +254,9 @@ export class ServiceSupervisor {
       this.startThrottle();
       return;
     }
-    const proc: WorkerProc = { child, pid, generation: this.generation, slot, ready: false, taken: false, full: false, retiring: false };
+    const proc: WorkerProc = { child, pid, generation: this.generation, slot, ready: false, taken: false, retiring: false };
     this.workers.set(pid, proc);
+    this.slots.join(pid, init.slots);
     child.on('message', (m: WorkerMessage) => this.onMessage(proc, m));
     child.on('exit', (code, signal) => this.onExit(proc, code, signal));
     this.listeners.forEach((l, index) => {
@@ -278,9 +296,11 @@ export class ServiceSupervisor {
         w.taken = true;
         this.used = true;
         break;
-      case 'busy':
-        w.full = m.full;
-        this.checkBusy();
+      case 'slot-want':
+        this.slots.want(w.pid);
+        break;
+      case 'slot-return':
+        this.slots.returned(w.pid, m.count, m.answer);
         break;
       case 'listen-error': {
         const info = this.listeners[m.index]?.info;
@@ -302,9 +322,11 @@ export class ServiceSupervisor {
   /** master_reap_child(): Postfix's warnings, then a new process or a throttle. */
   private onExit(w: WorkerProc, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
+    this.slots.leave(w.pid);
     this.env.anvil.workerGone(w.pid);
     const expected = w.retiring || this.stopping;
     if (!expected && (code !== 0 || signal !== null)) {
+      removeOrphanQueueFiles(this.env.queueDir);
       if (signal !== null) this.env.log.warning(`process ${this.path} pid ${w.pid} killed by signal ${os.constants.signals[signal] ?? signal}`);
       else this.env.log.warning(`process ${this.path} pid ${w.pid} exit status ${code}`);
       if (!w.taken && this.throttle === null) {
@@ -338,11 +360,10 @@ export class ServiceSupervisor {
     }
   }
 
-  /** master_avail_listen()'s warning when every process of an internet service is busy. */
-  private checkBusy(): void {
-    const current = [...this.workers.values()].filter((w) => !w.retiring);
+  /** master_avail_listen()'s warning when every session slot of an internet service is busy. */
+  private warnBusy(): void {
     const max = this.spec.entry.maxProc;
-    if (max <= 1 || this.spec.endpoint?.localOnly || !current.length || !current.every((w) => w.full)) return;
+    if (max <= 1 || this.spec.endpoint?.localOnly) return;
     const now = Date.now() / 1000;
     if (this.busyWarnTime >= now - 1000) return;
     this.busyWarnTime = now;

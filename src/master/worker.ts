@@ -7,9 +7,9 @@
 // spreads connections over them; a FIFO as an inherited descriptor), and
 // hands the program each stream connection, or each trigger request (the
 // bytes written to its FIFO, or one read of a short connection, or the
-// master's wakeup). Concurrent sessions are bounded by its share of the
-// service's process_limit (later clients wait, as they would in the
-// listen queue). It leaves when told: "retire" finishes the sessions in
+// master's wakeup). Concurrent sessions are bounded by the slots of the
+// service's process_limit it holds (./slots.ts; later clients wait, as they
+// would in the listen queue, while it asks the master for more). It leaves when told: "retire" finishes the sessions in
 // progress, "stop" lets the program drain (messages being committed get
 // their reply) and closes the rest. When the master goes away it retires.
 // Touches the queue and tables only through its program.
@@ -23,6 +23,8 @@ import { type ListenerInfo, type MasterMessage, type WorkerInit, type WorkerMess
 import { IpcAnvilClient } from './anvil.js';
 import type { Program, ProgramContext, ProgramModule } from './program.js';
 import { programModule } from './programs.js';
+import { SessionSlots } from './slots.js';
+import { checkDaemonParams } from './daemon-params.js';
 import { loadServiceConfig } from '../config/service-config.js';
 
 /** How long a stopping worker waits for commits under way before it closes every session. */
@@ -57,66 +59,13 @@ function fatalOnUse(text: string, log: { fatal(t: string): void }): Program {
   };
 }
 
-/** Admits sessions up to the slot limit; the rest wait in arrival order. */
-class Slots {
-  private active = 0;
-  private readonly waiting: Array<{ socket: net.Socket; start: () => void }> = [];
-  private full = false;
-  readonly sockets = new Set<net.Socket>();
-
-  constructor(private readonly limit: number) {}
-
-  admit(socket: net.Socket, start: () => void): void {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    if (this.limit > 0 && this.active >= this.limit) {
-      const entry = { socket, start };
-      this.waiting.push(entry);
-      socket.once('close', () => {
-        const i = this.waiting.indexOf(entry);
-        if (i >= 0) this.waiting.splice(i, 1);
-        this.report();
-      });
-      this.report();
-      return;
-    }
-    this.begin(socket, start);
-  }
-
-  get idle(): boolean {
-    return this.active === 0 && this.waiting.length === 0;
-  }
-
-  private begin(socket: net.Socket, start: () => void): void {
-    this.active++;
-    socket.once('close', () => {
-      this.active--;
-      const next = this.waiting.shift();
-      if (next) this.begin(next.socket, next.start);
-      this.report();
-      this.onIdle?.();
-    });
-    start();
-  }
-
-  onIdle?: () => void;
-
-  private report(): void {
-    const full = this.waiting.length > 0;
-    if (full !== this.full) {
-      this.full = full;
-      send({ type: 'busy', full });
-    }
-  }
-}
-
 class Worker {
   private readonly handles = new Map<number, unknown>();
   private readonly servers: net.Server[] = [];
   private readonly fifos: net.Socket[] = [];
   private module: ProgramModule | undefined;
   private program: Program | undefined;
-  private readonly slots: Slots;
+  private readonly slots: SessionSlots;
   private taken = false;
   private leaving = false;
   private listening = false;
@@ -126,7 +75,7 @@ class Worker {
     private readonly init: WorkerInit,
     private readonly sink: LogSink,
   ) {
-    this.slots = new Slots(init.slots);
+    this.slots = new SessionSlots(init.slotLimited ?? init.slots > 0, init.slots, send);
   }
 
   /** How many endpoints arrive as handles (every one but the FIFOs). */
@@ -147,6 +96,10 @@ class Worker {
       if (first && this.program) this.trigger(Buffer.from('W'), first);
     } else if (msg.type === 'anvil-reply') {
       this.anvil.answer(msg);
+    } else if (msg.type === 'slot-grant') {
+      this.slots.granted(msg.count);
+    } else if (msg.type === 'slot-lend') {
+      this.slots.lend(msg.on);
     }
   }
 
@@ -165,6 +118,7 @@ class Worker {
     try {
       this.module = programModule(init.command);
       if (!this.module) throw new ConfigError(`no program for command "${init.command}"`);
+      checkDaemonParams(ctx.config());
       this.program = this.module.start(ctx);
       await this.program.ready;
     } catch (e) {
@@ -206,8 +160,12 @@ class Worker {
   /** listen() on the master's socket; false after telling the master why not. */
   private async listen(index: number, info: ListenerInfo): Promise<boolean> {
     // Half-open, as a C server is: a client that sends its commands and
-    // shuts down its side at once still gets every reply.
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket, info));
+    // shuts down its side at once still gets every reply. Paused: nothing is
+    // read before the program reads, as a C server's kernel buffer keeps it;
+    // Node would otherwise take in a client's end of file while the socket
+    // waits for a slot, and announce it to no one, leaving the session to
+    // wait smtpd_timeout for input that never comes.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket, info));
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', (e: NodeJS.ErrnoException) => {
         send({ type: 'listen-error', index, code: e.code ?? 'EIO' });
@@ -252,8 +210,13 @@ class Worker {
 
   private accept(socket: net.Socket, info: ListenerInfo): void {
     socket.on('error', () => undefined);
+    // pauseOnConnect leaves the stream marked as paused on purpose, which would
+    // keep a program's 'data' listener from starting it; undo only the mark
+    // (reading starts when that listener is added).
+    const unpause = () => ((socket as { readableFlowing: boolean | null }).readableFlowing = null);
     if (this.module?.skeleton === 'trigger') {
       // One read, then the connection is closed (the client waits for that).
+      unpause();
       socket.setTimeout(TRIGGER_READ_MS, () => socket.destroy());
       socket.once('data', (chunk: Buffer) => {
         socket.destroy();
@@ -264,7 +227,11 @@ class Worker {
     }
     this.markTaken();
     const program = this.program!;
-    this.slots.admit(socket, () => (program.connection ? program.connection(socket, info) : socket.destroy()));
+    this.slots.admit(socket, () => {
+      unpause();
+      if (program.connection) program.connection(socket, info);
+      else socket.destroy();
+    });
   }
 
   private closeListeners(): void {
@@ -279,6 +246,7 @@ class Worker {
     if (this.leaving) return;
     this.leaving = true;
     this.closeListeners();
+    this.slots.retire();
     if (!this.slots.idle) await new Promise<void>((r) => (this.slots.onIdle = () => this.slots.idle && r()));
     await this.program?.close().catch(() => undefined);
     process.exit(0);

@@ -70,6 +70,7 @@ async function setup(): Promise<Setup> {
     log,
     configDir: conf,
     daemonDir: '/usr/lib/postfix/sbin',
+    queueDir: spool,
     throttleSeconds: 1,
     workerScript: WORKER,
     logFd: () => logFd,
