@@ -126,10 +126,11 @@ const NL = 0x0a;
 const SP = 0x20;
 const EQ = 0x3d;
 const LT = 0x3c;
+const LOWER_R = 0x72;
 
-function isAlnum(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
+// eslint-disable-next-line no-control-regex
+const PLAIN_LOG = /^[\x20-\x7e\n]*$/;
+
 
 /**
  * parseStatusLog() for a log of printable ASCII lines (printable() changes
@@ -137,10 +138,7 @@ function isAlnum(c: number): boolean {
  * shows; null for anything else.
  */
 function plainDeferReasons(buf: Buffer, n: number): DeferReason[] | null {
-  for (let i = 0; i < n; i++) {
-    const c = buf[i]!;
-    if ((c < SP || c > 0x7e) && c !== NL) return null;
-  }
+  if (!PLAIN_LOG.test(latin1(buf, 0, n))) return null;
   const out: DeferReason[] = [];
   let open = false;
   let address = '';
@@ -155,7 +153,8 @@ function plainDeferReasons(buf: Buffer, n: number): DeferReason[] | null {
     } else {
       open = true;
       const c = buf[ls]!;
-      if (isAlnum(c)) {
+      if (c === LOWER_R) {
+        // Only recipient= and reason= matter; other attributes, well-formed or not, are ignored.
         const value = attributeValue(buf, ls, le);
         if (value === null) {
           // Malformed, or an attribute showq does not show.
@@ -178,13 +177,23 @@ function plainDeferReasons(buf: Buffer, n: number): DeferReason[] | null {
 
 const RECIPIENT = 0;
 const REASON = 1;
-const NAMES: [number, Buffer][] = [
-  [RECIPIENT, Buffer.from('recipient', 'latin1')],
-  [REASON, Buffer.from('reason', 'latin1')],
+const NAMES: [number, number[]][] = [
+  [RECIPIENT, [...Buffer.from('recipient', 'latin1')]],
+  [REASON, [...Buffer.from('reason', 'latin1')]],
 ];
 
+function nameAt(buf: Buffer, ls: number, ep: number): number {
+  for (const [name, bytes] of NAMES) {
+    if (bytes.length !== ep - ls) continue;
+    let i = 0;
+    while (i < bytes.length && buf[ls + i] === bytes[i]) i++;
+    if (i === bytes.length) return name;
+  }
+  return -1;
+}
+
 /**
- * split_nameval() on bytes ls..le of a line that starts with a letter or digit,
+ * split_nameval() on bytes ls..le of a line that starts with 'r',
  * for the recipient and reason attributes; null for other names or a malformed line.
  */
 function attributeValue(buf: Buffer, ls: number, le: number): { name: number; text: string } | null {
@@ -193,13 +202,13 @@ function attributeValue(buf: Buffer, ls: number, le: number): { name: number; te
   let cp = ep;
   while (cp < le && buf[cp] === SP) cp++;
   if (cp >= le || buf[cp] !== EQ) return null;
-  const known = NAMES.find(([, b]) => b.length === ep - ls && buf.compare(b, 0, b.length, ls, ep) === 0);
-  if (!known) return null;
+  const name = nameAt(buf, ls, ep);
+  if (name < 0) return null;
   let vp = cp + 1;
   while (vp < le && buf[vp] === SP) vp++;
   let end = le;
   while (end > vp && buf[end - 1] === SP) end--;
-  return { name: known[0], text: latin1(buf, vp, end) };
+  return { name, text: latin1(buf, vp, end) };
 }
 
 /** Bytes start..end as a byte string, without Buffer#toString's argument checks. */

@@ -71,7 +71,7 @@ export function printableBytes(s: string, utf8: boolean): string {
  * scan_dir sees them (fs.readdirSync sorts them). Throws as opendir does.
  */
 export function readdirRaw(dir: string): string[] {
-  const d = fs.opendirSync(dir, { bufferSize: 256 });
+  const d = fs.opendirSync(dir, { bufferSize: 1024 });
   const names: string[] = [];
   try {
     for (let e = d.readSync(); e !== null; e = d.readSync()) names.push(e.name);
@@ -307,6 +307,17 @@ export class CompatListing {
   private total = 0;
   constructor(private readonly longIds: boolean, private readonly write: (s: string) => void) {}
 
+  // Messages that arrived in the same second are common in a large queue.
+  private lastArrival = NaN;
+  private lastTime = '';
+  private arrivalTime(arrival: number): string {
+    if (arrival !== this.lastArrival) {
+      this.lastArrival = arrival;
+      this.lastTime = (asctimeLocal(BigInt(arrival)) ?? '').slice(0, this.longIds ? 19 : 20);
+    }
+    return this.lastTime;
+  }
+
   private line(id: string, size: string, time: string, addr: string): string {
     return this.longIds
       ? `${id.padEnd(17)} ${size.padStart(8)} ${time.padEnd(19)} ${addr}\n`
@@ -322,7 +333,7 @@ export class CompatListing {
     if (m.queue === 'active') status += '*';
     else if (m.queue === 'hold') status += '!';
     if (m.forcedExpire) status += '#';
-    const time = (asctimeLocal(BigInt(m.arrival)) ?? '').slice(0, this.longIds ? 19 : 20);
+    const time = this.arrivalTime(m.arrival);
     s += this.line(status, String(m.size), time, m.sender);
     let saved = '';
     for (const r of m.recipients) {
