@@ -7,7 +7,8 @@
 //      releases the held message, our pickup takes Postfix's maildrop files, our qmgr
 //      delivers what Postfix deferred, and new messages leave their b parts deferred
 //      and one held; with ours down, more wait in maildrop/ in our format.
-//      On that queue Postfix's postqueue -p/-j and postcat -q print what ours print.
+//      On that queue, and on the one Postfix left in step 1, Postfix's
+//      postqueue -p/-j and postcat -q print what ours print.
 //   3. Postfix takes it back (nothing deferred), releases and delivers the rest.
 // Every (message, mailbox) pair must be delivered exactly once. Daemons run in a
 // private network namespace: outside one, run() re-runs this file under it (root)
@@ -218,8 +219,8 @@ function sameCounts(a: Record<string, number>, b: Record<string, number>): boole
   return [...keys].every((k) => (a[k] ?? 0) === (b[k] ?? 0));
 }
 
-/** Postfix's postqueue -p/-j and postcat -q on the queue this project left, against ours. */
-function compareTools(h: Handoff, report: SuiteReport): void {
+/** Postfix's postqueue -p/-j and postcat -q against ours on the queue `owner` left. */
+function compareTools(h: Handoff, report: SuiteReport, owner: string): void {
   const cases: { label: string; cmd: string; args: string[] }[] = [
     { label: 'postqueue -p', cmd: 'postqueue', args: ['-p'] },
     { label: 'postqueue -j', cmd: 'postqueue', args: ['-j'] },
@@ -235,7 +236,7 @@ function compareTools(h: Handoff, report: SuiteReport): void {
     const ours = exec(programPath('ours', c.cmd), ['-c', h.conf, ...c.args]);
     report.total++;
     if (theirs.status === ours.status && theirs.stdout === ours.stdout && theirs.stderr === ours.stderr) report.identical++;
-    else report.failures.push(`${c.label} on a queue left by this project: ${firstDifference(theirs, ours)}`);
+    else report.failures.push(`${c.label} on a queue left by ${owner}: ${firstDifference(theirs, ours)}`);
   }
 }
 
@@ -268,6 +269,7 @@ async function runHere(): Promise<SuiteReport> {
     await h.stop('postfix');
     up = null;
     for (const t of D) h.submit('postfix', t);
+    compareTools(h, report, 'Postfix');
 
     // 2. Ours: everything of Postfix's delivered to a (and b for H and D); O's b parts deferred.
     h.settings('virtual2');
@@ -278,7 +280,7 @@ async function runHere(): Promise<SuiteReport> {
     await h.stop('ours');
     up = null;
     for (const t of E) h.submit('ours', t);
-    compareTools(h, report);
+    compareTools(h, report, 'this project');
 
     // 3. Postfix again: nothing deferred any more.
     // Postfix's postsuper logs as mail_owner: with the daemon down it cannot append to a
