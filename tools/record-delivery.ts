@@ -30,8 +30,14 @@ export interface UserSpec {
 export interface MessageSpec {
   name: string;
   note?: string;
-  /** 'smtp' (default): to 127.0.0.1:PORT of master.cf; 'sendmail': /usr/sbin/sendmail -C CONF. */
-  via?: 'smtp' | 'sendmail';
+  /**
+   * 'smtp' (default): to 127.0.0.1:PORT of master.cf; 'sendmail': /usr/sbin/sendmail -C CONF;
+   * 'shell': `command` run by /bin/sh as `user` with the text on stdin, HOME set to the user's
+   * home, $SENDMAIL naming the implementation's sendmail and MAIL_CONFIG the configuration.
+   */
+  via?: 'smtp' | 'sendmail' | 'shell';
+  /** shell: the command line (for example "mailx -s Hi pfbob"). */
+  command?: string;
   /** Envelope sender ('' is the null sender). */
   from: string;
   to: string[];
@@ -94,6 +100,7 @@ interface PasswdEntry {
   uid: number;
   gid: number;
   gecos: string;
+  home: string;
 }
 
 function passwd(): PasswdEntry[] {
@@ -102,7 +109,7 @@ function passwd(): PasswdEntry[] {
     .split('\n')
     .map((l) => l.split(':'))
     .filter((f) => f.length >= 7)
-    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), gecos: f[4]! }));
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), gecos: f[4]!, home: f[5]! }));
 }
 
 function groups(): Map<number, string> {
@@ -114,9 +121,12 @@ function groups(): Map<number, string> {
   return m;
 }
 
-/** Remove users left over by an earlier run that died (recognised by the GECOS marker). */
+/**
+ * Remove users left over by an earlier run that died (recognised by the GECOS marker and a
+ * home that is gone; a run in progress, perhaps another test file's, has its homes).
+ */
 export function removeStaleUsers(): void {
-  for (const u of passwd()) if (u.gecos === MARKER) sh('/usr/sbin/userdel', [u.name]);
+  for (const u of passwd()) if (u.gecos === MARKER && !fs.existsSync(u.home)) sh('/usr/sbin/userdel', [u.name]);
 }
 
 function createUser(name: string, home: string): PasswdEntry {
@@ -351,6 +361,16 @@ function sendSendmail(kind: DaemonKind, conf: string, m: MessageSpec): string[] 
   const args = ['-C', conf, ...(m.sendmailArgs ?? ['-i']), '-f', m.from === '' ? '<>' : m.from, '--', ...m.to];
   const r = sh(programPath(kind, 'sendmail'), args, { input: m.text, uid: u?.uid, gid: u?.gid });
   return [`sendmail exit ${r.status}${r.out ? `: ${r.out.trimEnd()}` : ''}`];
+}
+
+function sendShell(kind: DaemonKind, conf: string, root: string, m: MessageSpec): string[] {
+  const u = passwd().find((e) => e.name === m.user);
+  if (!u || m.command === undefined) throw new Error(`shell message ${m.name}: needs "user" and "command"`);
+  const home = path.join(root, 'home', u.name);
+  const env = { ...runEnv(), HOME: home, USER: u.name, LOGNAME: u.name, SENDMAIL: programPath(kind, 'sendmail'), MAIL_CONFIG: conf };
+  const r = spawnSync('/bin/sh', ['-c', m.command], { env, cwd: home, input: Buffer.from(m.text, 'latin1'), uid: u.uid, gid: u.gid, timeout: 30000 });
+  const out = `${r.stdout?.toString('latin1') ?? ''}${r.stderr?.toString('latin1') ?? ''}${r.error ? `[${r.error.message}]` : ''}`;
+  return [`shell exit ${r.status ?? -1}${out ? `: ${out.trimEnd()}` : ''}`];
 }
 
 // ---------------------------------------------------------------------------
@@ -597,9 +617,9 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean; 
     fs.chmodSync(spool, 0o2775);
     for (const spec of userSpecs) {
       const home = path.join(root, 'home', spec.name);
+      fs.mkdirSync(home, { recursive: true });
       const u = createUser(spec.name, home);
       users.push(u);
-      fs.mkdirSync(home, { recursive: true });
       fs.chmodSync(home, 0o755);
       chownTree(home, u.uid, u.gid);
     }
@@ -640,10 +660,15 @@ export async function recordFixture(fixtureDir: string, opts: { keep?: boolean; 
     const rawSections: string[][] = [];
     for (const [i, m] of messages.entries()) {
       const label = `${name}: message ${i + 1} (${m.name})`;
-      const dialogue = m.via === 'sendmail' ? sendSendmail(kind, daemon.configDir, m) : await sendSmtp(port, m);
+      const dialogue =
+        m.via === 'sendmail'
+          ? sendSendmail(kind, daemon.configDir, m)
+          : m.via === 'shell'
+            ? sendShell(kind, daemon.configDir, root, m)
+            : await sendSmtp(port, m);
       const expect = m.expect ?? 'done';
       const queuedAs = dialogue.map((d) => / queued as ([0-9A-Za-z]+)$/.exec(d)?.[1]).find(Boolean);
-      const accepted = m.via === 'sendmail' ? /^sendmail exit 0/.test(dialogue[0] ?? '') : (queuedAs ?? false);
+      const accepted = m.via === 'sendmail' || m.via === 'shell' ? /^\w+ exit 0/.test(dialogue[0] ?? '') : (queuedAs ?? false);
       const got = await waitFinished(daemon, norm, offset, expect, accepted, label);
       offset = got.end;
       rawSections.push(got.lines);

@@ -37,7 +37,8 @@ class ByteOut {
   write = (s: string): void => {
     this.parts.push(s);
     this.size += s.length;
-    if (this.size > 1 << 20) this.flush();
+    // Small batches: parts held longer would survive into the old generation.
+    if (this.size > 1 << 16) this.flush();
   };
   flush(): void {
     if (this.parts.length === 0) return;
