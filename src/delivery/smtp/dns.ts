@@ -1,0 +1,174 @@
+// Mirrors Postfix's dns/dns_lookup.c and dns/dns_strerror.c as the SMTP and
+// LMTP clients use them: one query per name and type through Node's
+// dns.Resolver (the system's resolv.conf unless a test names its own server),
+// the answer mapped onto Postfix's status codes and worded as Postfix words
+// its failures ("Host or domain name not found. Name service error for
+// name=x type=MX: Host not found, try again"). Also the native lookup
+// (getaddrinfo, which honours /etc/hosts) with gai_strerror's texts.
+// Network access only through node:dns; no state outside the resolver object.
+import * as dns from 'node:dns';
+import { validHostaddr, validHostname } from '../../address/resolve-local.js';
+
+/** dns_lookup() results, in Postfix's order: a larger value is a better outcome. */
+export const DNS_OK = 0;
+export const DNS_POLICY = -1;
+export const DNS_RETRY = -2;
+export const DNS_INVAL = -3;
+export const DNS_FAIL = -4;
+export const DNS_NULLMX = -5;
+export const DNS_NOTFOUND = -6;
+
+export type DnsStatus = number;
+
+export interface MxName {
+  name: string;
+  pref: number;
+}
+
+export interface DnsAddr {
+  addr: string;
+  family: 4 | 6;
+}
+
+/** One lookup: the records found, or the status with Postfix's text for it. */
+export interface DnsAnswer<T> {
+  status: DnsStatus;
+  records: T[];
+  /** The failure text ("" on success). */
+  why: string;
+}
+
+/** What getaddrinfo() said: addresses, or an EAI class and gai_strerror's text. */
+export type NativeAnswer = { addrs: DnsAddr[] } | { eai: 'noname' | 'nodata' | 'again' | 'fail' | 'system'; text: string };
+
+/** The lookups next-hop resolution needs; tests may supply their own. */
+export interface HopResolver {
+  mx(name: string): Promise<DnsAnswer<MxName>>;
+  a(name: string): Promise<DnsAnswer<DnsAddr>>;
+  aaaa(name: string): Promise<DnsAnswer<DnsAddr>>;
+  /** getaddrinfo() restricted to the given families (inet_protocols). */
+  native(name: string, families: Array<4 | 6>): Promise<NativeAnswer>;
+}
+
+// h_errno values and their texts (dns_strerror.c).
+const HOST_NOT_FOUND = 'Host not found';
+const TRY_AGAIN = 'Host not found, try again';
+const NO_RECOVERY = 'Non-recoverable error';
+const NO_DATA = 'Host found but no data record of requested type';
+
+/**
+ * The h_errno that glibc's res_nsearch() leaves for a c-ares error code.
+ * glibc moves on to the next server after SERVFAIL, NOTIMP and REFUSED and
+ * reports "try again" when none answers better, as it does for a timeout.
+ */
+function hErrnoOf(code: string | undefined): { text: string; status: DnsStatus } {
+  switch (code) {
+    case dns.NOTFOUND:
+      return { text: HOST_NOT_FOUND, status: DNS_NOTFOUND };
+    case dns.NODATA:
+      return { text: NO_DATA, status: DNS_NOTFOUND };
+    case dns.FORMERR:
+    case dns.BADQUERY:
+    case dns.BADNAME:
+      return { text: NO_RECOVERY, status: DNS_FAIL };
+    default:
+      return { text: TRY_AGAIN, status: DNS_RETRY };
+  }
+}
+
+/** The checks dns_lookup_x() makes before it asks: a numeric or malformed name is not looked up. */
+export function dnsNameProblem(name: string): string | null {
+  const bare = name.endsWith('.') && name !== '.' ? name.slice(0, -1) : name;
+  if (validHostaddr(name) || (name !== '.' && !validHostname(bare.startsWith('*.') ? bare.slice(2) : bare))) {
+    return `Name service error for ${name}: invalid host or domain name`;
+  }
+  return null;
+}
+
+function failure<T>(name: string, type: string, err: unknown): DnsAnswer<T> {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === dns.BADRESP) {
+    return { status: DNS_RETRY, records: [], why: `Name service error for name=${name} type=${type}: Malformed or unexpected name server reply` };
+  }
+  const h = hErrnoOf(code);
+  return { status: h.status, records: [], why: `Host or domain name not found. Name service error for name=${name} type=${type}: ${h.text}` };
+}
+
+/** gai_strerror() texts as glibc words them, by Node's error code. */
+function nativeFailure(err: unknown): NativeAnswer {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOTFOUND':
+      return { eai: 'noname', text: 'Name or service not known' };
+    case 'ENODATA':
+      return { eai: 'nodata', text: 'No address associated with hostname' };
+    case 'EAI_AGAIN':
+      return { eai: 'again', text: 'Temporary failure in name resolution' };
+    case 'EAI_FAIL':
+      return { eai: 'fail', text: 'Non-recoverable failure in name resolution' };
+    default:
+      return { eai: 'system', text: 'System error' };
+  }
+}
+
+export interface ResolverOptions {
+  /** Name servers ("127.0.0.1:5353") in the place of resolv.conf's. */
+  servers?: string[];
+  /** Per-try timeout in milliseconds and the number of tries (c-ares defaults when absent). */
+  timeout?: number;
+  tries?: number;
+}
+
+/** A HopResolver on Node's dns.Resolver and dns.lookup. */
+export function createHopResolver(opts: ResolverOptions = {}): HopResolver {
+  const r = new dns.promises.Resolver({ timeout: opts.timeout ?? -1, tries: opts.tries ?? 2 });
+  if (opts.servers) r.setServers(opts.servers);
+  const checked = async <T>(name: string, type: string, ask: () => Promise<T[]>): Promise<DnsAnswer<T>> => {
+    const problem = dnsNameProblem(name);
+    if (problem !== null) return { status: DNS_NOTFOUND, records: [], why: problem };
+    try {
+      const records = await ask();
+      return records.length
+        ? { status: DNS_OK, records, why: '' }
+        : { status: DNS_NOTFOUND, records, why: `Host or domain name not found. Name service error for name=${name} type=${type}: ${NO_DATA}` };
+    } catch (err) {
+      return failure<T>(name, type, err);
+    }
+  };
+  return {
+    async mx(name) {
+      const answer = await checked(name, 'MX', async () => (await r.resolveMx(name)).map((m) => ({ name: m.exchange, pref: m.priority })));
+      if (answer.status === DNS_OK && answer.records.some((m) => m.name === '' || m.name === '.')) {
+        return { status: DNS_NULLMX, records: [], why: `Domain ${name} does not accept mail (nullMX)` };
+      }
+      if (answer.status === DNS_OK && answer.records.some((m) => dnsNameProblem(m.name) !== null)) {
+        return { status: DNS_INVAL, records: [], why: `Name service error for name=${name} type=MX: Malformed or unexpected name server reply` };
+      }
+      return answer;
+    },
+    a: (name) => checked(name, 'A', async () => (await r.resolve4(name)).map((addr) => ({ addr, family: 4 as const }))),
+    aaaa: (name) => checked(name, 'AAAA', async () => (await r.resolve6(name)).map((addr) => ({ addr, family: 6 as const }))),
+    async native(name, families) {
+      const family = families.length === 1 ? families[0]! : 0;
+      try {
+        const found = await dns.promises.lookup(name, { all: true, family, verbatim: true });
+        return { addrs: found.map((f) => ({ addr: f.address, family: f.family === 6 ? 6 : 4 })) };
+      } catch (err) {
+        return nativeFailure(err);
+      }
+    },
+  };
+}
+
+/**
+ * dns_lookup_v(): several types for one name. The records of every type
+ * are kept; the status is the best one seen, with the text of the last
+ * lookup that had it.
+ */
+export function combineAnswers<T>(answers: Array<DnsAnswer<T>>): DnsAnswer<T> {
+  const records = answers.flatMap((a) => a.records);
+  let best: DnsAnswer<T> | undefined;
+  for (const a of answers) if (best === undefined || a.status >= best.status) best = a;
+  if (best === undefined) return { status: DNS_NOTFOUND, records, why: '' };
+  return { status: best.status, records, why: best.status === DNS_OK ? '' : best.why };
+}
