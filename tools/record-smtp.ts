@@ -83,14 +83,28 @@ async function waitFinished(dir: string, from: number, expect: 'done' | 'deferre
     const cut = all.lastIndexOf('\n') + 1;
     const lines = all.slice(0, cut).split('\n').filter(Boolean);
     const seen = new Set<string>();
-    const finished = new Set<string>();
+    const removed = new Set<string>();
+    const nrcpt = new Map<string, number>();
+    const outcomes = new Map<string, { total: number; deferred: number }>();
     for (const raw of lines) {
       const m = QID_LINE.exec(raw.replace(LOG_PREFIX, ''));
       if (!m) continue;
-      seen.add(m[1]!);
-      if (m[2] === 'removed' || (expect === 'deferred' && / status=deferred /.test(m[2]!))) finished.add(m[1]!);
+      const [, qid, rest] = m as unknown as [string, string, string];
+      seen.add(qid);
+      if (rest === 'removed') removed.add(qid);
+      const n = /, nrcpt=(\d+) \(queue active\)$/.exec(rest);
+      if (n) nrcpt.set(qid, Number(n[1]));
+      if (/ status=/.test(rest)) {
+        const o = outcomes.get(qid) ?? { total: 0, deferred: 0 };
+        o.total++;
+        if (/ status=deferred /.test(rest)) o.deferred++;
+        outcomes.set(qid, o);
+      }
     }
-    if (seen.size > 0 && [...seen].every((q) => finished.has(q))) return { lines, end: from + cut };
+    // Deferred: every recipient has its line (some may be sent or bounced), at least one deferred.
+    const settled = (q: string): boolean => removed.has(q)
+      || (expect === 'deferred' && (outcomes.get(q)?.deferred ?? 0) > 0 && (outcomes.get(q)?.total ?? 0) >= (nrcpt.get(q) ?? Infinity));
+    if (seen.size > 0 && [...seen].every(settled)) return { lines, end: from + cut };
     if (Date.now() > deadline) throw new Error(`${label}: not finished after ${WAIT_MS / 1000}s:\n${lines.join('\n')}`);
     await sleep(100);
   }

@@ -31,6 +31,8 @@ export class SmtpStream {
   private outBytes = 0;
   private eof = false;
   private failed = false;
+  /** A read or write timed out or hit the end: the stream is unusable (Postfix's vstream error flags). */
+  private faulted = false;
   private wake: (() => void) | null = null;
   /** When the last byte was read or written (Postfix's vstream_ftime), ms. */
   lastActivity = Date.now();
@@ -64,7 +66,7 @@ export class SmtpStream {
 
   /** True once the peer went away or the socket failed (vstream_feof/ferror). */
   get broken(): boolean {
-    return this.eof || this.failed || this.socket.destroyed;
+    return this.eof || this.failed || this.faulted || this.socket.destroyed;
   }
 
   /** Queues bytes for the next flush. */
@@ -85,11 +87,16 @@ export class SmtpStream {
     const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
     this.outBytes = 0;
-    if (this.broken) throw new StreamFault('eof');
+    if (this.broken) throw this.fault('eof');
     this.lastActivity = Date.now();
     if (this.socket.write(data)) return;
     await this.waitFor(() => this.socket.writableLength === 0 || this.broken, timeoutSec, 'drain');
-    if (this.failed || this.socket.destroyed) throw new StreamFault('eof');
+    if (this.failed || this.socket.destroyed) throw this.fault('eof');
+  }
+
+  private fault(kind: 'eof' | 'time'): StreamFault {
+    this.faulted = true;
+    return new StreamFault(kind);
   }
 
   private waitFor(done: () => boolean, timeoutSec: number, event?: 'drain'): Promise<void> {
@@ -99,7 +106,10 @@ export class SmtpStream {
         if (timer) clearTimeout(timer);
         if (event) this.socket.off(event, check);
         this.wake = null;
-        if (fault) reject(fault);
+        if (fault) {
+          this.faulted = true;
+          reject(fault);
+        }
         else resolve();
       };
       const check = (): void => {
@@ -144,7 +154,7 @@ export class SmtpStream {
     if (line) return line;
     await this.waitFor(() => (line = this.takeLine(bound)) !== null || this.eof || this.failed, timeoutSec);
     if (line) return line;
-    throw new StreamFault('eof');
+    throw this.fault('eof');
   }
 
   /** Whether unread input is waiting (a server that talks out of turn). */
