@@ -90,11 +90,11 @@ async function deliver(kind: DaemonKind, root: string, transport: string): Promi
     assert.equal(r.status, 0, r.stderr?.toString());
     const deadline = Date.now() + 30000;
     for (;;) {
-      const lines = d.log().split('\n').filter((l) => /postfix\/lmtp\[\d+\]: \w+: to=/.test(l));
+      const lines = d.log().split('\n').filter((l) => /postfix\/lmtp\[\d+\]: \w+: to=<\w+@mail\.example>/.test(l));
       if (lines.length >= 3) {
         return lines.map((l) => l.replace(/^.*?postfix\/lmtp\[\d+\]: \w+: /, '')
           .replace(/delay=[\d.]+, delays=[\d./]+/, 'delay=@D@')
-          .replace(/<([a-z]+@mail\.example)> [A-Za-z0-9+/]{20,} Saved/, '<$1> @SESSION@ Saved')
+          .replace(/<([a-z]+@mail\.example)> [A-Za-z0-9+/:]{20,} Saved/, '<$1> @SESSION@ Saved')
           .split(root).join('@ROOT@')).sort();
       }
       if (Date.now() > deadline) throw new Error(`${kind}: no lmtp lines:\n${d.log()}`);
