@@ -36,7 +36,7 @@ export interface SmtpMessage {
 
 export interface Scenario {
   note: string;
-  /** main.cf settings over the base ones ("@ROOT@" and "@PEER@" substituted). */
+  /** main.cf settings over the base ones ("@ROOT@", "@PEER@" and "@TLS@", the test certificates, substituted). */
   main?: Record<string, string>;
   /** The peer's script; absent: no peer (connection refused). */
   peer?: PeerScript;
@@ -121,7 +121,10 @@ export async function recordScenario(dir: string, kind: DaemonKind): Promise<Rec
   let peer: ScriptedPeer | undefined;
   try {
     fs.chmodSync(root, 0o755);
-    const sub = (t: string) => t.split('@ROOT@').join(root).split('@PEER@').join(String(PEER_PORT));
+    const sub = (t: string) => t.split('@ROOT@').join(root).split('@PEER@').join(String(PEER_PORT)).split('@TLS@').join(path.join(root, 'tls'));
+    // The test certificates, where the daemons' unprivileged users can read them.
+    fs.cpSync(path.join(path.dirname(dir), 'tls'), path.join(root, 'tls'), { recursive: true });
+    fs.chmodSync(path.join(root, 'tls'), 0o755);
     const conf = path.join(root, 'conf-in');
     fs.mkdirSync(conf);
     const main = { ...BASE_MAIN, ...(scenario.main ?? {}) };

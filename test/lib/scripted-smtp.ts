@@ -8,6 +8,9 @@
 // so a fixture means the same to Postfix and to this project.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { repoRoot } from './cases.js';
 
 /** A reply: text lines (joined with CRLF, each sent as is), or an action. */
 export type ScriptReply = string | string[];
@@ -31,6 +34,12 @@ export interface PeerScript {
   dotBy?: Record<string, ScriptReply>;
   rset?: ScriptReply;
   quit?: ScriptReply;
+  /** Reply to STARTTLS; a 220 starts TLS with the certificate named by `cert`. */
+  starttls?: ScriptReply;
+  /** The EHLO reply once TLS is on (default: the EHLO reply without STARTTLS). */
+  ehloTls?: ScriptReply;
+  /** The certificate of fixtures/smtp/tls/ the peer shows ("server", "other"). */
+  cert?: string;
   /** Replies that apply to the Nth connection only (1-based), over the defaults above. */
   sessions?: Record<string, Omit<PeerScript, 'sessions' | 'lmtp'>>;
 }
@@ -54,6 +63,9 @@ const DEFAULTS: Required<Omit<PeerScript, 'sessions' | 'lmtp' | 'rcptBy' | 'dotB
   dot: '250 2.0.0 Ok: queued as PEERQ1',
   rset: '250 2.0.0 Ok',
   quit: '221 2.0.0 Bye',
+  starttls: '220 2.0.0 Ready to start TLS',
+  ehloTls: [],
+  cert: 'server',
 };
 
 export class ScriptedPeer {
@@ -99,8 +111,10 @@ export class ScriptedPeer {
     return this.script.sessions?.[String(n)]?.[key]?.[addr] ?? this.script[key]?.[addr];
   }
 
-  private serve(sock: net.Socket): void {
-    this.sockets.add(sock);
+  private serve(raw: net.Socket): void {
+    let sock: net.Socket = raw;
+    let secure = false;
+    this.sockets.add(raw);
     const n = this.sessions.length + 1;
     const rec: PeerSession = { commands: [], messages: [] };
     this.sessions.push(rec);
@@ -127,8 +141,8 @@ export class ScriptedPeer {
       this.closedCount++;
       for (const w of this.waiters.splice(0)) w();
     };
-    sock.on('close', finish);
-    sock.on('error', () => undefined);
+    raw.on('close', finish);
+    raw.on('error', () => undefined);
     const onLine = (line: string): void => {
       if (hung) {
         rec.commands.push(line);
@@ -137,7 +151,19 @@ export class ScriptedPeer {
       rec.commands.push(line);
       const verb = line.split(/[ :]/)[0]!.toUpperCase();
       switch (verb) {
-        case 'EHLO': send(this.reply(n, 'ehlo')); break;
+        case 'EHLO': {
+          const plain = this.reply(n, 'ehlo');
+          const after = this.reply(n, 'ehloTls');
+          const lines = Array.isArray(plain) ? plain : [plain];
+          const withoutTls = lines.filter((l) => !/^250[- ]STARTTLS$/i.test(l)).map((l, i, all) => (i === all.length - 1 ? l.replace(/^250-/, '250 ') : l));
+          send(secure ? (Array.isArray(after) && after.length === 0 ? withoutTls : after) : plain);
+          break;
+        }
+        case 'STARTTLS': {
+          const r = this.reply(n, 'starttls');
+          if (send(r) && !Array.isArray(r) && r.startsWith('220')) startTls();
+          break;
+        }
         case 'HELO': send(this.reply(n, 'helo')); break;
         case 'LHLO': send(this.reply(n, 'lhlo')); break;
         case 'MAIL': accepted.length = 0; send(this.reply(n, 'mail')); break;
@@ -172,7 +198,7 @@ export class ScriptedPeer {
         for (const addr of accepted) if (!send(this.byAddr(n, 'dotBy', addr) ?? this.reply(n, 'dot'))) return;
       } else send(this.reply(n, 'dot'));
     };
-    sock.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       buf = Buffer.concat([buf, chunk]);
       for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
         const raw = buf.subarray(0, nl + 1).toString('latin1');
@@ -183,7 +209,20 @@ export class ScriptedPeer {
         } else onLine(raw.replace(/\r?\n$/, ''));
         if (sock.destroyed) return;
       }
-    });
+    };
+    const startTls = (): void => {
+      const dir = path.join(repoRoot(), 'fixtures', 'smtp', 'tls');
+      const name = String(this.reply(n, 'cert'));
+      raw.off('data', onData);
+      buf = Buffer.alloc(0);
+      secure = true;
+      sock = new tls.TLSSocket(raw, {
+        isServer: true, key: fs.readFileSync(path.join(dir, `${name}.key`)), cert: fs.readFileSync(path.join(dir, `${name}.pem`)),
+      });
+      sock.on('data', onData);
+      sock.on('error', () => raw.destroy());
+    };
+    raw.on('data', onData);
     send(this.reply(n, 'greeting'));
   }
 

@@ -147,7 +147,7 @@ async function cleanupSession(state: SmtpState, deps: ConnectDeps, destLabel: st
   const session = state.session!;
   const s = state.settings;
   if (sessionIsExpired(session, s.reuseCountLimit)) await smtpQuit(state);
-  if (sessionIsCached(session) && !session.stream.broken) {
+  if (sessionIsCached(session) && !session.stream.broken && !session.tls) {
     deps.cache.save(destLabel, session, s.cacheTimeLimit);
   } else {
     freeSession(session);
@@ -272,10 +272,21 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
       state.session = session;
       if (host.pref === bestPref) session.features |= FEATURE_BEST_MX;
       state.finalServer = lookup.final && last;
+      let counted = false;
       await runSession(state, deps, destLabel, () => {
+        counted = true;
         if (++sessions === s.mxSessionLimit) last = true;
         state.finalServer = lookup.final && last;
       });
+      if (state.retryPlain) {
+        // The TLS handshake failed under "may": the same server again, in plaintext.
+        state.retryPlain = false;
+        state.tlsLevel = 'none';
+        if (counted) sessions--;
+        addrCount--;
+        i--;
+        continue;
+      }
       if (last) break;
     }
     if (lookup.final || state.left.length === 0) break;

@@ -22,7 +22,8 @@ import {
   FEATURE_XFORWARD_IDENT, FEATURE_XFORWARD_NAME, FEATURE_XFORWARD_PORT, FEATURE_XFORWARD_PROTO,
   type SmtpResp, type SmtpSession, type SmtpState, dontCache, fakeResp, nowTv, replyDsn, sessionIsCached, sessionIsExpired,
 } from './state.js';
-import { StreamFault } from './stream.js';
+import { SmtpStream, StreamFault } from './stream.js';
+import { matchNames, startTls, tlsMustMatch, tlsRequired, tlsSummary } from './tls.js';
 
 const ST_XFORWARD_NAME_ADDR = 0;
 const ST_XFORWARD_PROTO_HELO = 1;
@@ -104,29 +105,43 @@ function chatCmd(session: SmtpSession, command: string): void {
 /** translit(str, "\n", " "). */
 const oneLine = (s: string): string => s.replace(/\n/g, ' ');
 
+/** The greeting (not after STARTTLS): refused, or whether to speak ESMTP; null when it may go on. */
+async function greeting(state: SmtpState): Promise<number | null> {
+  const session = state.session!;
+  const s = state.settings;
+  let resp = await chatResp(state, s.timeouts.helo);
+  if (Math.floor(resp.code / 100) !== 2) {
+    if (Math.floor(resp.code / 100) === 5 && s.skip5xxGreeting) resp = { ...resp, dsn: `4${resp.dsn.slice(1)}` };
+    return state.siteFail(session.host, resp, `host ${session.namaddr} refused to talk to me: ${oneLine(resp.str)}`);
+  }
+  const afterCode = resp.str.replace(/^[- \t\n]*[^- \t\n]*[- \t\n]?/, '');
+  for (const [n, word] of afterCode.split(/[ \t\n]+/).filter((w) => w !== '').entries()) {
+    if (n === 0 && word.toLowerCase() === s.myhostname.toLowerCase()) {
+      if (state.loopDetect) state.log.warning(`host ${session.namaddrport} greeted me with my own hostname ${s.myhostname}`);
+    } else if (word.toLowerCase() === 'esmtp') session.features |= FEATURE_ESMTP;
+  }
+  if (!s.lmtp) {
+    if (s.alwaysEhlo) session.features |= FEATURE_ESMTP;
+    if (s.neverEhlo) session.features &= ~FEATURE_ESMTP;
+  } else {
+    session.features |= FEATURE_ESMTP;
+  }
+  return null;
+}
+
 /** The greeting and the EHLO/HELO/LHLO exchange (smtp_helo); 0, or -1 when the session failed. */
-export async function smtpHelo(state: SmtpState): Promise<number> {
+export async function smtpHelo(state: SmtpState, inStartTls = false): Promise<number> {
   const session = state.session!;
   const s = state.settings;
   const request = state.request;
+  const savedFeatures = session.features;
   let where = 'receiving the initial server greeting';
   try {
-    let resp = await chatResp(state, s.timeouts.helo);
-    if (Math.floor(resp.code / 100) !== 2) {
-      if (Math.floor(resp.code / 100) === 5 && s.skip5xxGreeting) resp = { ...resp, dsn: `4${resp.dsn.slice(1)}` };
-      return await state.siteFail(session.host, resp, `host ${session.namaddr} refused to talk to me: ${oneLine(resp.str)}`);
-    }
-    const afterCode = resp.str.replace(/^[- \t\n]*[^- \t\n]*[- \t\n]?/, '');
-    for (const [n, word] of afterCode.split(/[ \t\n]+/).filter((w) => w !== '').entries()) {
-      if (n === 0 && word.toLowerCase() === s.myhostname.toLowerCase()) {
-        if (state.loopDetect) state.log.warning(`host ${session.namaddrport} greeted me with my own hostname ${s.myhostname}`);
-      } else if (word.toLowerCase() === 'esmtp') session.features |= FEATURE_ESMTP;
-    }
-    if (!s.lmtp) {
-      if (s.alwaysEhlo) session.features |= FEATURE_ESMTP;
-      if (s.neverEhlo) session.features &= ~FEATURE_ESMTP;
-    } else {
-      session.features |= FEATURE_ESMTP;
+    let resp = fakeResp('');
+    if (inStartTls) session.features |= FEATURE_ESMTP;
+    else {
+      const refused = await greeting(state);
+      if (refused !== null) return refused;
     }
     if (!s.lmtp) {
       where = 'performing the EHLO handshake';
@@ -165,7 +180,69 @@ export async function smtpHelo(state: SmtpState): Promise<number> {
     state.log.info(`host ${session.namaddr} offers SMTPUTF8 support, but not 8BITMIME`);
     session.features |= FEATURE_8BITMIME;
   }
+  if (!inStartTls) return negotiateTls(state, savedFeatures);
   return 0;
+}
+
+/** STARTTLS when the level asks for it and the server offers it; the refusals of a level that requires TLS. */
+async function negotiateTls(state: SmtpState, savedFeatures: number): Promise<number> {
+  const session = state.session!;
+  const s = state.settings;
+  const level = state.tlsLevel;
+  if (session.features & FEATURE_STARTTLS && s.tls.noteOffer && level === 'none') state.log.info(`Host offered STARTTLS: [${session.host}]`);
+  if (session.features & FEATURE_STARTTLS && level !== 'none') {
+    let resp = fakeResp('');
+    try {
+      chatCmd(session, 'STARTTLS');
+      resp = await chatResp(state, s.timeouts.starttls);
+    } catch (e) {
+      if (!(e instanceof StreamFault)) throw e;
+      return state.streamExcept(e.kind, 'receiving the STARTTLS response');
+    }
+    if (Math.floor(resp.code / 100) === 2) {
+      session.features = savedFeatures;
+      return startTlsSession(state);
+    }
+    session.features &= ~FEATURE_STARTTLS;
+    if (tlsRequired(level)) return state.siteFail(session.host, resp, `TLS is required, but host ${session.namaddr} refused to start TLS: ${oneLine(resp.str)}`);
+  }
+  if (tlsRequired(level) && !(session.features & FEATURE_STARTTLS)) {
+    return state.siteFail('', fakeResp('4.7.4'), `TLS is required, but was not offered by host ${session.namaddr}`);
+  }
+  return 0;
+}
+
+/** The next hop's domain, for the "nexthop" certificate match. */
+function nexthopDomain(nexthop: string): string {
+  const first = nexthop.replace(/^(inet|unix):/, '').split(/[\s,]+/)[0] ?? '';
+  const bracket = /^\[([^\]]*)\]/.exec(first);
+  return (bracket ? bracket[1]! : first.replace(/:[^:]*$/, '')).toLowerCase();
+}
+
+/** smtp_start_tls(): the handshake, the certificate checks, then EHLO again. */
+async function startTlsSession(state: SmtpState): Promise<number> {
+  const session = state.session!;
+  const s = state.settings;
+  const level = state.tlsLevel;
+  const names = matchNames(s.tls, session.host, nexthopDomain(state.request.nexthop));
+  const r = await startTls(session.stream.socket, s.tls, names, s.timeouts.starttls, session.namaddrport);
+  if (!r) {
+    session.forbidden = true;
+    const stats = state.request.stats;
+    if (level === 'may' && stats.activeArrival.sec - stats.incomingArrival.sec >= s.minBackoff) {
+      state.retryPlain = true;
+      state.finalServer = false;
+    }
+    return state.miscFail(level !== 'may', '', fakeResp('4.7.5'), 'Cannot start TLS: handshake failure');
+  }
+  const last = session.stream.lastActivity;
+  session.stream = new SmtpStream(r.socket);
+  session.stream.lastActivity = last;
+  session.tls = true;
+  for (const line of r.failures) state.log.info(line);
+  if (s.tls.loglevel >= 1) state.log.info(tlsSummary(r, session.namaddrport));
+  if (tlsMustMatch(level) && !r.matched) return state.siteFail('', fakeResp('4.7.5'), 'Server certificate not verified');
+  return smtpHelo(state, true);
 }
 
 const requiresSmtputf8 = (flags: number): boolean => (flags & SMTPUTF8_FLAG_REQUESTED) !== 0 && (flags & ~SMTPUTF8_FLAG_REQUESTED) !== 0;

@@ -7,6 +7,7 @@
 // configuration only.
 import type { Config } from '../../config/config.js';
 import { ConfigError } from '../../config/config.js';
+import { type TlsSettings, readTlsSettings } from './tls.js';
 
 /** The client's time limits, seconds (0: none). */
 export interface SmtpTimeouts {
@@ -64,6 +65,9 @@ export interface SmtpSettings {
   smtputf8: boolean;
   /** smtp_fallback_relay / lmtp_fallback_relay (only warned about for unix-domain LMTP). */
   fallbackRelay: string;
+  tls: TlsSettings;
+  /** minimal_backoff_time, seconds. */
+  minBackoff: number;
 }
 
 const PORTS: Record<string, number> = { smtp: 25, lmtp: 24, submission: 587, smtps: 465, submissions: 465 };
@@ -128,6 +132,8 @@ export function readSmtpSettings(config: Config, lmtp: boolean): SmtpSettings {
     bindAddress: config.get(`${p}_bind_address`),
     smtputf8: config.getBool('smtputf8_enable'),
     fallbackRelay: config.get(`${p}_fallback_relay`),
+    tls: readTlsSettings(config, p),
+    minBackoff: config.getTime('minimal_backoff_time', 's'),
   };
 }
 
@@ -136,13 +142,6 @@ export function readSmtpSettings(config: Config, lmtp: boolean): SmtpSettings {
  * but their default, they stop the program with a message that says so.
  */
 function refuseMissing(config: Config, p: string): void {
-  const level = config.get(`${p}_tls_security_level`);
-  const tlsOn = !['', 'none'].includes(level) || config.getBool(`${p}_use_tls`) || config.getBool(`${p}_enforce_tls`)
-    || config.getBool(`${p}_tls_wrappermode`);
-  if (tlsOn) {
-    const what = level !== '' ? `${p}_tls_security_level = ${level}` : `${p}_use_tls/${p}_enforce_tls/${p}_tls_wrappermode`;
-    throw new ConfigError(`${what}: TLS in the ${p.toUpperCase()} client is not implemented by this Postfix replacement yet`);
-  }
   if (config.getBool(`${p}_sasl_auth_enable`)) {
     throw new ConfigError(`${p}_sasl_auth_enable = yes: SASL authentication in the ${p.toUpperCase()} client is not implemented by this Postfix replacement yet`);
   }

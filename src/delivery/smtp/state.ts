@@ -16,6 +16,7 @@ import { type RcptDsn, type StatusContext, bounceRecipient, deferRecipient, sent
 import type { DeliveryRecipient, DeliveryRequest, HopStatus } from '../api.js';
 import type { SmtpSettings } from './settings.js';
 import type { SmtpStream } from './stream.js';
+import type { TlsLevel } from './tls.js';
 
 export const FEATURE_ESMTP = 1 << 0;
 export const FEATURE_8BITMIME = 1 << 1;
@@ -71,13 +72,15 @@ export interface SmtpSession {
   sendProtoHelo: boolean;
   /** The connection label of the session cache (address and port, or the socket path). */
   endpoint: string;
+  /** TLS is on (such sessions are not cached). */
+  tls: boolean;
 }
 
 export function newSession(stream: SmtpStream, host: string, addr: string, port: number, endpoint: string): SmtpSession {
   const namaddr = `${host}[${addr}]`;
   return {
     stream, host, addr, port, namaddr, namaddrport: port ? `${namaddr}:${port}` : namaddr, features: 0, sizeLimit: 0,
-    reuseCount: 0, expireTime: 0, forbidden: false, helo: '', sendProtoHelo: false, endpoint,
+    reuseCount: 0, expireTime: 0, forbidden: false, helo: '', sendProtoHelo: false, endpoint, tls: false,
   };
 }
 
@@ -118,6 +121,10 @@ export class SmtpState {
   completeSession = false;
   /** Connected on the SMTP port: a greeting with our own name is a mail loop. */
   loopDetect = false;
+  /** The TLS level for the next session (smtp_tls_security_level, or none to retry in plaintext). */
+  tlsLevel: TlsLevel;
+  /** A TLS handshake failed under "may": try the same server again without TLS. */
+  retryPlain = false;
   /** Session caching wanted for this request. */
   cacheLoad = false;
   cacheStore = false;
@@ -129,6 +136,7 @@ export class SmtpState {
     readonly log: MailLogger,
   ) {
     this.left = [...request.recipients];
+    this.tlsLevel = settings.tls.level;
   }
 
   isMarked(rcpt: DeliveryRecipient): boolean {
