@@ -40,6 +40,8 @@ export interface Scenario {
   main?: Record<string, string>;
   /** The peer's script; absent: no peer (connection refused). */
   peer?: PeerScript;
+  /** Files written under the run's root before the daemon starts (name -> text, "@ROOT@" substituted). */
+  files?: Record<string, string>;
   /** The peer listens on a unix socket @ROOT@/lmtp.sock instead of 127.0.0.1:10026. */
   peerSocket?: boolean;
   messages: SmtpMessage[];
@@ -125,6 +127,7 @@ export async function recordScenario(dir: string, kind: DaemonKind): Promise<Rec
     // The test certificates, where the daemons' unprivileged users can read them.
     fs.cpSync(path.join(path.dirname(dir), 'tls'), path.join(root, 'tls'), { recursive: true });
     fs.chmodSync(path.join(root, 'tls'), 0o755);
+    for (const [file, text] of Object.entries(scenario.files ?? {})) fs.writeFileSync(path.join(root, file), sub(text), { mode: 0o644 });
     const conf = path.join(root, 'conf-in');
     fs.mkdirSync(conf);
     const main = { ...BASE_MAIN, ...(scenario.main ?? {}) };

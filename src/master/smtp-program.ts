@@ -29,7 +29,7 @@ export const smtpProgram: ProgramModule = {
     const running = new Set<Promise<void>>();
     const all = (): Promise<void> => Promise.all([...running]).then(() => undefined);
     return {
-      ready: Promise.resolve(),
+      ready: agent.ready,
       connection(socket: Socket) {
         const done = serveAgentConnection(socket, agent.handle, opts).done;
         running.add(done);

@@ -38,6 +38,8 @@ export interface PeerScript {
   starttls?: ScriptReply;
   /** The EHLO reply once TLS is on (default: the EHLO reply without STARTTLS). */
   ehloTls?: ScriptReply;
+  /** Replies to AUTH and each client line that follows it, in turn (a 334 asks for the next line). */
+  auth?: string[];
   /** The certificate of fixtures/smtp/tls/ the peer shows ("server", "other"). */
   cert?: string;
   /** Replies that apply to the Nth connection only (1-based), over the defaults above. */
@@ -52,7 +54,7 @@ export interface PeerSession {
   messages: string[];
 }
 
-const DEFAULTS: Required<Omit<PeerScript, 'sessions' | 'lmtp' | 'rcptBy' | 'dotBy'>> = {
+const DEFAULTS: Required<Omit<PeerScript, 'sessions' | 'lmtp' | 'rcptBy' | 'dotBy' | 'auth'>> = {
   greeting: '220 peer.example.test ESMTP',
   ehlo: ['250-peer.example.test', '250-PIPELINING', '250-SIZE 10240000', '250-8BITMIME', '250-DSN', '250 SMTPUTF8'],
   helo: '250 peer.example.test',
@@ -143,12 +145,23 @@ export class ScriptedPeer {
     };
     raw.on('close', finish);
     raw.on('error', () => undefined);
+    let authStep = -1;
+    const authReplies = this.script.sessions?.[String(n)]?.auth ?? this.script.auth ?? ['235 2.7.0 Authentication successful'];
+    const authReply = (): void => {
+      const r = authReplies[authStep] ?? '535 5.7.8 Error: authentication failed';
+      authStep = r.startsWith('334') ? authStep + 1 : -1;
+      send(r);
+    };
     const onLine = (line: string): void => {
       if (hung) {
         rec.commands.push(line);
         return;
       }
       rec.commands.push(line);
+      if (authStep >= 0) {
+        authReply();
+        return;
+      }
       const verb = line.split(/[ :]/)[0]!.toUpperCase();
       switch (verb) {
         case 'EHLO': {
@@ -184,6 +197,7 @@ export class ScriptedPeer {
           }
           break;
         }
+        case 'AUTH': authStep = 0; authReply(); break;
         case 'RSET': accepted.length = 0; send(this.reply(n, 'rset')); break;
         case 'QUIT': if (send(this.reply(n, 'quit'))) sock.end(); break;
         default: send('502 5.5.2 Error: command not recognized');

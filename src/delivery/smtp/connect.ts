@@ -147,7 +147,7 @@ async function cleanupSession(state: SmtpState, deps: ConnectDeps, destLabel: st
   const session = state.session!;
   const s = state.settings;
   if (sessionIsExpired(session, s.reuseCountLimit)) await smtpQuit(state);
-  if (sessionIsCached(session) && !session.stream.broken && !session.tls) {
+  if (sessionIsCached(session) && !session.stream.broken && !session.tls && !session.authenticated) {
     deps.cache.save(destLabel, session, s.cacheTimeLimit);
   } else {
     freeSession(session);
@@ -200,6 +200,7 @@ async function connectLocal(state: SmtpState, deps: ConnectDeps, path: string): 
   const fallback = s.fallbackRelay;
   if (fallback) state.log.warning(`ignoring "lmtp_fallback_relay = ${fallback}" setting for non-TCP connections`);
   cachePolicy(state, path);
+  state.dest = path;
   const destLabel = state.cacheLoad || state.cacheStore ? destLabelOf(deps, state, `unix:${path}`) : null;
   const host: HostEntry = { name: s.myhostname, addr: '', family: 0, pref: 0, port: 0, path };
   let session = state.cacheLoad && destLabel ? await reuse(state, deps.cache.takeDest(destLabel)) : null;
@@ -244,6 +245,7 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
   let destLabel: string | null = null;
   for await (const lookup of deps.hops.lookups(nexthop, s.defaultPort)) {
     stoppedAt = lookup.destination;
+    state.dest = lookup.destination.dest;
     if (lookup.failure) {
       if (lookup.failure.fatal) state.log.warning(lookup.failure.fatal);
       state.setWhy(lookup.failure.status, lookup.failure.reason);

@@ -17,12 +17,13 @@ import { DEL_REQ_TRACE_ONLY_MASK } from '../api.js';
 import { sendContent } from './content.js';
 import { quote821 } from './quote821.js';
 import {
-  FEATURE_8BITMIME, FEATURE_DSN, FEATURE_ESMTP, FEATURE_PIPELINING, FEATURE_RSET_REJECTED, FEATURE_SIZE,
+  FEATURE_8BITMIME, FEATURE_AUTH, FEATURE_DSN, FEATURE_ESMTP, FEATURE_PIPELINING, FEATURE_RSET_REJECTED, FEATURE_SIZE,
   FEATURE_SMTPUTF8, FEATURE_STARTTLS, FEATURE_BEST_MX, FEATURE_XFORWARD_ADDR, FEATURE_XFORWARD_DOMAIN, FEATURE_XFORWARD_HELO,
   FEATURE_XFORWARD_IDENT, FEATURE_XFORWARD_NAME, FEATURE_XFORWARD_PORT, FEATURE_XFORWARD_PROTO,
   type SmtpResp, type SmtpSession, type SmtpState, dontCache, fakeResp, nowTv, replyDsn, sessionIsCached, sessionIsExpired,
 } from './state.js';
 import { SmtpStream, StreamFault } from './stream.js';
+import { chooseMechanism, filterMechanisms, findCredentials, initialResponse, nextResponse } from './sasl.js';
 import { matchNames, startTls, tlsMustMatch, tlsRequired, tlsSummary } from './tls.js';
 
 const ST_XFORWARD_NAME_ADDR = 0;
@@ -180,7 +181,78 @@ export async function smtpHelo(state: SmtpState, inStartTls = false): Promise<nu
     state.log.info(`host ${session.namaddr} offers SMTPUTF8 support, but not 8BITMIME`);
     session.features |= FEATURE_8BITMIME;
   }
-  if (!inStartTls) return negotiateTls(state, savedFeatures);
+  if (!inStartTls) {
+    const r = await negotiateTls(state, savedFeatures);
+    // After STARTTLS the second EHLO has done what follows.
+    if (r !== 0 || session.tls) return r;
+  }
+  if (state.sasl.enabled && session.features & FEATURE_AUTH) return saslLogin(state);
+  return 0;
+}
+
+/** smtp_sasl_helo_auth(): the AUTH keyword's mechanisms, filtered; several AUTH lines add up. */
+function saslHeloAuth(state: SmtpState, offered: string): void {
+  const session = state.session!;
+  const list = filterMechanisms(state.sasl, offered);
+  if (session.saslMechs !== null) {
+    if (session.saslMechs.toLowerCase() !== list.toLowerCase() && list.length > 0 && session.saslMechs.length < state.settings.replyLineLimit) {
+      session.saslMechs = `${session.saslMechs} ${list}`;
+    }
+    return;
+  }
+  if (list.length > 0) session.saslMechs = list;
+  else if (offered !== '') state.log.warning(`${session.namaddrport} offered no supported AUTH mechanisms: '${offered}'`);
+  else state.log.warning(`${session.namaddrport} offered null AUTH mechanism list`);
+  session.features |= FEATURE_AUTH;
+}
+
+/** smtp_sasl_helo_login(): authenticate when there are credentials for this server. */
+async function saslLogin(state: SmtpState): Promise<number> {
+  const session = state.session!;
+  const sasl = state.sasl;
+  const cred = await findCredentials(sasl, state.request.sender, session.host, state.dest, state.settings.lmtp);
+  if (cred !== null && 'error' in cred) {
+    state.log.warning(`${state.request.queueId}: ${cred.error}`);
+    return state.streamExcept('data', '');
+  }
+  if (cred === null) {
+    session.features &= ~FEATURE_AUTH;
+    return 0;
+  }
+  if (session.saslMechs === null) {
+    state.setWhy('4.7.0', `SASL authentication failed: server ${session.namaddr} offered no compatible authentication mechanisms for this type of connection security`);
+    return state.bulkFail(true);
+  }
+  const options = !session.tls ? sasl.options : session.tlsMatched ? sasl.tlsVerifiedOptions : sasl.tlsOptions;
+  const mech = chooseMechanism(session.saslMechs, options);
+  if (mech === null) {
+    state.log.warning('SASL authentication failure: No worthy mechs found');
+    state.setWhy('4.7.0', `SASL authentication failed; cannot authenticate to server ${session.namaddr}: no mechanism available`);
+    return state.bulkFail(true);
+  }
+  const timeout = state.settings.timeouts.helo;
+  try {
+    const first = initialResponse(mech, cred);
+    chatCmd(session, first ? `AUTH ${mech} ${first}` : `AUTH ${mech}`);
+    let resp = await chatResp(state, timeout);
+    for (let steps = 0; Math.floor(resp.code / 100) === 3; steps++) {
+      if (steps >= 100) {
+        state.setWhy('4.3.0', `SASL authentication failed; authentication protocol loop with server ${session.namaddr}`);
+        return await state.bulkFail(true);
+      }
+      chatCmd(session, nextResponse(mech, resp.str.replace(/^\S*?[- \t\n]+/, ''), cred));
+      resp = await chatResp(state, timeout);
+    }
+    if (Math.floor(resp.code / 100) !== 2) {
+      const dsn = sasl.softBounce && resp.dsn[0] === '5' ? `4${resp.dsn.slice(1)}` : resp.dsn;
+      state.why = { status: dsn, reason: `SASL authentication failed; server ${session.namaddr} said: ${resp.str}`, mname: session.host, dtext: resp.str };
+      return await state.bulkFail(true);
+    }
+  } catch (e) {
+    if (!(e instanceof StreamFault)) throw e;
+    return state.streamExcept(e.kind, 'performing the EHLO handshake');
+  }
+  session.authenticated = true;
   return 0;
 }
 
@@ -201,6 +273,7 @@ async function negotiateTls(state: SmtpState, savedFeatures: number): Promise<nu
     }
     if (Math.floor(resp.code / 100) === 2) {
       session.features = savedFeatures;
+      session.saslMechs = null;
       return startTlsSession(state);
     }
     session.features &= ~FEATURE_STARTTLS;
@@ -239,6 +312,7 @@ async function startTlsSession(state: SmtpState): Promise<number> {
   session.stream = new SmtpStream(r.socket);
   session.stream.lastActivity = last;
   session.tls = true;
+  session.tlsMatched = r.matched;
   for (const line of r.failures) state.log.info(line);
   if (s.tls.loglevel >= 1) state.log.info(tlsSummary(r, session.namaddrport));
   if (tlsMustMatch(level) && !r.matched) return state.siteFail('', fakeResp('4.7.5'), 'Server certificate not verified');
@@ -286,6 +360,7 @@ function readFeatures(state: SmtpState, resp: SmtpResp): 0 | Promise<number> {
           else session.sizeLimit = Number(limit);
         }
       } else if (key === 'starttls') session.features |= FEATURE_STARTTLS;
+      else if (key === 'auth' && state.sasl.enabled) saslHeloAuth(state, params.join(' '));
       else if (key === 'dsn') session.features |= FEATURE_DSN;
       else if (key === 'smtputf8') session.features |= FEATURE_SMTPUTF8;
     }

@@ -142,9 +142,6 @@ export function readSmtpSettings(config: Config, lmtp: boolean): SmtpSettings {
  * but their default, they stop the program with a message that says so.
  */
 function refuseMissing(config: Config, p: string): void {
-  if (config.getBool(`${p}_sasl_auth_enable`)) {
-    throw new ConfigError(`${p}_sasl_auth_enable = yes: SASL authentication in the ${p.toUpperCase()} client is not implemented by this Postfix replacement yet`);
-  }
   for (const name of [
     'generic_maps', 'header_checks', 'body_checks', 'mime_header_checks', 'nested_header_checks', 'reply_filter',
     'bind_address6', 'pix_workaround_maps', `discard_${p === 'lmtp' ? 'lhlo' : 'ehlo'}_keyword_address_maps`,

@@ -14,8 +14,11 @@ import { SessionCache } from './cache.js';
 import { type HopFinder, smtpConnect } from './connect.js';
 import { readSmtpSettings, type SmtpSettings } from './settings.js';
 import { SmtpState } from './state.js';
+import { type SaslSettings, readSaslSettings } from './sasl.js';
 
 export interface SmtpAgent {
+  /** Resolves once the tables are open; rejects with a ConfigError. */
+  ready: Promise<void>;
   handle: AgentHandler;
   settings: SmtpSettings;
   /** Closes the cached sessions. */
@@ -34,6 +37,10 @@ export interface SmtpAgentOptions {
 /** The agent; throws ConfigError for settings it cannot run with. */
 export function smtpAgent(opts: SmtpAgentOptions): SmtpAgent {
   const settings = readSmtpSettings(opts.config, opts.lmtp);
+  let sasl: SaslSettings | undefined;
+  const ready = readSaslSettings(opts.config, settings.prefix).then((s) => {
+    sasl = s;
+  });
   const cache = new SessionCache();
   const deps = { hops: opts.hops, cache, service: opts.service };
   const handle = async (delivery: AgentDelivery): Promise<DeliveryReply> => {
@@ -42,11 +49,12 @@ export function smtpAgent(opts: SmtpAgentOptions): SmtpAgent {
       log.warning(`${request.queueId}: empty nexthop hostname`);
       return { status: DEL_STAT_DEFER };
     }
-    const state = new SmtpState(request, status, settings, log);
+    await ready;
+    const state = new SmtpState(request, status, settings, log, sasl!);
     await smtpConnect(state, deps);
     const reply: DeliveryReply = { status: state.status === 0 ? DEL_STAT_FINAL : DEL_STAT_DEFER };
     if (state.hopStatus) reply.hopStatus = state.hopStatus;
     return reply;
   };
-  return { handle, settings, close: () => cache.closeAll() };
+  return { ready, handle, settings, close: () => cache.closeAll() };
 }

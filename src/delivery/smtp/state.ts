@@ -17,6 +17,7 @@ import type { DeliveryRecipient, DeliveryRequest, HopStatus } from '../api.js';
 import type { SmtpSettings } from './settings.js';
 import type { SmtpStream } from './stream.js';
 import type { TlsLevel } from './tls.js';
+import type { SaslSettings } from './sasl.js';
 
 export const FEATURE_ESMTP = 1 << 0;
 export const FEATURE_8BITMIME = 1 << 1;
@@ -74,13 +75,20 @@ export interface SmtpSession {
   endpoint: string;
   /** TLS is on (such sessions are not cached). */
   tls: boolean;
+  /** The certificate matched (SASL then uses the verified-TLS security options). */
+  tlsMatched: boolean;
+  /** The server's AUTH mechanisms that smtp_sasl_mechanism_filter lets through, null when none were offered. */
+  saslMechs: string | null;
+  /** Authenticated with SASL (such sessions are not cached). */
+  authenticated: boolean;
 }
 
 export function newSession(stream: SmtpStream, host: string, addr: string, port: number, endpoint: string): SmtpSession {
   const namaddr = `${host}[${addr}]`;
   return {
     stream, host, addr, port, namaddr, namaddrport: port ? `${namaddr}:${port}` : namaddr, features: 0, sizeLimit: 0,
-    reuseCount: 0, expireTime: 0, forbidden: false, helo: '', sendProtoHelo: false, endpoint, tls: false,
+    reuseCount: 0, expireTime: 0, forbidden: false, helo: '', sendProtoHelo: false, endpoint, tls: false, tlsMatched: false,
+    saslMechs: null, authenticated: false,
   };
 }
 
@@ -123,6 +131,8 @@ export class SmtpState {
   loopDetect = false;
   /** The TLS level for the next session (smtp_tls_security_level, or none to retry in plaintext). */
   tlsLevel: TlsLevel;
+  /** The destination being tried, as written (the last key of the SASL password lookup). */
+  dest = '';
   /** A TLS handshake failed under "may": try the same server again without TLS. */
   retryPlain = false;
   /** Session caching wanted for this request. */
@@ -134,6 +144,7 @@ export class SmtpState {
     readonly ctx: StatusContext,
     readonly settings: SmtpSettings,
     readonly log: MailLogger,
+    readonly sasl: SaslSettings,
   ) {
     this.left = [...request.recipients];
     this.tlsLevel = settings.tls.level;
