@@ -56,8 +56,8 @@ function answerFor(zone: Map<string, ZoneName>, name: string, type: number): { r
   return { rcode: RCODE.NOERROR, answers };
 }
 
-/** Starts the server; close() stops it. */
-export async function startFakeDns(zone: Zone = {}): Promise<FakeDns> {
+/** Starts the server (on port 0: a random port; a recorder in a private namespace uses 53); close() stops it. */
+export async function startFakeDns(zone: Zone = {}, opts: { port?: number } = {}): Promise<FakeDns> {
   let names = new Map(Object.entries(zone).map(([k, v]) => [norm(k), v]));
   const queries: string[] = [];
   const server = dns2.createUDPServer((request, send) => {
@@ -72,7 +72,7 @@ export async function startFakeDns(zone: Zone = {}): Promise<FakeDns> {
     response.answers.push(...(r.answers as typeof response.answers));
     void Promise.resolve(send(response)).catch(() => undefined);
   });
-  await server.listen(0, '127.0.0.1');
+  await server.listen(opts.port ?? 0, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
   return {
     server: `127.0.0.1:${port}`,

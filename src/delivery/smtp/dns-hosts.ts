@@ -106,7 +106,8 @@ async function addrOne(list: HostRecord[], host: string, pref: number, why: Why,
   if (p.native) {
     const r = await p.resolver.native(host, p.families);
     if ('eai' in r) {
-      const noHost = r.eai === 'again' || r.eai === 'nodata' || r.eai === 'noname';
+      // Debian's Postfix is built without EAI_NODATA among the "host not found" errors.
+      const noHost = r.eai === 'again' || r.eai === 'noname';
       const retry = r.eai === 'again' || r.eai === 'system';
       const status = soft(why) || retry ? (noHost ? '4.4.4' : '4.3.0') : noHost ? '5.4.4' : '5.3.0';
       return setWhy(why, status, `unable to look up host ${host}: ${r.text}`);
@@ -210,6 +211,7 @@ export async function domainAddr(
   const aname = asciiName(name);
   const none = { addrs: [] as HostRecord[], why, iAmMx: false };
   const mx = await p.resolver.mx(aname);
+  for (const w of mx.warnings ?? []) p.warning(w);
   const fallBack = async (status: string) => {
     setWhy(why, status, mx.why);
     if (!p.ignoreMxLookupError) return none;
