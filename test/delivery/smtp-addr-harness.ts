@@ -3,11 +3,12 @@
 // scenario, and a HopResolver on a fake DNS server whose native lookups
 // stand in for getaddrinfo() ("files dns": the fixture's hosts file, then
 // the fake zone), so that nothing reaches the machine's real resolver.
+import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { Config } from '../../src/config/config.js';
-import { createHopResolver, type HopResolver, type HopOptions } from '../../src/delivery/smtp/addr.js';
+import { createHopResolver, hostsForNexthop, type HopResolver, type HopOptions, type SmtpHost } from '../../src/delivery/smtp/addr.js';
 import { DNS_NOTFOUND, DNS_OK, type DnsAddr, type NativeAnswer } from '../../src/delivery/smtp/dns.js';
 import { repoRoot } from '../lib/cases.js';
 
@@ -79,4 +80,62 @@ export function keepLog(): NonNullable<HopOptions['log']> & { warnings: string[]
   const warnings: string[] = [];
   const infos: string[] = [];
   return { warnings, infos, warning: (t) => warnings.push(t), info: (t) => infos.push(t) };
+}
+
+interface Recorded {
+  attempts: string[];
+  warnings: string[];
+  fatal?: string;
+  final?: { dsn: string; status: string; reason: string };
+}
+
+/** What Postfix's log lines of one scenario say. */
+function parseRecorded(lines: string[]): Recorded {
+  const out: Recorded = { attempts: [], warnings: [] };
+  for (const line of lines) {
+    const text = line.replace(/^postfix\/[^:]+: /, '');
+    let m: RegExpExecArray | null;
+    if ((m = /^connect to (\S+): /.exec(text))) out.attempts.push(m[1]!);
+    else if ((m = /^warning: (.*)$/.exec(text))) out.warnings.push(m[1]!);
+    else if ((m = /^fatal: (.*)$/.exec(text))) out.fatal = m[1]!;
+    else if ((m = /dsn=(\S+), status=(\w+) \((.*)\)$/.exec(text))) out.final = { dsn: m[1]!, status: m[2]!, reason: m[3]! };
+  }
+  // A unix-domain connection failure is not logged before the status line.
+  const unix = out.final && /^connect to (\S+): /.exec(out.final.reason);
+  if (out.attempts.length === 0 && unix) out.attempts.push(unix[1]!);
+  return out;
+}
+
+const label = (h: SmtpHost): string => (h.port ? `${h.name}[${h.addr}]:${h.port}` : `${h.name}[${h.addr}]`);
+
+/** Runs scenario s through hostsForNexthop() and compares with what Postfix logged for it (its lines of expected.json). */
+export async function checkScenario(s: AddrScenario, lines: string[], resolver: HopResolver): Promise<void> {
+  const rec = parseRecorded(lines);
+  const config = scenarioConfig(s);
+  const lmtp = s.agent === 'lmtp';
+  const log = keepLog();
+  const r = await hostsForNexthop(s.nexthop, config.get(lmtp ? 'lmtp_tcp_port' : 'smtp_tcp_port'), {
+    config,
+    lmtp,
+    resolver,
+    log,
+  });
+  if (rec.fatal !== undefined) {
+    assert.ok('failure' in r, JSON.stringify(r));
+    assert.equal(r.failure.fatal, rec.fatal);
+    return;
+  }
+  assert.deepEqual(log.warnings, rec.warnings);
+  if (rec.attempts.length) {
+    assert.ok('hosts' in r, JSON.stringify(r));
+    const ours = r.hosts.map(label);
+    if (s.unordered) assert.deepEqual([...ours].sort(), [...rec.attempts].sort());
+    else assert.deepEqual(ours, rec.attempts);
+    return;
+  }
+  assert.ok(rec.final, 'recorded status line');
+  assert.ok('failure' in r, JSON.stringify(r));
+  assert.equal(r.failure.status, rec.final.dsn);
+  assert.equal(r.failure.reason, rec.final.reason);
+  assert.equal(rec.final.status, r.failure.status.startsWith('5') ? 'bounced' : 'deferred');
 }
