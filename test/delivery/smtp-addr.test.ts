@@ -8,8 +8,10 @@ import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
   destinationLookups,
+  hopSettingsProblem,
   hostsForNexthop,
   leftoverFailure,
+  ownAddressCheck,
   parseDestination,
   type HopOptions,
   type SmtpHost,
@@ -179,4 +181,11 @@ test('LMTP unix: is one host, the socket path, named after myhostname', async ()
   assert.deepEqual(r, {
     hosts: [{ name: 'oracle.test', addr: '/run/lmtp.sock', family: 0, pref: 0, port: 0, path: '/run/lmtp.sock', dest: '/run/lmtp.sock', fallback: false }],
   });
+});
+
+test('an agent can check its settings at start and make its loop test once', async () => {
+  assert.equal(hopSettingsProblem(scenarioConfig({}), false), null);
+  assert.equal(hopSettingsProblem(scenarioConfig({ settings: { lmtp_host_lookup: 'yp' } }), true), 'unknown lmtp_host_lookup value "yp" in "yp"');
+  const isSelf = ownAddressCheck(scenarioConfig({ settings: { proxy_interfaces: '192.0.2.7' } }));
+  assert.deepEqual(await Promise.all(['127.0.0.1', '192.0.2.7', '127.0.0.2', 'x'].map(isSelf)), [true, true, false, false]);
 });
