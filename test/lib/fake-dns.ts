@@ -56,8 +56,12 @@ function answerFor(zone: Map<string, ZoneName>, name: string, type: number): { r
   return { rcode: RCODE.NOERROR, answers };
 }
 
-/** Starts the server (on port 0: a random port; a recorder in a private namespace uses 53); close() stops it. */
-export async function startFakeDns(zone: Zone = {}, opts: { port?: number } = {}): Promise<FakeDns> {
+/**
+ * Starts the server (on port 0: a random port; a recorder in a private
+ * namespace uses 53), answering each question after delayMs when given (a
+ * slow name server); close() stops it.
+ */
+export async function startFakeDns(zone: Zone = {}, opts: { port?: number; delayMs?: number } = {}): Promise<FakeDns> {
   let names = new Map(Object.entries(zone).map(([k, v]) => [norm(k), v]));
   const queries: string[] = [];
   const server = dns2.createUDPServer((request, send) => {
@@ -70,7 +74,9 @@ export async function startFakeDns(zone: Zone = {}, opts: { port?: number } = {}
     response.header.rcode = r.rcode;
     response.header.ra = 1;
     response.answers.push(...(r.answers as typeof response.answers));
-    void Promise.resolve(send(response)).catch(() => undefined);
+    const answer = () => void Promise.resolve(send(response)).catch(() => undefined);
+    if (opts.delayMs) setTimeout(answer, opts.delayMs);
+    else answer();
   });
   await server.listen(opts.port ?? 0, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
