@@ -16,6 +16,8 @@ export interface ZoneName {
   aaaa?: string[] | DnsFailure;
   /** Every type of this name fails so. */
   fail?: DnsFailure;
+  /** An alias: every question is answered with this CNAME and the target's records of the type asked. */
+  cname?: string;
 }
 
 export type Zone = Record<string, ZoneName>;
@@ -34,13 +36,19 @@ export interface FakeDns {
 const { Packet } = dns2;
 // dns2's typings lack the RCODE table its packet module has.
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 };
-const TYPE_NAMES: Record<number, string> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX' };
+const TYPE_NAMES: Record<number, string> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX', [Packet.TYPE.CNAME]: 'CNAME' };
 
 const norm = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
-function answerFor(zone: Map<string, ZoneName>, name: string, type: number): { rcode: number; answers: object[] } | 'timeout' {
+function answerFor(zone: Map<string, ZoneName>, name: string, type: number, depth = 0): { rcode: number; answers: object[] } | 'timeout' {
   const entry = zone.get(norm(name));
   if (entry === undefined) return { rcode: RCODE.NXDOMAIN, answers: [] };
+  if (entry.cname !== undefined) {
+    const alias = { name, class: Packet.CLASS.IN, ttl: 60, type: Packet.TYPE.CNAME, domain: entry.cname };
+    if (type === Packet.TYPE.CNAME || depth > 8) return { rcode: RCODE.NOERROR, answers: [alias] };
+    const rest = answerFor(zone, entry.cname, type, depth + 1);
+    return rest === 'timeout' ? rest : { rcode: rest.rcode, answers: [alias, ...rest.answers] };
+  }
   const key = type === Packet.TYPE.MX ? 'mx' : type === Packet.TYPE.A ? 'a' : type === Packet.TYPE.AAAA ? 'aaaa' : undefined;
   const data = entry.fail ?? (key ? entry[key] : undefined);
   if (data === 'timeout') return 'timeout';

@@ -151,6 +151,7 @@ function readSettings(config: Config, lmtp: boolean): HopSettings | Fatal {
         randomize: config.getBool(`${p}_randomize_addresses`),
         mxAddressLimit: config.getInt(`${p}_mx_address_limit`),
         balance: config.getBool(`${p}_balance_inet_protocols`),
+        cnameOverrides: config.getBool(`${p}_cname_overrides_servername`),
         deferIfNoMxAddress: config.getBool(`${p}_defer_if_no_mx_address_found`),
         ignoreMxLookupError: config.getBool('ignore_mx_lookup_error'),
       },

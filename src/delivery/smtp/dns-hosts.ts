@@ -49,6 +49,8 @@ export interface LookupPolicy {
   randomize: boolean;
   mxAddressLimit: number;
   balance: boolean;
+  /** smtp_cname_overrides_servername: a server found through an alias goes by the alias's target. */
+  cnameOverrides: boolean;
   deferIfNoMxAddress: boolean;
   ignoreMxLookupError: boolean;
   random: () => number;
@@ -105,9 +107,11 @@ async function addrOne(
     const r = await pending;
     if (r.status !== DNS_OK) why.reason = r.why;
     switch (r.status) {
-      case DNS_OK:
-        for (const a of r.records) list.push({ name: host, addr: a.addr, family: a.family, pref });
+      case DNS_OK: {
+        const name = p.cnameOverrides ? await p.resolver.canonical(host) : host;
+        for (const a of r.records) list.push({ name, addr: a.addr, family: a.family, pref });
         return;
+      }
       case DNS_FAIL:
         return setStatus(why, soft(why) ? '4.4.3' : '5.4.3');
       case DNS_INVAL:

@@ -50,6 +50,8 @@ export interface HopResolver {
   aaaa(name: string): Promise<DnsAnswer<DnsAddr>>;
   /** getaddrinfo() restricted to the given families (inet_protocols). */
   native(name: string, families: Array<4 | 6>): Promise<NativeAnswer>;
+  /** The name at the end of name's CNAME chain (name itself when it is no alias). */
+  canonical(name: string): Promise<string>;
 }
 
 // h_errno values and their texts (dns_strerror.c).
@@ -179,6 +181,19 @@ export function createHopResolver(opts: ResolverOptions = {}): HopResolver {
     },
     a: (name) => checked(name, 'A', async () => (await r.resolve4(name)).map((addr) => ({ addr, family: 4 as const }))),
     aaaa: (name) => checked(name, 'AAAA', async () => (await r.resolve6(name)).map((addr) => ({ addr, family: 6 as const }))),
+    async canonical(name) {
+      let current = name;
+      for (let hops = 0; hops < 10; hops++) {
+        try {
+          const [target] = await r.resolveCname(current);
+          if (target === undefined) break;
+          current = target;
+        } catch {
+          break;
+        }
+      }
+      return current;
+    },
     async native(name, families) {
       const family = families.length === 1 ? families[0]! : 0;
       try {
