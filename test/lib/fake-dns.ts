@@ -16,6 +16,8 @@ export interface ZoneName {
   aaaa?: string[] | DnsFailure;
   /** Every type of this name fails so. */
   fail?: DnsFailure;
+  /** An alias: every question is answered with this CNAME and the target's records of the type asked. */
+  cname?: string;
 }
 
 export type Zone = Record<string, ZoneName>;
@@ -34,13 +36,19 @@ export interface FakeDns {
 const { Packet } = dns2;
 // dns2's typings lack the RCODE table its packet module has.
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 };
-const TYPE_NAMES: Record<number, string> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX' };
+const TYPE_NAMES: Record<number, string> = { [Packet.TYPE.A]: 'A', [Packet.TYPE.AAAA]: 'AAAA', [Packet.TYPE.MX]: 'MX', [Packet.TYPE.CNAME]: 'CNAME' };
 
 const norm = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
-function answerFor(zone: Map<string, ZoneName>, name: string, type: number): { rcode: number; answers: object[] } | 'timeout' {
+function answerFor(zone: Map<string, ZoneName>, name: string, type: number, depth = 0): { rcode: number; answers: object[] } | 'timeout' {
   const entry = zone.get(norm(name));
   if (entry === undefined) return { rcode: RCODE.NXDOMAIN, answers: [] };
+  if (entry.cname !== undefined) {
+    const alias = { name, class: Packet.CLASS.IN, ttl: 60, type: Packet.TYPE.CNAME, domain: entry.cname };
+    if (type === Packet.TYPE.CNAME || depth > 8) return { rcode: RCODE.NOERROR, answers: [alias] };
+    const rest = answerFor(zone, entry.cname, type, depth + 1);
+    return rest === 'timeout' ? rest : { rcode: rest.rcode, answers: [alias, ...rest.answers] };
+  }
   const key = type === Packet.TYPE.MX ? 'mx' : type === Packet.TYPE.A ? 'a' : type === Packet.TYPE.AAAA ? 'aaaa' : undefined;
   const data = entry.fail ?? (key ? entry[key] : undefined);
   if (data === 'timeout') return 'timeout';
@@ -56,8 +64,12 @@ function answerFor(zone: Map<string, ZoneName>, name: string, type: number): { r
   return { rcode: RCODE.NOERROR, answers };
 }
 
-/** Starts the server; close() stops it. */
-export async function startFakeDns(zone: Zone = {}): Promise<FakeDns> {
+/**
+ * Starts the server (on port 0: a random port; a recorder in a private
+ * namespace uses 53), answering each question after delayMs when given (a
+ * slow name server); close() stops it.
+ */
+export async function startFakeDns(zone: Zone = {}, opts: { port?: number; delayMs?: number } = {}): Promise<FakeDns> {
   let names = new Map(Object.entries(zone).map(([k, v]) => [norm(k), v]));
   const queries: string[] = [];
   const server = dns2.createUDPServer((request, send) => {
@@ -70,9 +82,11 @@ export async function startFakeDns(zone: Zone = {}): Promise<FakeDns> {
     response.header.rcode = r.rcode;
     response.header.ra = 1;
     response.answers.push(...(r.answers as typeof response.answers));
-    void Promise.resolve(send(response)).catch(() => undefined);
+    const answer = () => void Promise.resolve(send(response)).catch(() => undefined);
+    if (opts.delayMs) setTimeout(answer, opts.delayMs);
+    else answer();
   });
-  await server.listen(0, '127.0.0.1');
+  await server.listen(opts.port ?? 0, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
   return {
     server: `127.0.0.1:${port}`,

@@ -48,7 +48,7 @@ export interface HopOptions {
   config: Config;
   lmtp: boolean;
   resolver: HopResolver;
-  /** This host's own addresses (loop detection); from inet_interfaces and proxy_interfaces when absent. */
+  /** This host's own addresses (loop detection): ownAddressCheck(config), made anew per call when absent. */
   isSelf?: (addr: string) => Promise<boolean>;
   /** The source of randomness for smtp_randomize_addresses (tests pass a seeded one). */
   random?: () => number;
@@ -151,6 +151,7 @@ function readSettings(config: Config, lmtp: boolean): HopSettings | Fatal {
         randomize: config.getBool(`${p}_randomize_addresses`),
         mxAddressLimit: config.getInt(`${p}_mx_address_limit`),
         balance: config.getBool(`${p}_balance_inet_protocols`),
+        cnameOverrides: config.getBool(`${p}_cname_overrides_servername`),
         deferIfNoMxAddress: config.getBool(`${p}_defer_if_no_mx_address_found`),
         ignoreMxLookupError: config.getBool('ignore_mx_lookup_error'),
       },
@@ -234,19 +235,32 @@ function toFailure(why: Why): HopFailure {
   return { status: why.status, reason: why.reason, ...(why.status.startsWith('4') ? { dead: true } : {}) };
 }
 
+/**
+ * The loop-detection test for HopOptions.isSelf: is addr one of this
+ * host's inet_interfaces or proxy_interfaces addresses? Make it once per
+ * process: the interface list is worked out on first use and kept.
+ */
+export function ownAddressCheck(config: Config): (addr: string) => Promise<boolean> {
+  const own = OwnAddresses.fromConfig(config);
+  return async (addr) => {
+    const bytes = numericAddress(addr);
+    return bytes !== null && (await own.contains(bytes));
+  };
+}
+
+/** The fatal error an agent with this configuration dies of at start (a bad smtp_host_lookup, ...), or null. */
+export function hopSettingsProblem(config: Config, lmtp: boolean): string | null {
+  const s = readSettings(config, lmtp);
+  return 'fatal' in s ? s.fatal : null;
+}
+
 function policyOf(s: HopSettings, opts: HopOptions): LookupPolicy {
-  const own = opts.isSelf ? undefined : OwnAddresses.fromConfig(opts.config);
   const log = opts.log;
   return {
     ...s.policy,
     resolver: opts.resolver,
     random: opts.random ?? Math.random,
-    isSelf:
-      opts.isSelf ??
-      (async (addr) => {
-        const bytes = numericAddress(addr);
-        return bytes !== null && (await own!.contains(bytes));
-      }),
+    isSelf: opts.isSelf ?? ownAddressCheck(opts.config),
     info: (text) => log?.info(text),
     warning: (text) => log?.warning(text),
   };

@@ -49,6 +49,8 @@ export interface LookupPolicy {
   randomize: boolean;
   mxAddressLimit: number;
   balance: boolean;
+  /** smtp_cname_overrides_servername: a server found through an alias goes by the alias's target. */
+  cnameOverrides: boolean;
   deferIfNoMxAddress: boolean;
   ignoreMxLookupError: boolean;
   random: () => number;
@@ -74,22 +76,42 @@ function asciiName(name: string): string {
   return midnaDomainToAscii(name) ?? name;
 }
 
+/** A numeric host of an enabled family needs no lookup. */
+const usableLiteral = (host: string, p: LookupPolicy): boolean => p.families.includes(isIP(host) as 4 | 6);
+
+/**
+ * The DNS half of smtp_addr_one(), started early: the A and AAAA queries
+ * of a host (and of all MX hosts of a domain) go out together, and their
+ * answers are taken in Postfix's order, so the outcome is the same as
+ * asking one after the other.
+ */
+function dnsAddresses(host: string, p: LookupPolicy): Promise<DnsAnswer<DnsAddr>> | undefined {
+  if (!p.dns || usableLiteral(host, p)) return undefined;
+  return Promise.all(p.families.map((f) => (f === 4 ? p.resolver.a(host) : p.resolver.aaaa(host)))).then(combineAnswers);
+}
+
 /** smtp_addr_one(): the addresses of one host, appended to list; failures go to why. */
-async function addrOne(list: HostRecord[], host: string, pref: number, why: Why, p: LookupPolicy): Promise<void> {
-  const literal = isIP(host);
-  if (literal !== 0 && p.families.includes(literal as 4 | 6)) {
-    list.push({ name: host, addr: host, family: literal as 4 | 6, pref });
+async function addrOne(
+  list: HostRecord[],
+  host: string,
+  pref: number,
+  why: Why,
+  p: LookupPolicy,
+  pending = dnsAddresses(host, p),
+): Promise<void> {
+  if (usableLiteral(host, p)) {
+    list.push({ name: host, addr: host, family: isIP(host) as 4 | 6, pref });
     return;
   }
-  if (p.dns) {
-    const answers: Array<DnsAnswer<DnsAddr>> = [];
-    for (const f of p.families) answers.push(await (f === 4 ? p.resolver.a(host) : p.resolver.aaaa(host)));
-    const r = combineAnswers(answers);
+  if (pending) {
+    const r = await pending;
     if (r.status !== DNS_OK) why.reason = r.why;
     switch (r.status) {
-      case DNS_OK:
-        for (const a of r.records) list.push({ name: host, addr: a.addr, family: a.family, pref });
+      case DNS_OK: {
+        const name = p.cnameOverrides ? await p.resolver.canonical(host) : host;
+        for (const a of r.records) list.push({ name, addr: a.addr, family: a.family, pref });
         return;
+      }
       case DNS_FAIL:
         return setStatus(why, soft(why) ? '4.4.3' : '5.4.3');
       case DNS_INVAL:
@@ -106,7 +128,8 @@ async function addrOne(list: HostRecord[], host: string, pref: number, why: Why,
   if (p.native) {
     const r = await p.resolver.native(host, p.families);
     if ('eai' in r) {
-      const noHost = r.eai === 'again' || r.eai === 'nodata' || r.eai === 'noname';
+      // Debian's Postfix is built without EAI_NODATA among the "host not found" errors.
+      const noHost = r.eai === 'again' || r.eai === 'noname';
       const retry = r.eai === 'again' || r.eai === 'system';
       const status = soft(why) || retry ? (noHost ? '4.4.4' : '4.3.0') : noHost ? '5.4.4' : '5.3.0';
       return setWhy(why, status, `unable to look up host ${host}: ${r.text}`);
@@ -210,6 +233,7 @@ export async function domainAddr(
   const aname = asciiName(name);
   const none = { addrs: [] as HostRecord[], why, iAmMx: false };
   const mx = await p.resolver.mx(aname);
+  for (const w of mx.warnings ?? []) p.warning(w);
   const fallBack = async (status: string) => {
     setWhy(why, status, mx.why);
     if (!p.ignoreMxLookupError) return none;
@@ -236,7 +260,8 @@ export async function domainAddr(
   const names = mx.records.slice().sort((a, b) => a.pref - b.pref);
   const bestPref = names[0]?.pref ?? -1;
   let list: HostRecord[] = [];
-  for (const m of names) await addrOne(list, m.name, m.pref, why, p);
+  const pending = names.map((m) => dnsAddresses(m.name, p));
+  for (const [i, m] of names.entries()) await addrOne(list, m.name, m.pref, why, p, pending[i]);
   if (list.length === 0) {
     if (p.deferIfNoMxAddress && why.status.startsWith('5')) why.status = '4' + why.status.slice(1);
     p.warning(`no MX host for ${name} has a valid address record`);

@@ -36,6 +36,8 @@ export interface DnsAnswer<T> {
   records: T[];
   /** The failure text ("" on success). */
   why: string;
+  /** What Postfix warns about the answer ("numeric domain name in resource data of MX record for ..."). */
+  warnings?: string[];
 }
 
 /** What getaddrinfo() said: addresses, or an EAI class and gai_strerror's text. */
@@ -48,6 +50,8 @@ export interface HopResolver {
   aaaa(name: string): Promise<DnsAnswer<DnsAddr>>;
   /** getaddrinfo() restricted to the given families (inet_protocols). */
   native(name: string, families: Array<4 | 6>): Promise<NativeAnswer>;
+  /** The name at the end of name's CNAME chain (name itself when it is no alias). */
+  canonical(name: string): Promise<string>;
 }
 
 // h_errno values and their texts (dns_strerror.c).
@@ -78,8 +82,7 @@ function hErrnoOf(code: string | undefined): { text: string; status: DnsStatus }
 
 /** The checks dns_lookup_x() makes before it asks: a numeric or malformed name is not looked up. */
 export function dnsNameProblem(name: string): string | null {
-  const bare = name.endsWith('.') && name !== '.' ? name.slice(0, -1) : name;
-  if (validHostaddr(name) || (name !== '.' && !validHostname(bare.startsWith('*.') ? bare.slice(2) : bare))) {
+  if (validHostaddr(name) || (name !== '.' && !validHostname(name.startsWith('*.') ? name.slice(2) : name))) {
     return `Name service error for ${name}: invalid host or domain name`;
   }
   return null;
@@ -92,6 +95,18 @@ function failure<T>(name: string, type: string, err: unknown): DnsAnswer<T> {
   }
   const h = hErrnoOf(code);
   return { status: h.status, records: [], why: `Host or domain name not found. Name service error for name=${name} type=${type}: ${h.text}` };
+}
+
+const NATIVE_NODATA: NativeAnswer = { eai: 'nodata', text: 'No address associated with hostname' };
+
+/** True when DNS knows the name but has no address record of the first family asked for. */
+async function existsWithoutAddress(r: dns.promises.Resolver, name: string, families: Array<4 | 6>): Promise<boolean> {
+  try {
+    await (families[0] === 6 ? r.resolve6(name) : r.resolve4(name));
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === dns.NODATA;
+  }
 }
 
 /** gai_strerror() texts as glibc words them, by Node's error code. */
@@ -119,6 +134,30 @@ export interface ResolverOptions {
   tries?: number;
 }
 
+/**
+ * valid_rr_name() on each MX record (dns_get_answer()): a numeric name is
+ * used with a warning, a malformed one dropped with warnings; a null MX
+ * ends the lookup. Nothing usable left is a malformed reply.
+ */
+function checkMxData(query: string, records: MxName[]): DnsAnswer<MxName> {
+  const warnings: string[] = [];
+  const kept: MxName[] = [];
+  for (const m of records) {
+    if (m.name === '' || m.name === '.') return { status: DNS_NULLMX, records: [], why: `Domain ${query} does not accept mail (nullMX)` };
+    if (validHostaddr(m.name)) {
+      warnings.push(`numeric domain name in resource data of MX record for ${query}: ${m.name}`);
+    } else if (!validHostname(m.name, (text) => warnings.push(text))) {
+      warnings.push(`malformed domain name in resource data of MX record for ${query}: ${m.name}`);
+      continue;
+    }
+    kept.push(m);
+  }
+  if (kept.length === 0) {
+    return { status: DNS_INVAL, records: [], why: `Name service error for name=${query} type=MX: Malformed or unexpected name server reply`, warnings };
+  }
+  return { status: DNS_OK, records: kept, why: '', ...(warnings.length ? { warnings } : {}) };
+}
+
 /** A HopResolver on Node's dns.Resolver and dns.lookup. */
 export function createHopResolver(opts: ResolverOptions = {}): HopResolver {
   const r = new dns.promises.Resolver({ timeout: opts.timeout ?? -1, tries: opts.tries ?? 2 });
@@ -138,23 +177,33 @@ export function createHopResolver(opts: ResolverOptions = {}): HopResolver {
   return {
     async mx(name) {
       const answer = await checked(name, 'MX', async () => (await r.resolveMx(name)).map((m) => ({ name: m.exchange, pref: m.priority })));
-      if (answer.status === DNS_OK && answer.records.some((m) => m.name === '' || m.name === '.')) {
-        return { status: DNS_NULLMX, records: [], why: `Domain ${name} does not accept mail (nullMX)` };
-      }
-      if (answer.status === DNS_OK && answer.records.some((m) => dnsNameProblem(m.name) !== null)) {
-        return { status: DNS_INVAL, records: [], why: `Name service error for name=${name} type=MX: Malformed or unexpected name server reply` };
-      }
-      return answer;
+      return answer.status === DNS_OK ? checkMxData(name, answer.records) : answer;
     },
     a: (name) => checked(name, 'A', async () => (await r.resolve4(name)).map((addr) => ({ addr, family: 4 as const }))),
     aaaa: (name) => checked(name, 'AAAA', async () => (await r.resolve6(name)).map((addr) => ({ addr, family: 6 as const }))),
+    async canonical(name) {
+      let current = name;
+      for (let hops = 0; hops < 10; hops++) {
+        try {
+          const [target] = await r.resolveCname(current);
+          if (target === undefined) break;
+          current = target;
+        } catch {
+          break;
+        }
+      }
+      return current;
+    },
     async native(name, families) {
       const family = families.length === 1 ? families[0]! : 0;
       try {
         const found = await dns.promises.lookup(name, { all: true, family, verbatim: true });
         return { addrs: found.map((f) => ({ addr: f.address, family: f.family === 6 ? 6 : 4 })) };
       } catch (err) {
-        return nativeFailure(err);
+        const failed = nativeFailure(err);
+        // Node reports EAI_NODATA as ENOTFOUND too: a name that exists without addresses is told apart by asking DNS.
+        if ('eai' in failed && failed.eai === 'noname' && (await existsWithoutAddress(r, name, families))) return NATIVE_NODATA;
+        return failed;
       }
     },
   };
