@@ -8,7 +8,8 @@
 // mail servers, the queue files of its requests and the status logs.
 import type { Socket } from 'node:net';
 import { agentOptions, serveAgentConnection } from '../delivery/agent.js';
-import { createHopResolver, destinationLookups, leftoverFailure, type HopOptions } from '../delivery/smtp/addr.js';
+import { createHopResolver, destinationLookups, hopSettingsProblem, leftoverFailure, ownAddressCheck, type HopOptions } from '../delivery/smtp/addr.js';
+import { ConfigError } from '../config/config.js';
 import type { HopFinder } from '../delivery/smtp/connect.js';
 import { smtpAgent } from '../delivery/smtp/smtp.js';
 import type { Program, ProgramModule } from './program.js';
@@ -20,7 +21,10 @@ export const smtpProgram: ProgramModule = {
     const log = ctx.log;
     const lmtp = ctx.init.command === 'lmtp';
     const opts = agentOptions(config, log);
-    const hopOptions: HopOptions = { config, lmtp, resolver: createHopResolver(), log };
+    const problem = hopSettingsProblem(config, lmtp);
+    if (problem !== null) throw new ConfigError(problem);
+    // The loop test's own addresses are worked out once per process.
+    const hopOptions: HopOptions = { config, lmtp, resolver: createHopResolver(), log, isSelf: ownAddressCheck(config) };
     const hops: HopFinder = {
       lookups: (nexthop, port) => destinationLookups(nexthop, port, hopOptions),
       leftover: (why, stoppedAt, nexthop) => leftoverFailure(why, stoppedAt, nexthop, hopOptions),
