@@ -18,28 +18,37 @@ const VALID_LABEL_LEN = 63;
 const isDigit = (c: string): boolean => c >= '0' && c <= '9';
 const isAlnum = (c: string): boolean => isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 
-/** valid_hostname without DO_WILDCARD: RFC 1035 labels (plus '_'), not all-numeric, at most 255 characters. */
-export function validHostname(name: string): boolean {
-  if (name === '') return false;
+/**
+ * valid_hostname without DO_WILDCARD: RFC 1035 labels (plus '_'), not
+ * all-numeric, at most 255 characters. gripe, when given, gets Postfix's
+ * complaint (DO_GRIPE: "valid_hostname: misplaced hyphen: -x.example").
+ */
+export function validHostname(name: string, gripe?: (text: string) => void): boolean {
+  const no = (why: string): boolean => {
+    gripe?.(`valid_hostname: ${why}`);
+    return false;
+  };
+  if (name === '') return no('empty hostname');
   let labelLength = 0;
   let nonNumeric = false;
   for (let i = 0; i < name.length; i++) {
     const ch = name[i]!;
     if (isAlnum(ch) || ch === '_') {
-      if (++labelLength > VALID_LABEL_LEN) return false;
+      if (++labelLength > VALID_LABEL_LEN) return no(`hostname label too long: ${clip(name)}`);
       if (!isDigit(ch)) nonNumeric = true;
     } else if (ch === '.') {
-      if (labelLength === 0 || i + 1 === name.length) return false;
+      if (labelLength === 0 || i + 1 === name.length) return no(`misplaced delimiter: ${clip(name)}`);
       labelLength = 0;
     } else if (ch === '-') {
       nonNumeric = true;
       labelLength++;
-      if (labelLength === 1 || i + 1 === name.length || name[i + 1] === '.') return false;
+      if (labelLength === 1 || i + 1 === name.length || name[i + 1] === '.') return no(`misplaced hyphen: ${clip(name)}`);
     } else {
-      return false;
+      return no(`invalid character ${byteOf(ch)}(decimal): ${clip(name)}`);
     }
   }
-  return nonNumeric && name.length <= VALID_HOSTNAME_LEN;
+  if (!nonNumeric) return no(`numeric hostname: ${clip(name)}`);
+  return name.length <= VALID_HOSTNAME_LEN || no(`bad length ${name.length} for ${clip(name)}...`);
 }
 
 /** The byte value Postfix prints for a bad character ("%d(decimal)"). */

@@ -22,6 +22,7 @@ import { qmgrProgram } from './qmgr-program.js';
 import { localProgram } from './local-program.js';
 import { virtualProgram } from './virtual-program.js';
 import { pickupProgram } from './pickup-program.js';
+import { smtpProgram } from './smtp-program.js';
 
 export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
 
@@ -56,6 +57,8 @@ const REGISTRY = new Map<string, Entry>([
   ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
   ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
+  ['smtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1 }],
+  ['lmtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1 }],
   ['cleanup', { kind: 'in-process' }],
   ['bounce', { kind: 'in-process' }],
   ['showq', { kind: 'in-process' }],

@@ -219,7 +219,7 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programKind('error', 'inet'), 'missing');
   assert.equal(processCap('smtpd'), undefined);
   for (const name of ['bounce', 'showq']) assert.equal(programKind(name, 'unix'), 'in-process', name);
-  for (const name of ['smtp', 'lmtp', 'pipe', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+  for (const name of ['pipe', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
     assert.equal(programKind(name, 'unix'), 'missing', name);
   }
   const smtpd = lookupProgram('smtpd', 'inet');
@@ -230,7 +230,8 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programModule('cleanup'), undefined);
   assert.equal(registerProgram('smtpd', 'single', ['unix'], { skeleton: 'trigger', start: () => { throw new Error('unused'); } }), false);
   assert.equal(commandName('/x/y/smtpd'), 'smtpd');
-  assert.equal(missingProgramWarning('smtp', 'unix', 'smtp'), 'master.cf service "smtp" (type unix): command "smtp" is not implemented by this Postfix replacement yet: service not started');
+  assert.equal(missingProgramWarning('pipe', 'unix', 'pipe'), 'master.cf service "pipe" (type unix): command "pipe" is not implemented by this Postfix replacement yet: service not started');
+  for (const name of ['smtp', 'lmtp']) assert.equal(programKind(name, 'unix'), 'workers', name);
   assert.equal(missingProgramWarning('smtpd', 'pass', 'smtpd'), 'master.cf service "smtpd" (type pass): command "smtpd" is implemented only for type "inet": service not started');
 });
 
