@@ -22,6 +22,7 @@ import { qmgrProgram } from './qmgr-program.js';
 import { localProgram } from './local-program.js';
 import { virtualProgram } from './virtual-program.js';
 import { pickupProgram } from './pickup-program.js';
+import { pipeProgram } from './pipe-program.js';
 
 export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
 
@@ -54,6 +55,7 @@ const REGISTRY = new Map<string, Entry>([
   ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, threadPool: 4 }],
   ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
   ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
+  ['pipe', { kind: 'workers', types: ['unix'], module: pipeProgram, maxProcesses: 1 }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
   ['cleanup', { kind: 'in-process' }],
   ['bounce', { kind: 'in-process' }],

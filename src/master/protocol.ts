@@ -41,6 +41,8 @@ export interface WorkerInit {
   canonical: string;
   options: Array<[string, string]>;
   flags: string[];
+  /** The arguments after the options (pipe's attributes); absent: none. */
+  args?: string[];
   /** The -o settings of the unix services a worker uses in-process (cleanup, rewrite), by service name. */
   unixOptions: Record<string, Array<[string, string]>>;
   /** Concurrent sessions this process may serve; 0: no limit. */

@@ -214,6 +214,7 @@ export class ServiceSupervisor {
       canonical: spec.endpoint?.canonical ?? spec.path ?? spec.ext,
       options: spec.options,
       flags: spec.flags,
+      args: spec.args,
       unixOptions: env.unixOptions(),
       slots: this.slotsFor(slot),
       generation: this.generation,
