@@ -147,12 +147,14 @@ export class Normalizer {
   private qids = new Map<string, string>();
   private paths: [string, string][];
   private uids: [number, string][];
+  private gids: [number, string][];
   constructor(root: string, runDir: string, users: PasswdEntry[]) {
     this.paths = [
       [root, '@ROOT@'],
       [runDir, '@RUN@'],
     ];
     this.uids = users.map((u) => [u.uid, u.name]);
+    this.gids = users.map((u) => [u.gid, u.name]);
   }
   /** Learn the queue IDs of raw maillog lines (numbered in order of first appearance). */
   learn(rawLines: string[]): void {
@@ -195,6 +197,11 @@ export class Normalizer {
     s = s.replace(/\buid=(\d+)/g, (all, n: string) => {
       const u = this.uids.find(([uid]) => uid === Number(n));
       return u ? `uid=@UID:${u[1]}@` : all;
+    });
+    // pipe(8)'s "for uid=N gid=N" names the fixture user's group, which useradd picks.
+    s = s.replace(/\bgid=(\d+)/g, (all, n: string) => {
+      const g = this.gids.find(([gid]) => gid === Number(n));
+      return g ? `gid=@GID:${g[1]}@` : all;
     });
     return s;
   }
@@ -759,7 +766,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function recordAll(fixtures: string[], flags: Set<string>): Promise<number> {
+export async function recordAll(fixtures: string[], flags: Set<string>): Promise<number> {
   let failed = false;
   let total = 0;
   for (const dir of fixtures) {
