@@ -17,7 +17,6 @@ import type { SplitAddrOptions } from '../../address/split.js';
 import { quote822Local } from '../../address/quote.js';
 import { type RcptDsn, bounceRecipient, deferRecipient, sentRecipient } from '../../queue/delivery-status.js';
 import { FileInput } from '../../queue/record.js';
-import { errnoText } from '../../util/errno.js';
 import { DEL_REQ_TRACE_ONLY_MASK, DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryReply, type DeliveryRequest } from '../api.js';
 import { type AgentDelivery, type AgentHandler, checkTrivialRequest } from '../agent.js';
 import { type CommandStatus, commandEnvironment, commandStatus, runCommand, type RunResult } from '../command-run.js';
@@ -26,6 +25,9 @@ import { MAIL_COPY_DELIVERED, MAIL_COPY_ORIG_RCPT, buildMessageCopy, corruptOutc
 import { errText } from '../local/outcome.js';
 import { PIPE_OPT_FINAL_DELIVERY, PIPE_OPT_FOLD_HOST, PIPE_OPT_QUOTE_LOCAL, type PipeAttr } from './attr.js';
 import { expandArgv, foldBytes } from './argv.js';
+
+/** <sysexits.h> EX_TEMPFAIL: how Postfix's processes end after a fatal error in a delivery agent's child. */
+const EX_TEMPFAIL = 75;
 
 /** What every request of one pipe service shares. */
 export interface PipeService {
@@ -107,19 +109,23 @@ function refusal(delivery: AgentDelivery, svc: PipeService): Verdict | null {
   return null;
 }
 
-/** A directory= the command cannot start in: what the child of pipe_command() says before it exits 1. */
-function badDirectory(svc: PipeService): RunResult | null {
-  const { attr } = svc;
-  const cwd = attr.execDir ?? svc.queueDir;
-  const base: RunResult = { output: '', timedOut: false, code: 1, signal: null, spawnError: null, writeError: null };
-  if (attr.execDir !== undefined) {
-    try {
-      if (!fs.statSync(cwd).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    } catch (e) {
-      return { ...base, output: `pipe: fatal: cannot change directory to "${cwd}" for uid=${attr.uid} gid=${attr.gid}: ${errnoText(e as NodeJS.ErrnoException)}\n` };
-    }
+/**
+ * A command that cannot start: Postfix's child logs the fatal error (after a
+ * failed execvp() also on the output it shares with the command; a failed
+ * chdir() comes before that) and exits with EX_TEMPFAIL.
+ */
+function startFailure(fatal: string, onOutput: boolean, log: AgentDelivery['log']): RunResult {
+  log.fatal(fatal);
+  return { output: onOutput ? `pipe: fatal: ${fatal}\n` : '', timedOut: false, code: EX_TEMPFAIL, signal: null, spawnError: null, writeError: null };
+}
+
+/** The error of a directory= the command cannot run in, or null. */
+function badDirectory(dir: string): NodeJS.ErrnoException | null {
+  try {
+    return fs.statSync(dir).isDirectory() ? null : Object.assign(new Error('Not a directory'), { code: 'ENOTDIR' });
+  } catch (e) {
+    return e as NodeJS.ErrnoException;
   }
-  return null;
 }
 
 async function runPipe(delivery: AgentDelivery, svc: PipeService, argv: string[], sender: string): Promise<Verdict | 'corrupt'> {
@@ -136,16 +142,16 @@ async function runPipe(delivery: AgentDelivery, svc: PipeService, argv: string[]
     return { kind: 'bounce', dsn: { status: '5.3.0', reason: `Command failed: error reading message: ${errText(copy.readError)}: "${argv[0]}"` } };
   }
   const file = argv[0]!;
-  let r = badDirectory(svc);
-  if (r === null) {
+  const cwd = attr.execDir ?? svc.queueDir;
+  const dirError = attr.execDir === undefined ? null : badDirectory(cwd);
+  let r: RunResult;
+  if (dirError !== null) {
+    r = startFailure(`cannot change directory to "${cwd}" for uid=${attr.uid} gid=${attr.gid}: ${errText(dirError)}`, false, log);
+  } else {
     r = await runCommand({
-      file, args: argv.slice(1), uid: attr.uid, gid: attr.gid, env: commandEnvironment(svc.exportEnv, {}),
-      cwd: attr.execDir ?? svc.queueDir, input: copy.data, timeLimit: svc.timeLimit,
+      file, args: argv.slice(1), uid: attr.uid, gid: attr.gid, env: commandEnvironment(svc.exportEnv, {}), cwd, input: copy.data, timeLimit: svc.timeLimit,
     });
-  }
-  if (r.spawnError) {
-    // The child of pipe_command() reports a failed execvp() on its output and exits 1.
-    r = { ...r, spawnError: null, code: 1, output: `pipe: fatal: pipe_command: execvp ${file}: ${errText(r.spawnError)}\n` };
+    if (r.spawnError) r = startFailure(`pipe_command: execvp ${file}: ${errText(r.spawnError)}`, true, log);
   }
   const st: CommandStatus = commandStatus(r, file, svc.utf8, (t) => log.warning(t));
   if (!st.ok) return { kind: st.dsn.startsWith('4') ? 'defer' : 'bounce', dsn: { status: st.dsn, reason: st.reason, dtype: 'x-unix', dtext: st.dtext } };
