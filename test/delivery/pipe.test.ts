@@ -12,9 +12,8 @@ import { type AttrLookups, PIPE_OPT_FOLD_ALL, PIPE_OPT_FOLD_HOST, PIPE_OPT_QUOTE
 import { type ArgvContext, expandArgv, foldAddr } from '../../src/delivery/pipe/argv.js';
 import { type PipeService, pipeAgent } from '../../src/delivery/pipe/pipe.js';
 import { MAIL_COPY_DELIVERED, MAIL_COPY_DOT, MAIL_COPY_FROM, MAIL_COPY_ORIG_RCPT, MAIL_COPY_RETURN_PATH } from '../../src/delivery/local/mail-copy.js';
-import { encodeRecord } from '../../src/queue/record.js';
 import { REC_TYPE } from '../../src/queue/rec-type.js';
-import { QID, STATS, TIMES, exchange, lines, options } from './agent-harness.js';
+import { QID, STATS, TIMES, exchange, lines, options, writeQueueFile } from './agent-harness.js';
 import { tempDir } from '../lib/tmp.js';
 
 const LOOKUPS: AttrLookups = {
@@ -113,26 +112,7 @@ interface Setup {
 
 function setup(rcpts: string[], body: string[], sender = 'sender@example.com'): Setup {
   const dir = tempDir('pipe-');
-  fs.mkdirSync(path.join(dir, 'active'));
-  const parts: Buffer[] = [encodeRecord(REC_TYPE.TIME, '1000 0'), encodeRecord(REC_TYPE.FROM, sender)];
-  let offset = parts.reduce((n, b) => n + b.length, 0);
-  const recipients: api.DeliveryRecipient[] = [];
-  for (const r of rcpts) {
-    const o = encodeRecord(REC_TYPE.ORCP, r);
-    parts.push(o);
-    offset += o.length;
-    recipients.push({ address: r, orcpt: r, dsnOrcpt: '', notify: 0, offset });
-    const rec = encodeRecord(REC_TYPE.RCPT, r);
-    parts.push(rec);
-    offset += rec.length;
-  }
-  const m = encodeRecord(REC_TYPE.MESG, '');
-  parts.push(m);
-  const dataOffset = offset + m.length;
-  for (const l of body) parts.push(encodeRecord(REC_TYPE.NORM, l));
-  parts.push(encodeRecord(REC_TYPE.XTRA, ''), encodeRecord(REC_TYPE.END, ''));
-  const file = path.join(dir, 'active', QID);
-  fs.writeFileSync(file, Buffer.concat(parts), { mode: 0o700 });
+  const { file, dataOffset, recipients } = writeQueueFile(dir, rcpts, body, sender);
   const request: api.DeliveryRequest = {
     flags: api.DEL_REQ_FLAG_DEFLT, queueName: 'active', queueId: QID, dataOffset, dataSize: 321, nexthop: 'Next.Example',
     encoding: '7bit', smtputf8: 0, sender, stats: STATS, recipients,
