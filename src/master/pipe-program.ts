@@ -1,6 +1,6 @@
 // pipe(8) as a program of the master's registry: each master.cf pipe
-// service ("mypipe unix - n n - - pipe flags=... user=... argv=...") gets
-// its attributes from the words after the command, checked as Postfix's
+// service ("mypipe unix - n n - - pipe flags=... user=... argv=...", which
+// must have "n" in the unprivileged column) gets its attributes from the words after the command, checked as Postfix's
 // pipe checks them (a bad attribute is the service's fatal error), and
 // serves qmgr's connections on private/<service> with
 // delivery/pipe/pipe.ts, many deliveries at once in one process. The
@@ -19,6 +19,8 @@ import { lookupGroup, lookupUser } from './users.js';
 
 /** The handler of the service the context describes; throws ConfigError with pipe's fatal text. */
 export function pipeHandler(ctx: ProgramContext): AgentHandler {
+  // The command's uid and gid can only be set by a root process.
+  if (ctx.init.unprivileged) throw new ConfigError(`service ${ctx.init.service} requires privileged operation`);
   const config = ctx.config();
   const mailOwner = config.get('mail_owner');
   const sgidGroup = config.get('setgid_group');

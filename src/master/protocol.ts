@@ -43,6 +43,8 @@ export interface WorkerInit {
   flags: string[];
   /** The arguments after the options (pipe's attributes); absent: none. */
   args?: string[];
+  /** master.cf's unprivileged column (Postfix's master passes -u): pipe refuses to run so. */
+  unprivileged?: boolean;
   /** The -o settings of the unix services a worker uses in-process (cleanup, rewrite), by service name. */
   unixOptions: Record<string, Array<[string, string]>>;
   /** Concurrent sessions this process may serve; 0: no limit. */

@@ -215,6 +215,7 @@ export class ServiceSupervisor {
       options: spec.options,
       flags: spec.flags,
       args: spec.args,
+      unprivileged: spec.entry.unprivileged,
       unixOptions: env.unixOptions(),
       slots: this.slotsFor(slot),
       generation: this.generation,

@@ -14,6 +14,11 @@ import { type PipeService, pipeAgent } from '../../src/delivery/pipe/pipe.js';
 import { MAIL_COPY_DELIVERED, MAIL_COPY_DOT, MAIL_COPY_FROM, MAIL_COPY_ORIG_RCPT, MAIL_COPY_RETURN_PATH } from '../../src/delivery/local/mail-copy.js';
 import { REC_TYPE } from '../../src/queue/rec-type.js';
 import { QID, STATS, TIMES, exchange, lines, options, writeQueueFile } from './agent-harness.js';
+import { Config, ConfigError } from '../../src/config/config.js';
+import { createLogger, memorySink } from '../../src/log/logger.js';
+import { daemonOptions } from '../../src/master/services.js';
+import { pipeProgram } from '../../src/master/pipe-program.js';
+import type { ProgramContext } from '../../src/master/program.js';
 import { tempDir } from '../lib/tmp.js';
 
 const LOOKUPS: AttrLookups = {
@@ -231,4 +236,33 @@ test('pipe agent: refusals before the command runs', async () => {
   assert.equal(r.log.length, 1);
   assert.match(r.log[0]!, /status=deliverable \(delivers to command: \/bin\/sh\)$/);
   assert.equal(fs.existsSync(path.join(s.dir, 'ran')), false);
+});
+
+// ---------------------------------------------------------------------------
+// As a master.cf service.
+
+test('master.cf: the words after the daemon options reach the pipe program', () => {
+  assert.deepEqual(daemonOptions(['-o', 'a=b', '-v', 'flags=R', 'user=x', 'argv=/bin/cat', '-o', 'c=d']), {
+    options: [['a', 'b']], flags: ['-v'], rest: ['flags=R', 'user=x', 'argv=/bin/cat', '-o', 'c=d'],
+  });
+  assert.deepEqual(daemonOptions(['-o', 'a=b', '--', '-x']).rest, ['-x']);
+});
+
+test('pipe program: bad attributes and an unprivileged service stop it with pipe\'s fatal text', () => {
+  const conf = Config.fromEntries(tempDir('pipe-conf-'), [['mail_owner', 'postfix'], ['setgid_group', 'postdrop']]);
+  const start = (init: Record<string, unknown>): string => {
+    const log = createLogger(memorySink([]), 'postfix/pipe', 42);
+    const ctx = { init: { service: 'mypipe', ...init }, config: () => conf, log, sink: memorySink([]), anvil: {}, listeners: [] } as unknown as ProgramContext;
+    try {
+      pipeProgram.start(ctx);
+      return 'started';
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.message;
+    }
+  };
+  assert.equal(start({ args: ['argv=/bin/cat'] }), 'missing user= command-line attribute');
+  assert.equal(start({ args: ['user=root', 'argv=/bin/cat'] }), 'user= command-line attribute specifies root privileges');
+  assert.equal(start({ args: ['user=nobody', 'argv=/bin/cat'], unprivileged: true }), 'service mypipe requires privileged operation');
+  assert.equal(start({ args: ['user=nobody', 'argv=/bin/cat', '${RECIPIENT}'] }), 'started');
 });
