@@ -22,6 +22,8 @@ export function pipeHandler(ctx: ProgramContext): AgentHandler {
   // The command's uid and gid can only be set by a root process.
   if (ctx.init.unprivileged) throw new ConfigError(`service ${ctx.init.service} requires privileged operation`);
   const config = ctx.config();
+  const filter = config.get('pipe_delivery_status_filter');
+  if (filter !== '') throw new ConfigError(`pipe_delivery_status_filter = ${filter}: delivery status filters are not supported by this Postfix replacement`);
   const mailOwner = config.get('mail_owner');
   const sgidGroup = config.get('setgid_group');
   const owner = lookupUser(mailOwner);

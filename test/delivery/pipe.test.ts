@@ -249,7 +249,8 @@ test('master.cf: the words after the daemon options reach the pipe program', () 
 });
 
 test('pipe program: bad attributes and an unprivileged service stop it with pipe\'s fatal text', () => {
-  const conf = Config.fromEntries(tempDir('pipe-conf-'), [['mail_owner', 'postfix'], ['setgid_group', 'postdrop']]);
+  const dir = tempDir('pipe-conf-');
+  let conf = Config.fromEntries(dir, [['mail_owner', 'postfix'], ['setgid_group', 'postdrop']]);
   const start = (init: Record<string, unknown>): string => {
     const log = createLogger(memorySink([]), 'postfix/pipe', 42);
     const ctx = { init: { service: 'mypipe', ...init }, config: () => conf, log, sink: memorySink([]), anvil: {}, listeners: [] } as unknown as ProgramContext;
@@ -265,4 +266,7 @@ test('pipe program: bad attributes and an unprivileged service stop it with pipe
   assert.equal(start({ args: ['user=root', 'argv=/bin/cat'] }), 'user= command-line attribute specifies root privileges');
   assert.equal(start({ args: ['user=nobody', 'argv=/bin/cat'], unprivileged: true }), 'service mypipe requires privileged operation');
   assert.equal(start({ args: ['user=nobody', 'argv=/bin/cat', '${RECIPIENT}'] }), 'started');
+  conf = Config.fromEntries(dir, [['default_delivery_status_filter', 'pcre:/x']]);
+  assert.equal(start({ args: ['user=nobody', 'argv=/bin/cat'] }),
+    'pipe_delivery_status_filter = pcre:/x: delivery status filters are not supported by this Postfix replacement');
 });
