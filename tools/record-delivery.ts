@@ -115,8 +115,11 @@ function groups(): Map<number, string> {
 }
 
 /** Remove users left over by an earlier run that died (recognised by the GECOS marker). */
-export function removeStaleUsers(): void {
-  for (const u of passwd()) if (u.gecos === MARKER) sh('/usr/sbin/userdel', [u.name]);
+export function removeStaleUsers(fixtures?: string[]): void {
+  // Limited to the fixtures' own users, a run leaves alone those of another
+  // fixture set being replayed at the same time (fixtures/pipe beside fixtures/delivery).
+  const names = fixtures && new Set(fixtures.flatMap((d) => readJson<UserSpec[]>(path.join(d, 'users.json'), []).map((u) => u.name)));
+  for (const u of passwd()) if (u.gecos === MARKER && (!names || names.has(u.name))) sh('/usr/sbin/userdel', [u.name]);
 }
 
 function createUser(name: string, home: string): PasswdEntry {
@@ -757,7 +760,7 @@ async function main(argv: string[]): Promise<number> {
   const flags = new Set(argv.filter((a) => a.startsWith('--')));
   const dirs = argv.filter((a) => !a.startsWith('--')).map((d) => path.resolve(d));
   const fixtures = dirs.length ? dirs : listDeliveryFixtures();
-  removeStaleUsers();
+  removeStaleUsers(fixtures);
   const restoreEtc = privateEtcPostfix();
   try {
     return await recordAll(fixtures, flags);
@@ -795,17 +798,25 @@ export async function recordAll(fixtures: string[], flags: Set<string>): Promise
   return failed ? 1 : 0;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
+/**
+ * Runs a recorder's main when its file is the script node was started
+ * with: in a private namespace directly, else re-executed in one (root only).
+ */
+export async function runRecorder(name: string, moduleUrl: string, main: (args: string[]) => Promise<number>): Promise<void> {
+  const file = fileURLToPath(moduleUrl);
+  if (!process.argv[1] || file !== fs.realpathSync(process.argv[1])) return;
   const args = process.argv.slice(2);
   if (namespaceReady()) {
     process.exitCode = await main(args);
+    return;
+  }
+  const why = whyNoNamespace();
+  if (why) {
+    console.error(`${name}: ${why}`);
+    process.exitCode = 1;
   } else {
-    const why = whyNoNamespace();
-    if (why) {
-      console.error(`record-delivery: ${why}`);
-      process.exitCode = 1;
-    } else {
-      process.exitCode = execInNamespaceSync([process.execPath, fileURLToPath(import.meta.url), ...args]);
-    }
+    process.exitCode = execInNamespaceSync([process.execPath, file, ...args]);
   }
 }
+
+await runRecorder('record-delivery', import.meta.url, main);

@@ -8,12 +8,9 @@
 //   node dist/tools/record-pipe.js [--check] [--keep] [--ours] [FIXTURE_DIR...]
 // Started outside a private network namespace, it re-runs itself under
 // `unshare -n -m --pid` (root only).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../test/lib/cases.js';
-import { execInNamespaceSync, namespaceReady, whyNoNamespace } from '../test/lib/netns.js';
-import { listDeliveryFixtures, privateEtcPostfix, recordAll, removeStaleUsers } from './record-delivery.js';
+import { listDeliveryFixtures, privateEtcPostfix, recordAll, removeStaleUsers, runRecorder } from './record-delivery.js';
 
 /** The fixture directories under fixtures/pipe/. */
 export function listPipeFixtures(): string[] {
@@ -23,26 +20,14 @@ export function listPipeFixtures(): string[] {
 async function main(argv: string[]): Promise<number> {
   const flags = new Set(argv.filter((a) => a.startsWith('--')));
   const dirs = argv.filter((a) => !a.startsWith('--')).map((d) => path.resolve(d));
-  removeStaleUsers();
+  const fixtures = dirs.length ? dirs : listPipeFixtures();
+  removeStaleUsers(fixtures);
   const restoreEtc = privateEtcPostfix();
   try {
-    return await recordAll(dirs.length ? dirs : listPipeFixtures(), flags);
+    return await recordAll(fixtures, flags);
   } finally {
     restoreEtc();
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
-  const args = process.argv.slice(2);
-  if (namespaceReady()) {
-    process.exitCode = await main(args);
-  } else {
-    const why = whyNoNamespace();
-    if (why) {
-      console.error(`record-pipe: ${why}`);
-      process.exitCode = 1;
-    } else {
-      process.exitCode = execInNamespaceSync([process.execPath, fileURLToPath(import.meta.url), ...args]);
-    }
-  }
-}
+await runRecorder('record-pipe', import.meta.url, main);
