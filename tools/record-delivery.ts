@@ -122,11 +122,13 @@ function groups(): Map<number, string> {
 }
 
 /**
- * Remove users left over by an earlier run that died (recognised by the GECOS marker and a
- * home that is gone; a run in progress, perhaps another test file's, has its homes).
+ * Remove users left over by an earlier run that died (recognised by the GECOS
+ * marker and a home that is gone: a run in progress, perhaps another test
+ * file's, has its homes). With fixtures, only those fixtures' own users.
  */
-export function removeStaleUsers(): void {
-  for (const u of passwd()) if (u.gecos === MARKER && !fs.existsSync(u.home)) sh('/usr/sbin/userdel', [u.name]);
+export function removeStaleUsers(fixtures?: string[]): void {
+  const names = fixtures && new Set(fixtures.flatMap((d) => readJson<UserSpec[]>(path.join(d, 'users.json'), []).map((u) => u.name)));
+  for (const u of passwd()) if (u.gecos === MARKER && !fs.existsSync(u.home) && (!names || names.has(u.name))) sh('/usr/sbin/userdel', [u.name]);
 }
 
 function createUser(name: string, home: string): PasswdEntry {
@@ -157,12 +159,14 @@ export class Normalizer {
   private qids = new Map<string, string>();
   private paths: [string, string][];
   private uids: [number, string][];
+  private gids: [number, string][];
   constructor(root: string, runDir: string, users: PasswdEntry[]) {
     this.paths = [
       [root, '@ROOT@'],
       [runDir, '@RUN@'],
     ];
     this.uids = users.map((u) => [u.uid, u.name]);
+    this.gids = users.map((u) => [u.gid, u.name]);
   }
   /** Learn the queue IDs of raw maillog lines (numbered in order of first appearance). */
   learn(rawLines: string[]): void {
@@ -205,6 +209,11 @@ export class Normalizer {
     s = s.replace(/\buid=(\d+)/g, (all, n: string) => {
       const u = this.uids.find(([uid]) => uid === Number(n));
       return u ? `uid=@UID:${u[1]}@` : all;
+    });
+    // pipe(8)'s "for uid=N gid=N" names the fixture user's group, which useradd picks.
+    s = s.replace(/\bgid=(\d+)/g, (all, n: string) => {
+      const g = this.gids.find(([gid]) => gid === Number(n));
+      return g ? `gid=@GID:${g[1]}@` : all;
     });
     return s;
   }
@@ -775,7 +784,7 @@ async function main(argv: string[]): Promise<number> {
   const flags = new Set(argv.filter((a) => a.startsWith('--')));
   const dirs = argv.filter((a) => !a.startsWith('--')).map((d) => path.resolve(d));
   const fixtures = dirs.length ? dirs : listDeliveryFixtures();
-  removeStaleUsers();
+  removeStaleUsers(fixtures);
   const restoreEtc = privateEtcPostfix();
   try {
     return await recordAll(fixtures, flags);
@@ -784,7 +793,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function recordAll(fixtures: string[], flags: Set<string>): Promise<number> {
+export async function recordAll(fixtures: string[], flags: Set<string>): Promise<number> {
   let failed = false;
   let total = 0;
   for (const dir of fixtures) {
@@ -813,17 +822,25 @@ async function recordAll(fixtures: string[], flags: Set<string>): Promise<number
   return failed ? 1 : 0;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
+/**
+ * Runs a recorder's main when its file is the script node was started
+ * with: in a private namespace directly, else re-executed in one (root only).
+ */
+export async function runRecorder(name: string, moduleUrl: string, main: (args: string[]) => Promise<number>): Promise<void> {
+  const file = fileURLToPath(moduleUrl);
+  if (!process.argv[1] || file !== fs.realpathSync(process.argv[1])) return;
   const args = process.argv.slice(2);
   if (namespaceReady()) {
     process.exitCode = await main(args);
+    return;
+  }
+  const why = whyNoNamespace();
+  if (why) {
+    console.error(`${name}: ${why}`);
+    process.exitCode = 1;
   } else {
-    const why = whyNoNamespace();
-    if (why) {
-      console.error(`record-delivery: ${why}`);
-      process.exitCode = 1;
-    } else {
-      process.exitCode = execInNamespaceSync([process.execPath, fileURLToPath(import.meta.url), ...args]);
-    }
+    process.exitCode = execInNamespaceSync([process.execPath, file, ...args]);
   }
 }
+
+await runRecorder('record-delivery', import.meta.url, main);

@@ -12,7 +12,7 @@ import { errorAgent } from '../delivery/error/error.js';
 import type { Program, ProgramContext, ProgramModule } from './program.js';
 
 /** A program that serves every connection with one agent handler. */
-function agentProgram(ctx: ProgramContext, handler: AgentHandler): Program {
+export function agentProgram(ctx: ProgramContext, handler: AgentHandler): Program {
   const opts = agentOptions(ctx.config(), ctx.log);
   const running = new Set<AgentConnection>();
   return {

@@ -23,6 +23,7 @@ import { localProgram } from './local-program.js';
 import { virtualProgram } from './virtual-program.js';
 import { pickupProgram } from './pickup-program.js';
 import { smtpProgram } from './smtp-program.js';
+import { pipeProgram } from './pipe-program.js';
 
 export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
 
@@ -56,6 +57,7 @@ const REGISTRY = new Map<string, Entry>([
   ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, threadPool: 20 }],
   ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
   ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
+  ['pipe', { kind: 'workers', types: ['unix'], module: pipeProgram, maxProcesses: 1 }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
   ['smtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1 }],
   ['lmtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1 }],

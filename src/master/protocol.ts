@@ -42,6 +42,10 @@ export interface WorkerInit {
   canonical: string;
   options: Array<[string, string]>;
   flags: string[];
+  /** The arguments after the options (pipe's attributes); absent: none. */
+  args?: string[];
+  /** master.cf's unprivileged column (Postfix's master passes -u): pipe refuses to run so. */
+  unprivileged?: boolean;
   /** The -o settings of the unix services a worker uses in-process (cleanup, rewrite), by service name. */
   unixOptions: Record<string, Array<[string, string]>>;
   /** The service's session slots this process starts with (more on request); with slotLimited false, no limit. */

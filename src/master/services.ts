@@ -22,6 +22,8 @@ export interface ServiceSpec {
   options: Array<[string, string]>;
   /** Daemon flags other than -o ("-v", "-D", ...). */
   flags: string[];
+  /** The arguments after the options (pipe's "flags=... user=... argv=..."). */
+  args: string[];
   /** inet services: where to listen. */
   endpoint?: Endpoint;
   /** Other types: the socket or FIFO, relative to queue_directory ("private/smtp", "public/pickup"). */
@@ -41,13 +43,21 @@ export interface MasterSettings {
 
 export type ReadServices = { ok: true; services: ServiceSpec[]; warnings: string[] } | { ok: false; error: string };
 
-/** The -o settings and other flags of a daemon's arguments (the getopt loop of mail_server). */
-export function daemonOptions(args: readonly string[]): { options: Array<[string, string]>; flags: string[] } {
+/**
+ * The -o settings and other flags of a daemon's arguments (the getopt loop
+ * of mail_server), and the arguments after them (pipe's attributes).
+ */
+export function daemonOptions(args: readonly string[]): { options: Array<[string, string]>; flags: string[]; rest: string[] } {
   const options: Array<[string, string]> = [];
   const flags: string[] = [];
-  for (let i = 0; i < args.length; i++) {
+  let i = 0;
+  for (; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '--' || arg[0] !== '-') break;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (arg[0] !== '-') break;
     const value = arg === '-o' ? args[++i] : arg.startsWith('-o') ? arg.slice(2) : undefined;
     if (value === undefined) {
       flags.push(arg);
@@ -56,7 +66,7 @@ export function daemonOptions(args: readonly string[]): { options: Array<[string
     const nv = splitNameValue(value);
     if (!('error' in nv)) options.push([nv.name, nv.value]);
   }
-  return { options, flags };
+  return { options, flags, rest: args.slice(Math.min(i, args.length)) };
 }
 
 /** match_service_match() for master_service_disable ("inet", "smtp/inet", "!name/type"). */
@@ -105,11 +115,11 @@ export async function readServices(settings: MasterSettings): Promise<ReadServic
       if ('error' in ep) return { ok: false, error: `${path}: line ${line.firstLine}: ${ep.error}` };
       endpoint = ep;
     }
-    const { options, flags } = daemonOptions(entry.args);
+    const { options, flags, rest } = daemonOptions(entry.args);
     const socketPath = endpoint ? undefined : `${entry.private ? 'private' : 'public'}/${entry.service}`;
     // master's service name: the canonical address, or the path (a changed private flag is another service).
     const key = `${endpoint ? endpoint.canonical : socketPath}/${entry.type}`;
-    const spec: ServiceSpec = { ext: entry.service, type: entry.type, key, entry, options, flags, endpoint, path: socketPath, line: line.firstLine };
+    const spec: ServiceSpec = { ext: entry.service, type: entry.type, key, entry, options, flags, args: rest, endpoint, path: socketPath, line: line.firstLine };
     const earlier = byKey.get(key);
     if (earlier) {
       warnings.push(`duplicate master.cf entry for service "${entry.service}" (${endpoint ? endpoint.canonical : entry.service}) -- using the last entry`);

@@ -230,6 +230,8 @@ export class ServiceSupervisor {
       canonical: spec.endpoint?.canonical ?? spec.path ?? spec.ext,
       options: spec.options,
       flags: spec.flags,
+      args: spec.args,
+      unprivileged: spec.entry.unprivileged,
       unixOptions: env.unixOptions(),
       slots: this.slots.initial(this.shareFor(slot)),
       slotLimited: this.slots.limited,

@@ -18,6 +18,7 @@ import type { ResolveResult } from '../address/resolve.js';
 import type { MailLogger } from '../log/logger.js';
 import { type QueueLayout, MAIL_QUEUE_STAT_UNTHROTTLE, isForcedExpire, isReadyMode, mailQueuePath } from '../queue/layout.js';
 import { moveQueueFile } from '../queue/ops.js';
+import { logForm } from '../queue/delivery-status.js';
 import { type TimeVal, getTimeOfDay } from '../queue/queue-file.js';
 import type { AgentClient } from './agent.js';
 import { activeDone } from './active.js';
@@ -310,7 +311,7 @@ export class Qmgr extends EventEmitter {
     }
     if (first) {
       msg.setEnvelope(batch.file);
-      this.log.info(`${msg.queueId}: from=<${msg.sender}>, size=${msg.size}, nrcpt=${msg.nrcpt} (queue active)`);
+      this.log.info(`${msg.queueId}: from=<${logForm(msg.sender, this.params.infoLogAddressFormat)}>, size=${msg.size}, nrcpt=${msg.nrcpt} (queue active)`);
     }
     msg.rcptOffset = batch.nextOffset;
     await assignRecipients(this, msg, batch.recipients);

@@ -161,7 +161,8 @@ export interface LogLineOptions {
   now: TimeVal;
 }
 
-function logForm(addr: string, format: string | undefined): string {
+/** An address as info_log_address_format wants it in a log line: quoted (external form) unless "internal". */
+export function logForm(addr: string, format: string | undefined): string {
   return addr === '' || format === 'internal' ? addr : quote822Local(addr);
 }
 

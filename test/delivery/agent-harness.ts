@@ -11,6 +11,8 @@ import * as api from '../../src/delivery/api.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 import { DEFAULT_LAYOUT } from '../../src/queue/layout.js';
 import { readQueueFileSync } from '../../src/queue/reader.js';
+import { encodeRecord } from '../../src/queue/record.js';
+import { REC_TYPE } from '../../src/queue/rec-type.js';
 import { repoRoot } from '../lib/cases.js';
 import { tempDir } from '../lib/tmp.js';
 
@@ -40,6 +42,35 @@ export function queueWithMessage(): QueueSetup {
   const file = path.join(dir, 'active', QID);
   fs.copyFileSync(path.join(repoRoot(), 'fixtures', 'queue', `${QID}.qf`), file);
   return { dir, file };
+}
+
+/**
+ * A bare queue file at active/<qid> under queueDir: time, sender, an O and an
+ * R record per recipient, the content lines, X, E. The request's
+ * recipients (orcpt = address) and the data offset come back with it.
+ */
+export function writeQueueFile(queueDir: string, rcpts: string[], body: string[], sender: string, qid = QID): { file: string; dataOffset: number; recipients: api.DeliveryRecipient[] } {
+  fs.mkdirSync(path.join(queueDir, 'active'), { recursive: true });
+  const parts: Buffer[] = [encodeRecord(REC_TYPE.TIME, '1000 0'), encodeRecord(REC_TYPE.FROM, sender)];
+  let offset = parts.reduce((n, b) => n + b.length, 0);
+  const recipients: api.DeliveryRecipient[] = [];
+  for (const r of rcpts) {
+    const o = encodeRecord(REC_TYPE.ORCP, r);
+    parts.push(o);
+    offset += o.length;
+    const rec = encodeRecord(REC_TYPE.RCPT, r);
+    recipients.push({ address: r, orcpt: r, dsnOrcpt: '', notify: 0, offset });
+    parts.push(rec);
+    offset += rec.length;
+  }
+  const m = encodeRecord(REC_TYPE.MESG, '');
+  parts.push(m);
+  const dataOffset = offset + m.length;
+  for (const l of body) parts.push(encodeRecord(REC_TYPE.NORM, l));
+  parts.push(encodeRecord(REC_TYPE.XTRA, ''), encodeRecord(REC_TYPE.END, ''));
+  const file = path.join(queueDir, 'active', qid);
+  fs.writeFileSync(file, Buffer.concat(parts), { mode: 0o700 });
+  return { file, dataOffset, recipients };
 }
 
 export function recipientStates(file: string): string[] {

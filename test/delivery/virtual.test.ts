@@ -14,13 +14,12 @@ import { statusContext, type AgentOptions } from '../../src/delivery/agent.js';
 import { virtualAgent, openVirtual } from '../../src/delivery/virtual/virtual.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 import { DEFAULT_LAYOUT } from '../../src/queue/layout.js';
-import { encodeRecord } from '../../src/queue/record.js';
-import { REC_TYPE } from '../../src/queue/rec-type.js';
 import { asctime } from '../../src/delivery/local/mail-copy.js';
 import { virtualProgram } from '../../src/master/virtual-program.js';
 import type { ProgramContext } from '../../src/master/program.js';
 import * as net from 'node:net';
 import { tempDir } from '../lib/tmp.js';
+import { writeQueueFile } from './agent-harness.js';
 
 const QID = '4F2A81C0D3E';
 const NOW = { sec: 1003, usec: 250000 };
@@ -49,26 +48,7 @@ function setup(rcpts: string[], body: string[], sender = 'sender@vd.example'): S
   fs.mkdirSync(base, { mode: 0o1777 });
   fs.chmodSync(base, 0o1777);
   const queueDir = path.join(root, 'queue');
-  fs.mkdirSync(path.join(queueDir, 'active'), { recursive: true });
-  const parts: Buffer[] = [encodeRecord(REC_TYPE.TIME, '1000 0'), encodeRecord(REC_TYPE.FROM, sender)];
-  let offset = parts.reduce((n, b) => n + b.length, 0);
-  const recipients: api.DeliveryRecipient[] = [];
-  for (const r of rcpts) {
-    const o = encodeRecord(REC_TYPE.ORCP, r);
-    parts.push(o);
-    offset += o.length;
-    const rec = encodeRecord(REC_TYPE.RCPT, r);
-    recipients.push({ address: r, orcpt: r, dsnOrcpt: '', notify: 0, offset });
-    parts.push(rec);
-    offset += rec.length;
-  }
-  const m = encodeRecord(REC_TYPE.MESG, '');
-  parts.push(m);
-  const dataOffset = offset + m.length;
-  for (const l of body) parts.push(encodeRecord(REC_TYPE.NORM, l));
-  parts.push(encodeRecord(REC_TYPE.XTRA, ''), encodeRecord(REC_TYPE.END, ''));
-  const file = path.join(queueDir, 'active', QID);
-  fs.writeFileSync(file, Buffer.concat(parts), { mode: 0o700 });
+  const { file, dataOffset, recipients } = writeQueueFile(queueDir, rcpts, body, sender, QID);
   const request: api.DeliveryRequest = {
     flags: api.DEL_REQ_FLAG_DEFLT, queueName: 'active', queueId: QID, dataOffset, dataSize: 0, nexthop: 'vd.example',
     encoding: '7bit', smtputf8: 0, sender, stats: STATS, recipients,

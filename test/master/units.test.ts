@@ -168,6 +168,7 @@ test('daemon options and master_service_disable', () => {
   assert.deepEqual(daemonOptions(['-o', 'syslog_name=postfix/submission', '-v', '-osmtpd_tls_wrappermode=yes', '-o', 'smtpd_banner = x y']), {
     options: [['syslog_name', 'postfix/submission'], ['smtpd_tls_wrappermode', 'yes'], ['smtpd_banner', 'x y']],
     flags: ['-v'],
+    rest: [],
   });
   assert.equal(serviceDisabled('', 'smtp', 'inet'), false);
   assert.equal(serviceDisabled('inet', 'smtp', 'inet'), true);
@@ -211,7 +212,7 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programKind('qmgr', 'unix'), 'single');
   assert.equal(programKind('pickup', 'fifo'), 'single');
   // The delivery agents: one process each, process_limit as its concurrent deliveries.
-  for (const name of ['error', 'discard', 'local', 'virtual']) {
+  for (const name of ['error', 'discard', 'local', 'virtual', 'pipe']) {
     assert.equal(programKind(name, 'unix'), 'workers', name);
     assert.equal(programModule(name)?.skeleton, 'stream', name);
     assert.equal(processCap(name), 1, name);
@@ -219,7 +220,7 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programKind('error', 'inet'), 'missing');
   assert.equal(processCap('smtpd'), undefined);
   for (const name of ['bounce', 'showq']) assert.equal(programKind(name, 'unix'), 'in-process', name);
-  for (const name of ['pipe', 'flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+  for (const name of ['flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
     assert.equal(programKind(name, 'unix'), 'missing', name);
   }
   const smtpd = lookupProgram('smtpd', 'inet');
