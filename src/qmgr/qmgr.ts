@@ -64,7 +64,9 @@ export interface QmgrOptions {
   /**
    * How many deliveries a transport's agent service takes at once (its
    * master.cf process limit), as Postfix's qmgr only picks an entry when
-   * an agent process is free; 0 or absent: no limit here.
+   * an agent process is free; 0 or absent: no limit here; negative: no
+   * agent process for it now. Asked before
+   * each delivery starts; kick() after it grows.
    */
   agentLimit?: (transport: string) => number;
 }
@@ -334,7 +336,7 @@ export class Qmgr extends EventEmitter {
   transport(name: string): Transport<QmgrMessage> {
     let t = this.transports.get(name);
     if (!t) {
-      t = new Transport<QmgrMessage>(name, transportLimits(this.opts.config, name, this.log), this.opts.agentLimit?.(name) ?? 0);
+      t = new Transport<QmgrMessage>(name, transportLimits(this.opts.config, name, this.log), () => this.opts.agentLimit?.(name) ?? 0);
       this.transports.set(name, t);
     }
     return t;

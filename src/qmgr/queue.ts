@@ -146,15 +146,17 @@ export class Transport<M extends EntryOwner = EntryOwner> {
   constructor(
     readonly name: string,
     readonly limits: TransportLimits,
-    /** Deliveries the agent service takes at once (its master.cf process limit); 0: no limit known. */
-    readonly agentLimit = 0,
+    /** Deliveries the agent service takes at once now (its master.cf process limit); 0: no limit known; negative: none now. */
+    readonly agentLimit: () => number = () => 0,
   ) {
     this.jobs = new JobScheduler<M>(limits.slots);
   }
 
   /** Another delivery may be handed to the agent now. */
   agentFree(): boolean {
-    return this.dead === null && (this.agentLimit <= 0 || this.busy < this.agentLimit);
+    if (this.dead !== null) return false;
+    const limit = this.agentLimit();
+    return limit === 0 || this.busy < limit;
   }
 
   /** The queue for a destination, made on first use. */
