@@ -39,6 +39,9 @@ export class Peer<M extends JobMessage> {
   readonly entries: Array<QueueEntry<M>> = [];
   /** Entries not finished (waiting or in delivery). */
   refcount = 0;
+  // The job's ring of peers.
+  ringNext: Peer<M> = this;
+  ringPrev: Peer<M> = this;
   constructor(
     readonly job: Job<M>,
     readonly queue: DestQueue<M>,
@@ -47,8 +50,9 @@ export class Peer<M extends JobMessage> {
 
 /** One message's work on one transport (QMGR_JOB). */
 export class Job<M extends JobMessage> {
-  /** Peers in round-robin order: a selected peer moves to the end. */
-  peers: Array<Peer<M>> = [];
+  /** The first peer of the round-robin ring: the one after the last selected. */
+  peerHead: Peer<M> | null = null;
+  peerCount = 0;
   readonly peerByQueue = new Map<DestQueue<M>, Peer<M>>();
   // Job list links (transport_peers) and time list links (time_peers).
   prev: Job<M> | null = null;
@@ -84,9 +88,37 @@ export class Job<M extends JobMessage> {
     if (!p) {
       p = new Peer(this, queue);
       this.peerByQueue.set(queue, p);
-      this.peers.push(p);
+      const h = this.peerHead;
+      if (h === null) this.peerHead = p;
+      else {
+        // At the end of the ring: just before the head.
+        p.ringPrev = h.ringPrev;
+        p.ringNext = h;
+        h.ringPrev.ringNext = p;
+        h.ringPrev = p;
+      }
+      this.peerCount++;
     }
     return p;
+  }
+
+  /** The peers in round-robin order, from the head. */
+  peers(): Array<Peer<M>> {
+    const out: Array<Peer<M>> = [];
+    for (let p = this.peerHead, n = 0; p && n < this.peerCount; p = p.ringNext, n++) out.push(p);
+    return out;
+  }
+
+  /** qmgr_peer_free(): a peer with nothing left leaves the ring. */
+  dropPeer(p: Peer<M>): void {
+    this.peerByQueue.delete(p.queue);
+    if (--this.peerCount === 0) this.peerHead = null;
+    else {
+      if (this.peerHead === p) this.peerHead = p.ringNext;
+      p.ringPrev.ringNext = p.ringNext;
+      p.ringNext.ringPrev = p.ringPrev;
+    }
+    p.ringNext = p.ringPrev = p;
   }
 }
 
@@ -321,11 +353,13 @@ export class JobScheduler<M extends JobMessage> {
 
   /** qmgr_peer_select(): the first peer whose queue has room and that has an entry; it moves to the end. */
   private peerSelect(job: Job<M>, ready: QueueReady<M>): Peer<M> | null {
-    const i = job.peers.findIndex((p) => p.entries.length > 0 && ready(p.queue));
-    if (i < 0) return null;
-    // Rotate so that the peer after the selected one is tried first next time.
-    job.peers = job.peers.slice(i + 1).concat(job.peers.slice(0, i + 1));
-    return job.peers[job.peers.length - 1]!;
+    for (let p = job.peerHead, n = 0; p && n < job.peerCount; p = p.ringNext, n++) {
+      if (p.entries.length === 0 || !ready(p.queue)) continue;
+      // Rotate: the peer after the selected one is tried first next time.
+      job.peerHead = p.ringNext;
+      return p;
+    }
+    return null;
   }
 
   /**
@@ -353,7 +387,7 @@ export class JobScheduler<M extends JobMessage> {
       }
       if (job.hasEntries()) {
         job.blockerTag = this.blockerTag;
-        for (const p of job.peers) if (p.entries.length > 0) p.queue.blockerTag = this.blockerTag;
+        for (const p of job.peers()) if (p.entries.length > 0) p.queue.blockerTag = this.blockerTag;
       } else {
         this.retire(job);
       }
@@ -375,11 +409,7 @@ export class JobScheduler<M extends JobMessage> {
     const peer = entry.peer;
     const job = peer.job;
     job.live--;
-    if (--peer.refcount === 0) {
-      job.peerByQueue.delete(peer.queue);
-      const i = job.peers.indexOf(peer);
-      if (i >= 0) job.peers.splice(i, 1);
-    }
+    if (--peer.refcount === 0) job.dropPeer(peer);
   }
 
   /**
