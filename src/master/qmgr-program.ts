@@ -15,8 +15,10 @@ import { createLogger } from '../log/logger.js';
 import { layoutFromConfig } from '../queue/layout.js';
 import { deferRecipient, sentRecipient } from '../queue/delivery-status.js';
 import { type BounceService, type NoticeRequest, Qmgr, SocketAgentClient, type StatusOps, qmgrParams } from '../qmgr/api.js';
+import type { Config } from '../config/config.js';
 import { buildCleanupStack } from './cleanup-stack.js';
 import type { ProgramContext, ProgramModule } from './program.js';
+import { readServices } from './services.js';
 
 const status: StatusOps = { deferRecipient, sentRecipient };
 
@@ -35,6 +37,21 @@ function wakingBounce(notices: NoticeService, wake: () => void): BounceService {
   };
 }
 
+/**
+ * The process limit of each private unix service in master.cf: how many
+ * deliveries its agent takes at once, so that qmgr picks the next entry
+ * when one is free, as Postfix's qmgr does when an agent process is ready.
+ */
+async function agentLimits(config: Config, into: Map<string, number>): Promise<void> {
+  const r = await readServices({
+    configDir: config.get('config_directory'), defaultProcessLimit: config.getInt('default_process_limit'),
+    compatibilityLevel: config.get('compatibility_level'), masterServiceDisable: config.get('master_service_disable'),
+    families: [], bareAddresses: [],
+  });
+  if (!r.ok) return;
+  for (const s of r.services) if (s.type === 'unix' && s.entry.private) into.set(s.ext, s.entry.maxProc);
+}
+
 export const qmgrProgram: ProgramModule = {
   skeleton: 'trigger',
   start(ctx: ProgramContext) {
@@ -49,11 +66,12 @@ export const qmgrProgram: ProgramModule = {
       config, cleanup: cleanupStack.cleanup, queueDir, layout,
       log: createLogger(ctx.sink, `${config.get('syslog_name')}/bounce`, process.pid, utf8),
     });
+    const limits = new Map<string, number>();
     const q: Qmgr = new Qmgr({
       queueDir, layout, config, params: qmgrParams(config, ctx.log), resolver, agents: new SocketAgentClient(queueDir),
-      bounce: wakingBounce(notices, () => q.trigger('I')), status, log: ctx.log,
+      bounce: wakingBounce(notices, () => q.trigger('I')), status, log: ctx.log, agentLimit: (t) => limits.get(t) ?? 0,
     });
-    const ready = Promise.all([resolver.ready(), cleanupStack.ready]).then(() => q.start());
+    const ready = Promise.all([resolver.ready(), cleanupStack.ready, agentLimits(config, limits)]).then(() => q.start());
     ready.catch(() => undefined);
     return {
       ready,

@@ -5,7 +5,8 @@
 // failure, bad syntax, null recipient, forced expiry, defer_transports),
 // deferred at once when its transport or destination is dead, and
 // otherwise added to an entry of its destination queue (no more than the
-// transport's recipient limit per entry). Writes nothing itself; the
+// transport's recipient limit per entry), under the message's job on that
+// transport (./job.ts). Writes nothing itself; the
 // status library writes the defer log and the done marks.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -17,7 +18,7 @@ import { mailQueuePath } from '../queue/layout.js';
 import { clogWarning } from './clog.js';
 import type { QmgrMessage } from './message.js';
 import type { Qmgr } from './qmgr.js';
-import { type DestQueue, type QmgrDsn, QueueEntry, type Transport } from './queue.js';
+import { type QmgrDsn, QueueEntry, type Transport } from './queue.js';
 import type { QmgrStatusContext } from './status.js';
 
 /** The status library's context for one message. */
@@ -90,7 +91,7 @@ async function discardDoubleBounce(qm: Qmgr, msg: QmgrMessage, rcpt: DeliveryRec
 export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: DeliveryRecipient[]): Promise<void> {
   msg.refcount++;
   qm.countRecipients(rcpts.length);
-  const open = new Map<DestQueue, QueueEntry<QmgrMessage>>();
+  const touched = new Set<Transport<QmgrMessage>>();
   const resolved: Array<{ target: DeliveryRecipient; t: ReturnType<Qmgr["transport"]>; r: ResolveResult; name: string }> = [];
   for (const rcpt of rcpts) {
     let r = await resolveOne(qm, msg, rcpt);
@@ -138,16 +139,21 @@ export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: Delive
       t.prune(q);
       continue;
     }
-    let entry = open.get(q);
+    // qmgr_message_assign: the message's job on this transport, its peer
+    // for this queue, and the peer's last waiting entry while it has room.
+    const peer = t.jobs.obtain(msg).peer(q);
+    let entry = peer.entries[peer.entries.length - 1];
     const limit = t.limits.recipientLimit;
     if (!entry || (limit > 0 && entry.recipients.length >= limit)) {
-      entry = new QueueEntry(msg, q, []);
-      open.set(q, entry);
+      entry = new QueueEntry(msg, q, [], peer);
+      t.jobs.entryCreated(entry, peer);
+      touched.add(t);
       q.todo.push(entry);
       msg.refcount++;
       clogWarning(qm, q);
     }
     entry.recipients.push(target);
   }
+  for (const t of touched) t.jobs.assigned(msg);
   if (--msg.refcount === 0) void qm.finish(msg);
 }

@@ -1,13 +1,16 @@
-// Mirrors Postfix's qmgr/qmgr_deliver.c, qmgr_defer.c and the selection
-// half of qmgr_transport.c/qmgr_queue.c: starts deliveries while the
-// destination windows allow (round-robin over each transport's
-// destinations, honouring the rate delay), sends each entry to its agent,
-// and acts on the reply: concurrency feedback, a dead destination (its
-// waiting entries deferred at once with "delivery temporarily suspended:
-// ..."), an unreachable agent (the whole transport deferred with "mail
-// transport unavailable" until transport_retry_time has passed).
-// Delivery slot preemption (qmgr_job.c) is not done: entries of a
-// destination go in arrival order.
+// Mirrors Postfix's qmgr/qmgr_deliver.c, qmgr_defer.c and the
+// allocation half of qmgr_transport.c: for each transport, while its
+// agent service has a free process (the master.cf process limit, when
+// qmgr was told it) the job scheduler (./job.ts, qmgr_job.c) picks the
+// next entry: the current job's next destination with room in its
+// concurrency window and past its rate delay, or a small old job that
+// preempts a big one on Postfix's delivery slot rules. Each entry goes
+// to its agent; the reply drives the concurrency feedback, a dead
+// destination (its waiting entries deferred at once with "delivery
+// temporarily suspended: ..."), or an unreachable agent (the whole
+// transport deferred with "mail transport unavailable" until
+// transport_retry_time has passed). Touches agents through ./agent.ts;
+// the defer log through the status library.
 import { DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryRequest } from '../delivery/api.js';
 import type { AgentResult } from './agent.js';
 import { deferOne } from './assign.js';
@@ -31,21 +34,16 @@ function nowMs(qm: Qmgr): number {
   return t.sec * 1000 + Math.floor(t.usec / 1000);
 }
 
-/** qmgr_active_drain(): start every delivery the windows allow now. */
+/** qmgr_active_drain(): start every delivery the agents, the windows and the scheduler allow now. */
 export function pumpDeliveries(qm: Qmgr): void {
   if (qm.isClosing) return;
+  const now = qm.clock.now().sec;
+  const ready = (q: DestQueue<QmgrMessage>) => q.room() > 0 && rateAllows(qm, q);
   for (const t of qm.transports.values()) {
-    if (t.dead) continue;
-    let progress = true;
-    // One entry per destination per round, so no destination starves the others.
-    while (progress) {
-      progress = false;
-      for (const q of t.rotation()) {
-        if (q.todo.length === 0 || q.room() <= 0) continue;
-        if (!rateAllows(qm, q)) continue;
-        dispatch(qm, q.todo.shift()!);
-        progress = true;
-      }
+    while (t.agentFree()) {
+      const e = t.jobs.entrySelect(ready, now);
+      if (e === null) break;
+      dispatch(qm, e);
     }
   }
 }
@@ -60,6 +58,8 @@ function rateAllows(qm: Qmgr, q: DestQueue<QmgrMessage>): boolean {
     q.rateTimerSet = true;
     qm.clock.setTimer(() => {
       q.rateTimerSet = false;
+      // qmgr_queue_resume(): jobs it blocked are looked at again.
+      q.transport.jobs.blockerUpdate(q, q.room() > 0);
       qm.kick();
     }, q.notBefore - now);
   }
@@ -141,8 +141,12 @@ async function delivered(qm: Qmgr, e: Entry, r: AgentResult): Promise<void> {
 /** qmgr_entry_done(): one entry less for its message and its queue. */
 function entryDone(qm: Qmgr, e: Entry): void {
   const msg = e.message;
+  const q = e.queue;
   qm.countRecipients(-e.recipients.length);
-  e.queue.transport.prune(e.queue);
+  q.transport.jobs.entryDone(e);
+  // Jobs this queue blocked are looked at again now, or when its rate delay has passed (the timer does it).
+  if (rateAllows(qm, q)) q.transport.jobs.blockerUpdate(q, q.room() > 0);
+  q.transport.prune(q);
   if (--msg.refcount === 0) void qm.finish(msg);
   qm.kick();
 }
@@ -153,10 +157,17 @@ async function deferEntry(qm: Qmgr, e: Entry, dsn: QmgrDsn): Promise<void> {
   entryDone(qm, e);
 }
 
+/** Takes every waiting entry off a queue, and off its job's peer (they count as selected). */
+function dropTodo(q: DestQueue<QmgrMessage>): Entry[] {
+  const out = q.todo.splice(0);
+  for (const e of out) q.transport.jobs.entryDropped(e);
+  return out;
+}
+
 /** qmgr_defer_todo(): a dead destination's waiting entries are deferred now; it revives after minimal_backoff_time. */
 function killQueue(qm: Qmgr, q: DestQueue<QmgrMessage>): void {
   const dsn = q.dead!;
-  for (const e of q.todo.splice(0)) void deferEntry(qm, e, dsn);
+  for (const e of dropTodo(q)) void deferEntry(qm, e, dsn);
   q.cancelRevive?.();
   q.cancelRevive = qm.clock.setTimer(() => {
     q.cancelRevive = null;
@@ -170,7 +181,7 @@ function killQueue(qm: Qmgr, q: DestQueue<QmgrMessage>): void {
 function killTransport(qm: Qmgr, t: Transport<QmgrMessage>, dsn: QmgrDsn): void {
   if (t.dead) return;
   t.dead = dsn;
-  for (const q of t.queues.values()) for (const e of q.todo.splice(0)) void deferEntry(qm, e, dsn);
+  for (const q of t.queues.values()) for (const e of dropTodo(q)) void deferEntry(qm, e, dsn);
   t.cancelRevive = qm.clock.setTimer(() => {
     t.cancelRevive = null;
     t.revive();

@@ -28,6 +28,8 @@ export class QmgrMessage implements EntryOwner {
   flags = 0;
   /** Offset of the next recipient record not read yet; 0 when all are read. */
   rcptOffset = 0;
+  /** Pending recipients read into core so far, over all batches. */
+  rcptRead = 0;
   /** Some recipient asked for NOTIFY=SUCCESS. */
   notifySuccess = false;
   sender = '';
@@ -56,6 +58,16 @@ export class QmgrMessage implements EntryOwner {
     /** Ignore defer_transports (the F trigger, postqueue -i). */
     readonly flushDfxp: boolean,
   ) {}
+
+  /** When it entered the active queue (seconds): where its jobs go on the job lists. */
+  get queuedTime(): number {
+    return this.activeArrival.sec;
+  }
+
+  /** Recipients still in the file (Postfix's rcpt_unread): the job scheduler's estimate of what is to come. */
+  get rcptUnread(): number {
+    return this.rcptOffset === 0 ? 0 : Math.max(0, this.nrcpt - this.rcptRead);
+  }
 
   /** Takes the envelope of a (first) read. */
   setEnvelope(f: QueueFileInfo): void {

@@ -7,6 +7,7 @@ import type { Config } from '../config/config.js';
 import { transportInt, transportStr, transportTime } from '../config/transport-params.js';
 import type { MailLogger } from '../log/logger.js';
 import { type Feedback, parseFeedback } from './feedback.js';
+import type { SlotSettings } from './job.js';
 
 /** The global settings the queue manager runs with. */
 export interface QmgrParams {
@@ -80,6 +81,8 @@ export interface TransportLimits {
   positive: Feedback;
   negative: Feedback;
   failCohortLimit: number;
+  /** Delivery slot preemption (qmgr_job.c). */
+  slots: SlotSettings;
 }
 
 /** The limits of one transport; bad feedback values are warned about and replaced, as Postfix does. */
@@ -102,5 +105,11 @@ export function transportLimits(config: Config, name: string, log: MailLogger): 
     positive: fb('_destination_concurrency_positive_feedback', 'default_destination_concurrency_positive_feedback'),
     negative: fb('_destination_concurrency_negative_feedback', 'default_destination_concurrency_negative_feedback'),
     failCohortLimit: transportInt(config, name, '_destination_concurrency_failed_cohort_limit'),
+    slots: {
+      cost: transportInt(config, name, '_delivery_slot_cost'),
+      loan: transportInt(config, name, '_delivery_slot_loan'),
+      loanFactor: 100 - transportInt(config, name, '_delivery_slot_discount'),
+      minSlots: transportInt(config, name, '_minimum_delivery_slots'),
+    },
   };
 }

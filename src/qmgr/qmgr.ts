@@ -63,6 +63,14 @@ export interface QmgrOptions {
   status: StatusOps;
   log: MailLogger;
   clock?: QmgrClock;
+  /**
+   * How many deliveries a transport's agent service takes at once (its
+   * master.cf process limit), as Postfix's qmgr only picks an entry when
+   * an agent process is free; 0 or absent: no limit here; negative: no
+   * agent process for it now. Asked before
+   * each delivery starts; kick() after it grows.
+   */
+  agentLimit?: (transport: string) => number;
 }
 
 /** What qmgr has in core and has done; tests and `postfix status`-like reports read it. */
@@ -314,6 +322,7 @@ export class Qmgr extends EventEmitter {
       this.log.info(`${msg.queueId}: from=<${logForm(msg.sender, this.params.infoLogAddressFormat)}>, size=${msg.size}, nrcpt=${msg.nrcpt} (queue active)`);
     }
     msg.rcptOffset = batch.nextOffset;
+    msg.rcptRead += batch.recipients.length;
     await assignRecipients(this, msg, batch.recipients);
     return true;
   }
@@ -329,7 +338,7 @@ export class Qmgr extends EventEmitter {
   transport(name: string): Transport<QmgrMessage> {
     let t = this.transports.get(name);
     if (!t) {
-      t = new Transport<QmgrMessage>(name, transportLimits(this.opts.config, name, this.log));
+      t = new Transport<QmgrMessage>(name, transportLimits(this.opts.config, name, this.log), () => this.opts.agentLimit?.(name) ?? 0);
       this.transports.set(name, t);
     }
     return t;
@@ -355,12 +364,14 @@ export class Qmgr extends EventEmitter {
     try {
       const outcome = await activeDone(this, msg);
       if (outcome !== 'more') {
+        for (const t of this.transports.values()) t.jobs.forget(msg);
         this.messages.delete(msg);
         this.countMessages();
         this.emit('done', msg.queueId, outcome);
       }
     } catch (e) {
       this.log.warning(`${msg.queueId}: ${(e as Error).message}`);
+      for (const t of this.transports.values()) t.jobs.forget(msg);
       this.messages.delete(msg);
       this.countMessages();
     }

@@ -5,9 +5,11 @@
 // window. Success opens the window by the positive feedback, failure
 // closes it by the negative feedback; when a whole cohort fails the queue
 // is throttled ("dead") and its waiting entries are deferred with the
-// reason. In-core state only: no files, no sockets.
+// reason. Which entry goes next is the job scheduler's choice (./job.ts).
+// In-core state only: no files, no sockets.
 import type { DeliveryRecipient } from '../delivery/api.js';
 import { feedbackValue } from './feedback.js';
+import { JobScheduler, type Peer } from './job.js';
 import type { TransportLimits } from './params.js';
 
 /** A reason for not delivering (a DSN status and text). */
@@ -21,6 +23,10 @@ export interface EntryOwner {
   readonly queueId: string;
   /** Entries of this message not yet finished. */
   refcount: number;
+  /** When the message entered the active queue (seconds): its place on the job lists. */
+  readonly queuedTime: number;
+  /** Recipients of the message still in its file, not read into core yet. */
+  readonly rcptUnread: number;
 }
 
 /** Recipients of one message for one destination, delivered in one request. */
@@ -29,6 +35,8 @@ export class QueueEntry<M extends EntryOwner = EntryOwner> {
     readonly message: M,
     readonly queue: DestQueue<M>,
     readonly recipients: DeliveryRecipient[],
+    /** The message's job's share of this queue. */
+    readonly peer: Peer<M>,
   ) {}
 }
 
@@ -51,6 +59,8 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
   clogTimeToWarn = 0;
   /** Cancels the timer that revives a dead queue. */
   cancelRevive: (() => void) | null = null;
+  /** Equal to the transport's blocker tag while it keeps jobs from being served. */
+  blockerTag = 0;
 
   constructor(
     readonly transport: Transport<M>,
@@ -130,11 +140,24 @@ export class Transport<M extends EntryOwner = EntryOwner> {
   cancelRevive: (() => void) | null = null;
   /** Deliveries in flight over all destinations. */
   busy = 0;
+  /** Which message's entries go next. */
+  readonly jobs: JobScheduler<M>;
 
   constructor(
     readonly name: string,
     readonly limits: TransportLimits,
-  ) {}
+    /** Deliveries the agent service takes at once now (its master.cf process limit); 0: no limit known; negative: none now. */
+    readonly agentLimit: () => number = () => 0,
+  ) {
+    this.jobs = new JobScheduler<M>(limits.slots);
+  }
+
+  /** Another delivery may be handed to the agent now. */
+  agentFree(): boolean {
+    if (this.dead !== null) return false;
+    const limit = this.agentLimit();
+    return limit === 0 || this.busy < limit;
+  }
 
   /** The queue for a destination, made on first use. */
   queue(name: string, nexthop: string): DestQueue<M> {
@@ -144,16 +167,6 @@ export class Transport<M extends EntryOwner = EntryOwner> {
       this.queues.set(name, q);
     }
     return q;
-  }
-
-  /**
-   * The destinations in the order they were created: the older mail's first,
-   * and a message's own destinations in its sorted recipient order, as
-   * Postfix's job scheduler walks a job's peers. Each round of the caller
-   * serves every destination once, so none starves.
-   */
-  rotation(): Array<DestQueue<M>> {
-    return [...this.queues.values()];
   }
 
   /** Drops queues with nothing left to do (qmgr_queue_done). */

@@ -190,7 +190,10 @@ export interface Harness {
   outcomes(ids: string[]): Promise<Map<string, string>>;
 }
 
-export function harness(settings: Array<[string, string]> = [], opts: { dir?: string; transports?: Record<string, string> } = {}): Harness {
+export function harness(
+  settings: Array<[string, string]> = [],
+  opts: { dir?: string; transports?: Record<string, string>; agentLimit?: (transport: string) => number } = {},
+): Harness {
   const dir = opts.dir ?? tempDir('qmgr-test-');
   const config = Config.fromEntries(dir, settings);
   const lines: string[] = [];
@@ -200,7 +203,7 @@ export function harness(settings: Array<[string, string]> = [], opts: { dir?: st
   const status = new FakeStatus();
   const qmgr = new Qmgr({
     queueDir: dir, layout: DEFAULT_LAYOUT, config, params: qmgrParams(config), resolver: tableResolver(opts.transports),
-    agents: new SocketAgentClient(dir), bounce, status, log, clock,
+    agents: new SocketAgentClient(dir), bounce, status, log, clock, agentLimit: opts.agentLimit,
   });
   const seen = new Map<string, string>();
   const waiters: Array<() => void> = [];
