@@ -86,11 +86,17 @@ function bindUnix(path: string, owner: Account | null): Created {
   } catch (e) {
     return { ok: false, error: `remove ${path}: ${errnoText(e as NodeJS.ErrnoException)}` };
   }
-  const r = createHandle(path, -1, -1, undefined, 0);
+  // Bound under a temporary name, then renamed into place: libuv removes
+  // the name a socket was bound to when the master closes its copy, and the
+  // master lets go of an on-demand service's socket while its process
+  // goes on listening there (./supervisor.ts).
+  const tmp = `${path}.${process.pid}.bind`;
+  const r = createHandle(tmp, -1, -1, undefined, 0);
   if (typeof r === 'number') return { ok: false, error: `bind: ${path}: ${netError(r)}` };
   try {
-    fs.chmodSync(path, UNIX_MODE);
-    chown(path, owner);
+    fs.chmodSync(tmp, UNIX_MODE);
+    chown(tmp, owner);
+    fs.renameSync(tmp, path);
   } catch (e) {
     r.close();
     return { ok: false, error: `chmod socket ${path}: ${errnoText(e as NodeJS.ErrnoException)}` };

@@ -4,7 +4,8 @@
 //    core at most, the service's process_limit shared out between them;
 //    an entry's maxProcesses caps that count further (the delivery agents,
 //    which wait on disks and peers rather than on the CPU, run one process
-//    whose concurrent deliveries are the whole process_limit);
+//    whose concurrent deliveries are the whole process_limit, started
+//    when qmgr first connects, as Postfix's master starts a service);
 //  - "single": exactly one process (qmgr, pickup), on its FIFO or socket;
 //  - "in-process": no service of its own; its work is done inside the
 //    processes that need it (cleanup, trivial-rewrite, postlogd, proxymap,
@@ -46,6 +47,12 @@ interface RunEntry {
    * util/thread-creds.ts, so the pool's size costs nothing there).
    */
   threadPool?: number;
+  /**
+   * Started when its first client connects, as Postfix's master starts
+   * every service (the delivery agents: a daemon that delivers only
+   * locally never runs an smtp or pipe process).
+   */
+  onDemand?: boolean;
 }
 
 type Entry = RunEntry | { kind: 'in-process' };
@@ -53,14 +60,14 @@ type Entry = RunEntry | { kind: 'in-process' };
 const REGISTRY = new Map<string, Entry>([
   ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
   ['qmgr', { kind: 'single', types: ['unix', 'fifo'], module: qmgrProgram }],
-  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1, threadPool: 20 }],
-  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, threadPool: 20 }],
-  ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1 }],
-  ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1 }],
-  ['pipe', { kind: 'workers', types: ['unix'], module: pipeProgram, maxProcesses: 1 }],
+  ['local', { kind: 'workers', types: ['unix'], module: localProgram, maxProcesses: 1, onDemand: true, threadPool: 20 }],
+  ['virtual', { kind: 'workers', types: ['unix'], module: virtualProgram, maxProcesses: 1, onDemand: true, threadPool: 20 }],
+  ['error', { kind: 'workers', types: ['unix'], module: errorProgram, maxProcesses: 1, onDemand: true }],
+  ['discard', { kind: 'workers', types: ['unix'], module: discardProgram, maxProcesses: 1, onDemand: true }],
+  ['pipe', { kind: 'workers', types: ['unix'], module: pipeProgram, maxProcesses: 1, onDemand: true }],
   ['pickup', { kind: 'single', types: ['unix', 'fifo'], module: pickupProgram }],
-  ['smtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1 }],
-  ['lmtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1 }],
+  ['smtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1, onDemand: true }],
+  ['lmtp', { kind: 'workers', types: ['unix'], module: smtpProgram, maxProcesses: 1, onDemand: true }],
   ['cleanup', { kind: 'in-process' }],
   ['bounce', { kind: 'in-process' }],
   ['showq', { kind: 'in-process' }],
@@ -106,6 +113,12 @@ export function programModule(name: string): ProgramModule | undefined {
 export function threadPoolSize(command: string): number | undefined {
   const entry = REGISTRY.get(commandName(command));
   return entry && entry.kind !== 'in-process' ? entry.threadPool : undefined;
+}
+
+/** Is the command's process started by its first client rather than at start-up? */
+export function startsOnDemand(command: string): boolean {
+  const entry = REGISTRY.get(commandName(command));
+  return entry !== undefined && entry.kind !== 'in-process' && entry.onDemand === true;
 }
 
 export function processCap(command: string): number | undefined {

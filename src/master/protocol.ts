@@ -62,6 +62,8 @@ export interface WorkerInit {
 export type MasterMessage =
   /** A listening socket for init.listeners[index] (the handle comes with the message). */
   | { type: 'listen'; index: number }
+  /** A client of init.listeners[index] the master accepted before this process listened (the handle comes with the message). */
+  | { type: 'accept'; index: number }
   /** Stop accepting, finish the sessions in progress, exit (reload, removed service, master gone). */
   | { type: 'retire' }
   /** Stop accepting, let messages being committed get their reply, close the rest, exit (postfix stop). */

@@ -6,7 +6,8 @@
 // process_limit's session slots, which ./slot-pool.ts lends to whichever
 // process has clients waiting) or "single" (exactly one process, all of
 // process_limit). It creates the
-// listeners (./listeners.ts), keeps the processes up, restarts one that
+// listeners (./listeners.ts), starts a delivery agent's process when its
+// first client connects (the master listens until then), keeps the processes up, restarts one that
 // dies (throttling a command that fails before its first connection, with
 // Postfix's log lines), replaces them on reload (old ones retire after
 // their sessions; a single process is replaced only once it has left),
@@ -18,10 +19,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
+import { getSystemErrorName as getErrName } from 'node:util';
 import type { MailLogger } from '../log/logger.js';
 import type { AnvilServer } from './anvil.js';
-import { createListeners, type MasterListener, NET_ERRNO_TEXT } from './listeners.js';
-import { commandName, processCap, threadPoolSize } from './programs.js';
+import { createListeners, type MasterListener, NET_ERRNO_TEXT, type ServerHandle } from './listeners.js';
+import { commandName, processCap, startsOnDemand, threadPoolSize } from './programs.js';
 import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
 import { SlotPool } from './slot-pool.js';
@@ -82,6 +84,13 @@ interface WorkerProc {
   retiring: boolean;
 }
 
+/** A client connection the master accepted itself (a libuv handle). */
+type RawClient = { close(): void };
+/** A bound socket as the master listens on it itself. */
+type RawListenHandle = ServerHandle & { listen(backlog: number): number; onconnection: ((status: number, client?: RawClient) => void) | null };
+/** The listen queue of an endpoint the master listens on. */
+const LISTEN_BACKLOG = 511;
+
 export type StartOutcome = { ok: true } | { ok: false; error: string };
 
 export class ServiceSupervisor {
@@ -99,6 +108,10 @@ export class ServiceSupervisor {
   private stopping = false;
   private firstStart: ((o: StartOutcome) => void) | null = null;
   private readonly slots: SlotPool;
+  /** On-demand service: clients the master accepted while its process starts. */
+  private waiting: RawClient[] = [];
+  /** On-demand service without a process: the master listens on its socket. */
+  private masterListening = false;
 
   constructor(
     private readonly env: SupervisorEnv,
@@ -129,8 +142,23 @@ export class ServiceSupervisor {
     return null;
   }
 
+  /**
+   * A service whose process is started by its first client (a delivery
+   * agent, see ./programs.ts), as Postfix's master starts services: until
+   * then, and again once its process has left, the master listens on the
+   * socket, accepts, and hands what it accepted to the new process, which
+   * then listens on the same socket while the master lets go of it.
+   */
+  private get onDemand(): boolean {
+    return this.kind === 'workers' && this.spec.type === 'unix' && startsOnDemand(this.spec.entry.command);
+  }
+
   /** Starts the first generation; resolves once each process is ready or gone, or a listen failed. */
   start(): Promise<StartOutcome> {
+    if (this.onDemand) {
+      const error = this.listenInMaster();
+      return Promise.resolve(error === null ? { ok: true } : { ok: false, error });
+    }
     const done = new Promise<StartOutcome>((resolve) => (this.firstStart = resolve));
     this.spawnGeneration();
     this.scheduleWakeup();
@@ -147,6 +175,12 @@ export class ServiceSupervisor {
     }
     for (const w of this.workers.values()) this.retire(w);
     this.scheduleWakeup();
+    if (this.onDemand) {
+      // The next client starts a process with the new settings; the old one finishes on a socket of its own.
+      this.generation++;
+      if (!this.masterListening) this.rebindInMaster();
+      return;
+    }
     if (this.kind === 'single' && this.workers.size > 0) {
       this.pendingGeneration = true;
       return;
@@ -158,6 +192,7 @@ export class ServiceSupervisor {
   remove(): void {
     this.stopping = true;
     this.clearTimers();
+    this.dropWaiting();
     for (const w of this.workers.values()) this.retire(w);
     this.closeListeners();
   }
@@ -166,6 +201,7 @@ export class ServiceSupervisor {
   stop(immediate: boolean): Promise<void> {
     this.stopping = true;
     this.clearTimers();
+    this.dropWaiting();
     const exits = [...this.workers.values()].map((w) => new Promise<void>((r) => (w.child.exitCode !== null || w.child.signalCode !== null ? r() : w.child.once('exit', () => r()))));
     for (const w of this.workers.values()) {
       w.retiring = true;
@@ -190,6 +226,53 @@ export class ServiceSupervisor {
   private closeListeners(): void {
     for (const l of this.listeners) l.close();
     this.listeners = [];
+    this.masterListening = false;
+  }
+
+  private dropWaiting(): void {
+    for (const c of this.waiting.splice(0)) c.close();
+  }
+
+  /** On-demand service: listen on the socket in the master; the error is master's text. */
+  private listenInMaster(): string | null {
+    const l = this.listeners[0];
+    const h = l?.handle as RawListenHandle | undefined;
+    if (!l || !h) return `listen ${this.spec.path ?? this.spec.ext}: no socket`;
+    h.onconnection = (status, client) => this.onMasterConnection(status, client);
+    const code = h.listen(LISTEN_BACKLOG);
+    if (code !== 0) return `listen ${l.info.kind === 'unix' ? l.info.path : this.spec.ext}: ${NET_ERRNO_TEXT[getErrName(code)] ?? getErrName(code)}`;
+    this.masterListening = true;
+    return null;
+  }
+
+  /** On-demand service whose process left: a fresh socket at the same path, the master listening. */
+  private rebindInMaster(): void {
+    this.closeListeners();
+    const error = this.bind() ?? this.listenInMaster();
+    if (error !== null) this.env.log.warning(error);
+  }
+
+  /** A client reached an on-demand service's socket while the master held it: start the process if none runs. */
+  private onMasterConnection(status: number, client?: RawClient): void {
+    if (status !== 0 || !client) return;
+    if (this.stopping) return client.close();
+    this.waiting.push(client);
+    const current = [...this.workers.values()].filter((w) => w.generation === this.generation && !w.retiring);
+    const ready = current.find((w) => w.ready);
+    if (ready) this.handOff(ready);
+    else if (current.length === 0 && this.throttle === null) this.spawnGeneration();
+  }
+
+  /** The process listens: it takes the clients the master accepted, and the master lets go of the socket. */
+  private handOff(w: WorkerProc): void {
+    for (const client of this.waiting.splice(0)) {
+      if (!w.child.connected) {
+        client.close();
+        continue;
+      }
+      w.child.send({ type: 'accept', index: 0 }, client as unknown as net.Socket, () => client.close());
+    }
+    if (this.masterListening) this.closeListeners();
   }
 
   /**
@@ -293,6 +376,7 @@ export class ServiceSupervisor {
       case 'ready':
         w.ready = true;
         this.checkFirstStart();
+        if (this.onDemand && w.generation === this.generation && !w.retiring) this.handOff(w);
         break;
       case 'taken':
         w.taken = true;
@@ -337,6 +421,13 @@ export class ServiceSupervisor {
       }
     }
     this.checkFirstStart();
+    if (this.onDemand) {
+      if (this.stopping) return;
+      const live = [...this.workers.values()].some((x) => x.generation === this.generation && !x.retiring);
+      if (!live && !this.masterListening) this.rebindInMaster();
+      if (!live && this.waiting.length && this.throttle === null) this.spawnGeneration();
+      return;
+    }
     if (this.pendingGeneration && this.workers.size === 0 && !this.stopping) {
       this.spawnGeneration();
       return;
@@ -348,6 +439,10 @@ export class ServiceSupervisor {
   private startThrottle(): void {
     this.throttle = setTimeout(() => {
       this.throttle = null;
+      if (this.onDemand) {
+        if (this.waiting.length && ![...this.workers.values()].some((w) => w.generation === this.generation && !w.retiring)) this.spawnGeneration();
+        return;
+      }
       const running = new Set([...this.workers.values()].filter((w) => w.generation === this.generation && !w.retiring).map((w) => w.slot));
       for (let slot = 0; slot < this.workerCount(); slot++) if (!running.has(slot)) this.spawn(slot);
     }, this.env.throttleSeconds * 1000);

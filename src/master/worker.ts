@@ -87,6 +87,12 @@ class Worker {
     if (msg.type === 'listen') {
       this.handles.set(msg.index, handle);
       if (this.handles.size === this.handleCount) void this.startListening();
+    } else if (msg.type === 'accept') {
+      const info = this.init.listeners[msg.index];
+      if (!info || !handle || this.leaving) return void (handle as { close?(): void } | undefined)?.close?.();
+      // As the listener's own clients arrive: half-open, and paused until the program reads.
+      const options = { handle, allowHalfOpen: true, pauseOnCreate: true } as unknown as net.SocketConstructorOpts;
+      this.accept(new net.Socket(options), info);
     } else if (msg.type === 'retire') {
       void this.retire();
     } else if (msg.type === 'stop') {
