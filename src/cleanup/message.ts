@@ -18,13 +18,13 @@ import { addMissingHeaders } from './missing-headers.js';
 import {
   HDR_CONTENT_TRANSFER_ENCODING, HDR_MESSAGE_ID, HDR_OPT_DROP, HDR_OPT_MIME, HDR_OPT_RECIP, HDR_OPT_RR, HDR_OPT_SENDER,
   HDR_RECEIVED, HDR_RESENT_MESSAGE_ID, type HeaderOpts,
-} from './header-opts.js';
+} from '../mail/header-opts.js';
 import { cleanupFoldHeader, cleanupOutHeader } from './header-out.js';
 import {
   MIME_ERR_TRUNC_HEADER, MIME_HDR_MULTIPART, MIME_HDR_NESTED, MIME_HDR_PRIMARY, MIME_OPT_DISABLE_MIME,
   MIME_OPT_REPORT_8BIT_IN_7BIT_BODY, MIME_OPT_REPORT_8BIT_IN_HEADER, MIME_OPT_REPORT_ENCODING_DOMAIN,
   MIME_OPT_REPORT_NESTING, MimeState, mimeStateDetail, mimeStateError,
-} from './mime-state.js';
+} from '../mail/mime-state.js';
 import { cleanupOut } from './out.js';
 import type { CleanupState } from './state.js';
 import { isCSpace, toBytes, toText, trunc } from './text.js';

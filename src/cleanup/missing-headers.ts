@@ -14,7 +14,7 @@ import { logInfo, logWarning } from './act.js';
 import {
   HDR_CC, HDR_DATE, HDR_FROM, HDR_MESSAGE_ID, HDR_RESENT_CC, HDR_RESENT_DATE, HDR_RESENT_FROM,
   HDR_RESENT_MESSAGE_ID, HDR_RESENT_TO, HDR_TO,
-} from './header-opts.js';
+} from '../mail/header-opts.js';
 import { isHeader } from '../mail/header.js';
 import { gmtStamp, mailDate } from '../mail/mail-date.js';
 import { cleanupOut } from './out.js';

@@ -30,7 +30,7 @@ import {
 import { errnoText } from '../util/errno.js';
 import { commitAll, createQueueFile, type QueueFile, type TimeVal } from '../queue/queue-file.js';
 import type { CleanupService, CleanupSession } from './api.js';
-import { HeaderOptsTable } from './header-opts.js';
+import { HeaderOptsTable } from '../mail/header-opts.js';
 import { readCleanupParams } from './params.js';
 import { Session } from './session.js';
 import type { CleanupContext } from './state.js';

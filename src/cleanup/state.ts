@@ -10,8 +10,8 @@ import type { Maps } from '../address/maps.js';
 import type { MailLogger } from '../log/logger.js';
 import type { QueueFile } from '../queue/queue-file.js';
 import type { QueueLayout } from '../queue/layout.js';
-import type { HeaderOptsTable } from './header-opts.js';
-import type { MimeState } from './mime-state.js';
+import type { HeaderOptsTable } from '../mail/header-opts.js';
+import type { MimeState } from '../mail/mime-state.js';
 import type { CleanupParams } from './params.js';
 import type { QueueOutput } from './out.js';
 

@@ -10,8 +10,8 @@
 // MIME and header tables, which a daemon part may not reach into.
 import { TOK822_ADDR, tok822Grep, tok822Parse } from '../address/tok822.js';
 import { TOK822_STR_DEFL, tok822Internalize } from '../address/tok822-format.js';
-import { HDR_OPT_EXTRACT, HDR_OPT_RECIP, HDR_OPT_RR, HeaderOptsTable, type HeaderOpts } from '../cleanup/header-opts.js';
-import { MIME_HDR_PRIMARY, MIME_OPT_DISABLE_MIME, MIME_OPT_REPORT_TRUNC_HEADER, MimeState, mimeStateError } from '../cleanup/mime-state.js';
+import { HDR_OPT_EXTRACT, HDR_OPT_RECIP, HDR_OPT_RR, HeaderOptsTable, type HeaderOpts } from '../mail/header-opts.js';
+import { MIME_HDR_PRIMARY, MIME_OPT_DISABLE_MIME, MIME_OPT_REPORT_TRUNC_HEADER, MimeState, mimeStateError } from '../mail/mime-state.js';
 import { DEL_REQ_FLAG_MTA_VRFY, DEL_REQ_FLAG_RECORD, DEL_REQ_FLAG_USR_VRFY } from '../delivery/api.js';
 import { REC_TYPE } from '../queue/rec-type.js';
 import { RecordWriter } from '../queue/record.js';

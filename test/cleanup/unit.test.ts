@@ -16,9 +16,9 @@ import {
 } from '../../src/cleanup/api.js';
 import { createCleanupService } from '../../src/cleanup/service.js';
 import type { CleanupSession } from '../../src/cleanup/api.js';
-import { HeaderOptsTable, HDR_OPT_DROP } from '../../src/cleanup/header-opts.js';
+import { HeaderOptsTable, HDR_OPT_DROP } from '../../src/mail/header-opts.js';
 import { isHeaderBuf } from '../../src/mail/header.js';
-import { MimeState, MIME_ERR_NESTING, MIME_HDR_MULTIPART, MIME_HDR_NESTED, MIME_HDR_PRIMARY, MIME_OPT_REPORT_NESTING } from '../../src/cleanup/mime-state.js';
+import { MimeState, MIME_ERR_NESTING, MIME_HDR_MULTIPART, MIME_HDR_NESTED, MIME_HDR_PRIMARY, MIME_OPT_REPORT_NESTING } from '../../src/mail/mime-state.js';
 import { dsnPrepend } from '../../src/mail/dsn.js';
 import { gmtStamp, mailDate } from '../../src/mail/mail-date.js';
 import { checkSizeRecord, parseQueueFile, type Rec } from './normalize.js';

@@ -7,14 +7,20 @@
 // and the replies are matched up afterwards; without it each command waits
 // for its reply. Each reply decides each recipient's fate (state.ts), each
 // time limit and lost connection becomes Postfix's "... while <stage>"
-// text. Touches its session's socket and, for the content, the queue file.
+// text. With smtp_generic_maps the envelope addresses go out rewritten;
+// the content is rewritten (./rewrite.ts) when generic maps, header or
+// body checks apply or the server needs 8bit to 7bit conversion. Touches
+// its session's socket and, for the content, the queue file.
 import { dsnNotifyStr, dsnRetStr } from '../../mail/dsn.js';
 import { xtextQuote, uxtextQuote } from '../../mail/xtext.js';
 import { quote822Local } from '../../address/quote.js';
 import { allAscii } from '../../util/bytes.js';
 import { printable } from '../../util/printable.js';
 import { DEL_REQ_TRACE_ONLY_MASK } from '../api.js';
+import { mimeStateDetail } from '../../mail/mime-state.js';
 import { sendContent } from './content.js';
+import { GenericLookupError } from './generic.js';
+import { contentFilter, needsFilter } from './rewrite.js';
 import { quote821 } from './quote821.js';
 import {
   FEATURE_8BITMIME, FEATURE_AUTH, FEATURE_DSN, FEATURE_ESMTP, FEATURE_PIPELINING, FEATURE_RSET_REJECTED, FEATURE_SIZE,
@@ -380,7 +386,8 @@ const knownAttr = (v: string): boolean => v !== '' && v.toLowerCase() !== 'unkno
 function mailCommand(state: SmtpState): string {
   const session = state.session!;
   const request = state.request;
-  const sender = state.settings.quoteRfc821 ? quote821(request.sender) : request.sender;
+  const generic = state.generic.get(null) ?? request.sender;
+  const sender = state.settings.quoteRfc821 && generic !== '' ? quote821(generic) : generic;
   let cmd = `MAIL FROM:<${sender}>`;
   if (session.features & FEATURE_SIZE && !mimeDowngrade(state)) cmd += ` SIZE=${request.dataSize}`;
   if (session.features & FEATURE_8BITMIME) {
@@ -400,7 +407,8 @@ function mailCommand(state: SmtpState): string {
 function rcptCommand(state: SmtpState, index: number): string {
   const session = state.session!;
   const rcpt = state.left[index]!;
-  const addr = state.settings.quoteRfc821 ? quote821(rcpt.address) : rcpt.address;
+  const generic = state.generic.get(rcpt) ?? rcpt.address;
+  const addr = state.settings.quoteRfc821 && generic !== '' ? quote821(generic) : generic;
   let cmd = `RCPT TO:<${addr}>`;
   if (session.features & FEATURE_DSN) {
     let orcpt = rcpt.dsnOrcpt;
@@ -622,11 +630,10 @@ async function smtpLoop(state: SmtpState, initialSend: number, initialRecv: numb
 
     if (sendState === ST_DOT && nrcpt > 0) {
       try {
-        if (mimeDowngrade(state) && request.encoding === ENC_8BIT) {
-          // Conversion to 7 bits is not built: the message goes as it is, which the peer may refuse.
-          state.log.warning(`${request.queueId}: 8-bit content sent to ${session.namaddr} without 8BITMIME: MIME conversion to 7 bits is not implemented by this Postfix replacement yet`);
-        }
+        const downgrading = mimeDowngrade(state);
+        const rules = state.content;
         const sent = await sendContent({
+          filter: rules && needsFilter(rules, downgrading) ? (out) => contentFilter(rules, downgrading, request.queueId, state.log, out) : null,
           fd: state.ctx.fh!.fd,
           path: `${request.queueName}/${request.queueId}`,
           dataOffset: request.dataOffset,
@@ -637,6 +644,13 @@ async function smtpLoop(state: SmtpState, initialSend: number, initialRecv: numb
             await session.stream.flush(t.dataXfer);
           },
         });
+        if (!sent.ok && 'mimeErrs' in sent) {
+          // No way to cancel a transaction in progress: the session is dropped without the final dot.
+          const d = mimeStateDetail(sent.mimeErrs);
+          await state.mesgFail('', fakeResp(d.dsn), d.text);
+          return done(0);
+        }
+        if (!sent.ok && 'dataError' in sent) return done(await state.streamExcept('data', 'sending message body'));
         if (!sent.ok) {
           if ('badType' in sent) state.log.warning(`${request.queueId}: bad record type: ${sent.badType} in message content`);
           const r = await state.mesgFail('', fakeResp('5.3.0'), 'unreadable mail queue entry');
@@ -658,10 +672,30 @@ async function smtpLoop(state: SmtpState, initialSend: number, initialRecv: numb
   return done(0);
 }
 
+/** smtp_rewrite_generic_internal() of the sender and each recipient left, looked up once per transaction. */
+async function genericEnvelope(state: SmtpState): Promise<boolean> {
+  state.generic.clear();
+  const generic = state.content?.generic;
+  if (!generic) return true;
+  try {
+    state.generic.set(null, await generic.envelope(state.request.sender));
+    for (const rcpt of state.left) state.generic.set(rcpt, await generic.envelope(rcpt.address));
+  } catch (e) {
+    if (!(e instanceof GenericLookupError)) throw e;
+    state.log.warning(e.message);
+    return false;
+  }
+  return true;
+}
+
 /** One mail transaction (smtp_xfer); the SIZE check first. */
 export async function smtpXfer(state: SmtpState): Promise<number> {
   const session = state.session!;
   const request = state.request;
+  if (!(await genericEnvelope(state))) {
+    dontCache(session);
+    return state.streamExcept('data', 'sending MAIL FROM');
+  }
   if (session.sizeLimit > 0 && session.sizeLimit < request.dataSize) {
     await state.mesgFail('', fakeResp('5.3.4'), `message size ${request.dataSize} exceeds size limit ${session.sizeLimit} of server ${session.namaddr}`);
     state.completeSession = true;

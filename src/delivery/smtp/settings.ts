@@ -143,7 +143,7 @@ export function readSmtpSettings(config: Config, lmtp: boolean): SmtpSettings {
  */
 function refuseMissing(config: Config, p: string): void {
   for (const name of [
-    'generic_maps', 'header_checks', 'body_checks', 'mime_header_checks', 'nested_header_checks', 'reply_filter',
+    'reply_filter',
     'bind_address6', 'pix_workaround_maps', `discard_${p === 'lmtp' ? 'lhlo' : 'ehlo'}_keyword_address_maps`,
     'dns_reply_filter',
   ]) {

@@ -7,6 +7,9 @@
 // gets its own SmtpState. Touches sockets to servers, and the queue file
 // and status logs through the status calls.
 import type { Config } from '../../config/config.js';
+import { AddressResolver } from '../../address/resolve.js';
+import { TableCache } from '../../address/maps.js';
+import { HeaderOptsTable } from '../../mail/header-opts.js';
 import type { MailLogger } from '../../log/logger.js';
 import { DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryReply } from '../api.js';
 import type { AgentDelivery, AgentHandler } from '../agent.js';
@@ -15,6 +18,9 @@ import { type HopFinder, smtpConnect } from './connect.js';
 import { readSmtpSettings, type SmtpSettings } from './settings.js';
 import { SmtpState } from './state.js';
 import { type SaslSettings, readSaslSettings } from './sasl.js';
+import { GenericMaps } from './generic.js';
+import { ContentChecks } from './hbc.js';
+import type { ContentRules } from './rewrite.js';
 
 export interface SmtpAgent {
   /** Resolves once the tables are open; rejects with a ConfigError. */
@@ -38,8 +44,10 @@ export interface SmtpAgentOptions {
 export function smtpAgent(opts: SmtpAgentOptions): SmtpAgent {
   const settings = readSmtpSettings(opts.config, opts.lmtp);
   let sasl: SaslSettings | undefined;
-  const ready = readSaslSettings(opts.config, settings.prefix).then((s) => {
+  let content: ContentRules | null = null;
+  const ready = Promise.all([readSaslSettings(opts.config, settings.prefix), contentRules(opts.config, settings.prefix, opts.log)]).then(([s, c]) => {
     sasl = s;
+    content = c;
   });
   const cache = new SessionCache();
   const deps = { hops: opts.hops, cache, service: opts.service };
@@ -51,10 +59,31 @@ export function smtpAgent(opts: SmtpAgentOptions): SmtpAgent {
     }
     await ready;
     const state = new SmtpState(request, status, settings, log, sasl!);
+    state.content = content;
     await smtpConnect(state, deps);
     const reply: DeliveryReply = { status: state.status === 0 ? DEL_STAT_FINAL : DEL_STAT_DEFER };
     if (state.hopStatus) reply.hopStatus = state.hopStatus;
     return reply;
   };
   return { ready, handle, settings, close: () => cache.closeAll() };
+}
+
+/** The output rewriting the configuration asks for: generic maps, header and body checks; null when none. */
+async function contentRules(config: Config, prefix: string, log: MailLogger): Promise<ContentRules | null> {
+  const cache = new TableCache(log, config.getBool('smtputf8_enable'));
+  const checks = await ContentChecks.create((name) => config.get(name), prefix, cache);
+  // The address lookups of the generic maps need trivial-rewrite's view of local domains and canonical forms.
+  const generic = config.get(`${prefix}_generic_maps`) !== ''
+    ? await GenericMaps.create(config, prefix, cache, new AddressResolver(config, { cache, log }).addrFindEnv(), log)
+    : undefined;
+  return {
+    generic,
+    checks,
+    headerOpts: new HeaderOptsTable(config.get('message_drop_headers')),
+    limits: {
+      headerLimit: config.getInt('header_size_limit'),
+      boundLimit: config.getInt('mime_boundary_length_limit'),
+      maxDepth: config.getInt('mime_nesting_limit'),
+    },
+  };
 }

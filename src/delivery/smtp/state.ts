@@ -18,6 +18,7 @@ import type { SmtpSettings } from './settings.js';
 import type { SmtpStream } from './stream.js';
 import type { TlsLevel } from './tls.js';
 import type { SaslSettings } from './sasl.js';
+import type { ContentRules } from './rewrite.js';
 
 export const FEATURE_ESMTP = 1 << 0;
 export const FEATURE_8BITMIME = 1 << 1;
@@ -135,6 +136,10 @@ export class SmtpState {
   dest = '';
   /** A TLS handshake failed under "may": try the same server again without TLS. */
   retryPlain = false;
+  /** The client's output rewriting (generic maps, header and body checks); null: none configured. */
+  content: ContentRules | null = null;
+  /** The envelope sender (key null) and recipients as smtp_generic_maps rewrote them for this transaction. */
+  readonly generic = new Map<DeliveryRecipient | null, string>();
   /** Session caching wanted for this request. */
   cacheLoad = false;
   cacheStore = false;

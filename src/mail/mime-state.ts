@@ -1,16 +1,18 @@
-// Mirrors Postfix's global/mime_state.c as cleanup uses it: a one-pass MIME
-// parser over text records that glues folded header lines into one header,
-// tells primary, multipart and nested (message/rfc822) headers apart,
-// follows multipart boundaries, and reports MIME errors (nesting, header
-// length, 8-bit data, encoding domain) when asked to. The 8-bit to
-// quoted-printable conversion (MIME_OPT_DOWNGRADE) belongs to the SMTP
-// client and is not here. Callbacks are async; the parser awaits each one,
-// in the order Postfix calls them. Works on byte strings; no I/O.
+// Mirrors Postfix's global/mime_state.c: a one-pass MIME parser over text
+// records that glues folded header lines into one header, tells primary,
+// multipart and nested (message/rfc822) headers apart, follows multipart
+// boundaries, and reports MIME errors (nesting, header length, 8-bit data,
+// encoding domain) when asked to. cleanup uses it on the way in; smtp(8)
+// on the way out, where MIME_OPT_DOWNGRADE turns 8-bit leaf parts into
+// quoted-printable and gives message/* and multipart/* parts a 7bit
+// Content-Transfer-Encoding. Callbacks are async; the parser awaits each
+// one, in the order Postfix calls them. Works on byte strings; no I/O.
 import { HDR_CONTENT_TRANSFER_ENCODING, HDR_CONTENT_TYPE, type HeaderOpts, type HeaderOptsTable } from './header-opts.js';
-import { isHeaderBuf } from '../mail/header.js';
+import { isHeaderBuf } from './header.js';
 import { HEADER_TOK_TOKEN, headerToken } from './header-token.js';
 
 export const MIME_OPT_NONE = 0;
+export const MIME_OPT_DOWNGRADE = 1 << 0;
 export const MIME_OPT_REPORT_8BIT_IN_7BIT_BODY = 1 << 1;
 export const MIME_OPT_REPORT_8BIT_IN_HEADER = 1 << 2;
 export const MIME_OPT_REPORT_ENCODING_DOMAIN = 1 << 3;
@@ -103,6 +105,7 @@ const isSpaceTab = (c: string | undefined): boolean => c === ' ' || c === '\t';
 // eslint-disable-next-line no-control-regex
 const has8bit = (s: string): boolean => /[\x80-\xff]/.test(s);
 const TSPECIALS = '()<>@,;:\\"/[]?=';
+const qpEncode = (ch: number): string => `=${ch.toString(16).toUpperCase().padStart(2, '0')}`;
 
 export class MimeState {
   private state = MIME_HDR_PRIMARY;
@@ -111,6 +114,8 @@ export class MimeState {
   private encoding = ENC_7BIT;
   private domain = ENC_7BIT;
   private output = '';
+  /** The quoted-printable line being built while downgrading. */
+  private qp = '';
   private prevType = '';
   // Postfix starts at -1 so that the primary multipart header is level 0.
   private nesting = -1;
@@ -226,11 +231,19 @@ export class MimeState {
     const header = this.output;
     this.output = '';
     this.prevType = '';
-    await this.cb.headOut(this.state, info, header);
+    // Downgrading holds back an 8-bit Content-Transfer-Encoding: the right one is written at the end of the headers.
+    if (info === null || info.type !== HDR_CONTENT_TRANSFER_ENCODING || !(this.flags & MIME_OPT_DOWNGRADE) || this.domain === ENC_7BIT) {
+      await this.cb.headOut(this.state, info, header);
+    }
   }
 
   /** The end of a header block: which state the next lines are in. */
   private async endOfHeaders(isText: boolean, text: string): Promise<void> {
+    if (this.flags & MIME_OPT_DOWNGRADE && this.domain !== ENC_7BIT) {
+      // Containers keep an identity encoding; leaf parts become quoted-printable (never base64).
+      const container = (this.ctype === CTYPE_MESSAGE && this.stype !== STYPE_GLOBAL) || this.ctype === CTYPE_MULTIPART;
+      await this.cb.headOut(this.state, null, `Content-Transfer-Encoding: ${container ? '7bit' : 'quoted-printable'}`);
+    }
     if (this.state === MIME_HDR_PRIMARY) await this.cb.headEnd();
     if (this.flags & MIME_OPT_REPORT_ENCODING_DOMAIN) this.checkDomain();
     if (!isText) {
@@ -240,7 +253,10 @@ export class MimeState {
     if (text.length === 0) {
       this.bodyOffset = 0;
       if (this.ctype === CTYPE_MESSAGE) {
-        if (this.stype === STYPE_RFC822 || this.stype === STYPE_GLOBAL) this.setState(MIME_HDR_NESTED, CTYPE_TEXT, STYPE_PLAIN);
+        if (this.stype === STYPE_RFC822
+          || (this.stype === STYPE_GLOBAL && (!(this.flags & MIME_OPT_DOWNGRADE) || this.domain === ENC_7BIT))) {
+          this.setState(MIME_HDR_NESTED, CTYPE_TEXT, STYPE_PLAIN);
+        }
         else this.setState(MIME_STATE_BODY);
       } else if (this.ctype === CTYPE_MULTIPART) {
         this.setState(MIME_STATE_BODY, CTYPE_OTHER, STYPE_OTHER);
@@ -294,7 +310,31 @@ export class MimeState {
         }
       }
     }
-    await this.bodyOut(type, text);
+    if (this.flags & MIME_OPT_DOWNGRADE && this.domain !== ENC_7BIT) await this.downgrade(type, text);
+    else await this.bodyOut(type, text);
+  }
+
+  /**
+   * mime_state_downgrade(): one record as quoted-printable. A line that
+   * grows past 72 bytes gets a soft break ("="); a hard line end flushes,
+   * with a trailing space or tab encoded.
+   */
+  private async downgrade(type: string, text: string): Promise<void> {
+    for (let i = 0; i < text.length; i++) {
+      if (this.qp.length > 72) {
+        await this.bodyOut('N', `${this.qp}=`);
+        this.qp = '';
+      }
+      const ch = text.charCodeAt(i);
+      this.qp += (ch < 32 && ch !== 9) || ch === 0x3d || ch > 126 ? qpEncode(ch) : text[i];
+    }
+    if (type === 'N') {
+      const last = this.qp.charCodeAt(this.qp.length - 1);
+      if (last === 0x20 || last === 0x09) this.qp = this.qp.slice(0, -1) + qpEncode(last);
+      const line = this.qp;
+      this.qp = '';
+      await this.bodyOut('N', line);
+    }
   }
 
   /** mime_state_update(): one record; type 'N' or 'L' for text, anything else ends the content. Returns the error flags. */

@@ -1,6 +1,7 @@
 // Mirrors Postfix's global/header_opts.c and global/is_header.c: which
-// message headers cleanup knows (the sender and recipient headers it may
-// rewrite, Resent- headers, MIME headers, Received: for the hop count), the
+// message headers Postfix knows (the sender and recipient headers cleanup
+// and smtp_generic_maps may rewrite, Resent- headers, MIME headers,
+// Received: for the hop count), the
 // message_drop_headers list that removes some of them (Bcc, Content-Length,
 // Resent-Bcc, Return-Path by default), and the test whether a line starts a
 // header. Pure functions over byte strings; no I/O.
