@@ -309,13 +309,26 @@ async function runNow(run: InProcessRun): Promise<InProcessResult> {
 
 const scripts = new Map<string, vm.Script>();
 
+function readCache(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs a CommonJS bundle as a new module, as require() would the first time. */
-function evaluate(bundle: string): void {
+function evaluate(launcherBundle: string): void {
+  // dist/bin/NAME.cjs is a stub that compiles NAME.bundle.cjs with its code
+  // cache; here the compiled script is kept across runs instead.
+  const bundle = launcherBundle.replace(/\.cjs$/, '.bundle.cjs');
   let script = scripts.get(bundle);
   if (!script) {
     const source = fs.readFileSync(bundle, 'utf8');
-    script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    // The same wrapper as tools/bundle.ts's, so the code cache fits.
+    script = new vm.Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, {
       filename: bundle,
+      cachedData: readCache(`${bundle}.cache`),
       // import() in the bundle (of lmdb) loads what it would from dist/bin/.
       importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
     });
