@@ -25,6 +25,7 @@ import { runLoad } from '../master/smtp-load.js';
 import { encodeRecord } from '../../src/queue/record.js';
 import { REC_TYPE, formatSizeRecord, formatTimeRecord } from '../../src/queue/rec-type.js';
 import { DEFAULT_LAYOUT, mailQueuePath } from '../../src/queue/layout.js';
+import { median, treePss } from './lib.js';
 
 export const name = 'delivery: SMTP to a local Maildir, this daemon vs Postfix';
 
@@ -37,12 +38,6 @@ const FIXTURE = path.join(repoRoot(), 'fixtures', 'bench', 'delivery');
 const USER = 'pfbench';
 const MARKER = 'postfix-ts delivery benchmark';
 const self = fileURLToPath(import.meta.url);
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 function sh(file: string, args: string[]): void {
   const r = spawnSync(file, args, { encoding: 'utf8' });
@@ -78,37 +73,6 @@ function delivered(u: BenchUser): number {
   } catch {
     return 0;
   }
-}
-
-/** Every process below pid (and pid itself). */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const text = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
-  return out;
-}
-
-/** Summed PSS of a process tree in KiB. */
-function pss(root: number): number {
-  let kb = 0;
-  for (const pid of tree(root)) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      if (m) kb += Number(m[1]);
-    } catch {
-      // gone
-    }
-  }
-  return kb;
 }
 
 async function waitDelivered(u: BenchUser, want: number, kind: string): Promise<void> {
@@ -151,13 +115,13 @@ async function measureDelivery(kind: DaemonKind, u: BenchUser): Promise<Delivery
     const warm = WARMUP > 0 ? await load(port, WARMUP) : 0;
     await waitDelivered(u, warm, kind);
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, pss(master))), 250);
+    const sampler = setInterval(() => (peak = Math.max(peak, treePss(master).kb)), 250);
     const t0 = process.hrtime.bigint();
     const sent = await load(port, MESSAGES);
     await waitDelivered(u, warm + sent, kind);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     clearInterval(sampler);
-    peak = Math.max(peak, pss(master));
+    peak = Math.max(peak, treePss(master).kb);
     return { rate: sent / seconds, pssKb: peak };
   } finally {
     await d.stop();

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './lib.js';
 
 export const name = 'postconf -n startup';
 
@@ -19,11 +20,6 @@ function timeOnce(cmd: string, args: string[]): number {
   const t1 = process.hrtime.bigint();
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
   return Number(t1 - t0) / 1e6;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export async function run(): Promise<void> {

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './lib.js';
 
 export const name = 'postmap lmdb: 1M-line build, 100k-key -q -';
 
@@ -82,11 +83,6 @@ function timed(c: Contender, args: string[], input?: Buffer): Timed {
     throw new Error(`${c.label} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString().trim()}`);
   }
   return { ms, stdout: r.stdout };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

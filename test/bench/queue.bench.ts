@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../lib/cases.js';
 import { bigQueue, replayMainCf } from '../../tools/record-queue-tools.js';
+import { median } from './lib.js';
 
 export const name = 'queue: mailq on a 10,000-message queue, sendmail x 1,000';
 
@@ -38,12 +39,6 @@ function contenders(): Contender[] {
   const why = process.getuid?.() !== 0 ? 'not root' : !fs.existsSync('/usr/sbin/postqueue') ? 'Postfix not installed' : null;
   if (why) console.log(`  Postfix not measured: ${why}`);
   return why ? [ours] : [ours, postfix];
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function env(conf: string): NodeJS.ProcessEnv {

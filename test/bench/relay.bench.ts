@@ -16,6 +16,7 @@ import { repoRoot } from '../lib/cases.js';
 import { type Daemon, type DaemonKind, startDaemon } from '../lib/daemon.js';
 import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 import { runLoad } from '../master/smtp-load.js';
+import { median } from './lib.js';
 
 export const name = 'relay: SMTP in, smtp(8) out to smtp-sink, this daemon vs Postfix';
 
@@ -27,12 +28,6 @@ const FIXTURE = path.join(repoRoot(), 'fixtures', 'smtp', 'bench-relay');
 const SINK_PORT = 13226;
 const SMTP_SINK = '/usr/sbin/smtp-sink';
 const self = fileURLToPath(import.meta.url);
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 /** Counts the status=sent lines of a maillog as it grows. */
 class SentCounter {

@@ -24,6 +24,7 @@ import { repoRoot } from '../lib/cases.js';
 import { type Daemon, type DaemonKind, startDaemon } from '../lib/daemon.js';
 import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 import { runLoad } from '../master/smtp-load.js';
+import { median, treeCpuSeconds } from './lib.js';
 
 export const name = 'smtpd: concurrent SMTP sessions of 1 KB messages, this daemon vs Postfix';
 
@@ -34,12 +35,6 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 2000);
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const FIXTURE = path.join(repoRoot(), 'fixtures', 'smtpd', '01-defaults');
 const self = fileURLToPath(import.meta.url);
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 /** Files in the queue (every accepted message stays there). */
 function queued(d: Daemon): number {
@@ -64,36 +59,12 @@ async function settledQueued(d: Daemon): Promise<number> {
   return last;
 }
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /**
  * CPU seconds used so far by a daemon: its master (with the children it
  * has reaped) and every live process below it. A measure of the work per
  * message that does not depend on how busy the machine is.
  */
-function treeCpuSeconds(masterPid: number): number {
-  const stats = new Map<number, { ppid: number; own: number; reaped: number }>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const text = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(name), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let ticks = 0;
-  const walk = (pid: number) => {
-    const st = stats.get(pid);
-    if (!st) return;
-    ticks += st.own + st.reaped;
-    for (const [child, c] of stats) if (c.ppid === pid) walk(child);
-  };
-  walk(masterPid);
-  return ticks / CLK_TCK;
-}
-
 /** One load run of `messages` messages: elapsed seconds. */
 async function drive(port: number, messages: number): Promise<number> {
   if (fs.existsSync(SMTP_SOURCE)) {

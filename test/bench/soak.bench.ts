@@ -22,6 +22,7 @@ import { type DaemonKind, startDaemon } from '../lib/daemon.js';
 import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 import { tempDir } from '../lib/tmp.js';
 import { connect, runLoad } from '../master/smtp-load.js';
+import { treePss } from './lib.js';
 
 export const name = 'soak: 1,000 slow and idle clients plus a normal load, this daemon vs Postfix';
 
@@ -43,38 +44,6 @@ function fixture(): string {
   // Every client comes from 127.0.0.1: no per-client connection limit.
   fs.appendFileSync(path.join(dir, 'main.cf'), 'smtpd_client_connection_count_limit = 0\nsmtpd_client_connection_rate_limit = 0\n');
   return dir;
-}
-
-/** The process tree below root. */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
-  return out;
-}
-
-/** Summed PSS of a process tree in KiB, and how many processes. */
-function pss(root: number): { kb: number; processes: number } {
-  let kb = 0;
-  const pids = tree(root);
-  for (const pid of pids) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      if (m) kb += Number(m[1]);
-    } catch {
-      // gone
-    }
-  }
-  return { kb, processes: pids.length };
 }
 
 /** Normal load for seconds: messages accepted per second. */
@@ -135,7 +104,7 @@ async function measure(kind: DaemonKind): Promise<Figures> {
     soak = await soakers(port, CLIENTS);
     let peak = { kb: 0, processes: 0 };
     const sample = () => {
-      const now = pss(master);
+      const now = treePss(master);
       if (now.kb > peak.kb) peak = now;
     };
     const sampler = setInterval(sample, 1000);

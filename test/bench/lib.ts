@@ -1,0 +1,73 @@
+// What several benchmarks measure the same way: medians, the processes
+// under a daemon's master (from /proc), their summed memory (PSS) and CPU.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+/** Clock ticks per second of /proc/PID/stat's CPU fields. */
+let clkTck = 0;
+function ticksPerSecond(): number {
+  return (clkTck ||= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100);
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, in ticks. */
+  own: number;
+  /** cutime + cstime (children already reaped), in ticks. */
+  reaped: number;
+}
+
+/** Every process now running, from /proc/PID/stat. */
+function procStats(): Map<number, ProcStat> {
+  const stats = new Map<number, ProcStat>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(name), { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return stats;
+}
+
+/** The process `root` and every process below it. */
+export function processTree(root: number, stats: Map<number, ProcStat> = procStats()): number[] {
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, st] of stats) if (st.ppid === out[i]) out.push(pid);
+  return out;
+}
+
+/** Summed PSS (/proc/PID/smaps_rollup) of a process tree in KiB, and how many processes. */
+export function treePss(root: number): { kb: number; processes: number } {
+  let kb = 0;
+  const pids = processTree(root);
+  for (const pid of pids) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { kb, processes: pids.length };
+}
+
+/** CPU seconds (user + system) used so far by a process tree, reaped children included. */
+export function treeCpuSeconds(root: number): number {
+  const stats = procStats();
+  let ticks = 0;
+  for (const pid of processTree(root, stats)) {
+    const st = stats.get(pid);
+    if (st) ticks += st.own + st.reaped;
+  }
+  return ticks / ticksPerSecond();
+}
