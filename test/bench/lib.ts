@@ -2,6 +2,7 @@
 // under a daemon's master (from /proc), their summed memory (PSS) and CPU.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 
 /** Clock ticks per second of /proc/PID/stat's CPU fields. */
 let clkTck = 0;
@@ -70,4 +71,25 @@ export function treeCpuSeconds(root: number): number {
     if (st) ticks += st.own + st.reaped;
   }
   return ticks / ticksPerSecond();
+}
+
+/**
+ * A benchmark that must run in the private network namespace: the `run`
+ * it exports. Outside the namespace it runs its own file again inside one
+ * (`self --inner`, which calls `inner` and sets the exit status).
+ */
+export function inNamespace(self: string, inner: () => Promise<void>): () => Promise<void> {
+  if (process.argv[1] === self && process.argv[2] === '--inner') {
+    inner().catch((e: unknown) => {
+      console.error((e as Error).message);
+      process.exitCode = 1;
+    });
+  }
+  return async () => {
+    if (namespaceReady()) return inner();
+    const why = whyNoNamespace();
+    if (why) throw new Error(why);
+    const r = await runInNamespace([process.execPath, self, '--inner'], { echo: true });
+    if (r.status !== 0) throw new Error(`benchmark exited with status ${r.status}`);
+  };
 }

@@ -14,9 +14,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../lib/cases.js';
 import { type Daemon, type DaemonKind, startDaemon } from '../lib/daemon.js';
-import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 import { runLoad } from '../master/smtp-load.js';
-import { median } from './lib.js';
+import { median, inNamespace } from './lib.js';
 
 export const name = 'relay: SMTP in, smtp(8) out to smtp-sink, this daemon vs Postfix';
 
@@ -131,17 +130,4 @@ async function inner(): Promise<void> {
   }
 }
 
-export async function run(): Promise<void> {
-  if (namespaceReady()) return inner();
-  const why = whyNoNamespace();
-  if (why) throw new Error(why);
-  const r = await runInNamespace([process.execPath, self, '--inner'], { echo: true });
-  if (r.status !== 0) throw new Error(`benchmark exited with status ${r.status}`);
-}
-
-if (process.argv[1] === self && process.argv[2] === '--inner') {
-  inner().catch((e: unknown) => {
-    console.error((e as Error).message);
-    process.exitCode = 1;
-  });
-}
+export const run = inNamespace(self, inner);

@@ -22,9 +22,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../lib/cases.js';
 import { type Daemon, type DaemonKind, startDaemon } from '../lib/daemon.js';
-import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 import { runLoad } from '../master/smtp-load.js';
-import { median, treeCpuSeconds } from './lib.js';
+import { median, treeCpuSeconds, inNamespace } from './lib.js';
 
 export const name = 'smtpd: concurrent SMTP sessions of 1 KB messages, this daemon vs Postfix';
 
@@ -156,17 +155,4 @@ async function innerAndTidy(): Promise<void> {
   }
 }
 
-export async function run(): Promise<void> {
-  if (namespaceReady()) return innerAndTidy();
-  const why = whyNoNamespace();
-  if (why) throw new Error(why);
-  const r = await runInNamespace([process.execPath, self, '--inner'], { echo: true });
-  if (r.status !== 0) throw new Error(`benchmark exited with status ${r.status}`);
-}
-
-if (process.argv[1] === self && process.argv[2] === '--inner') {
-  innerAndTidy().catch((e: unknown) => {
-    console.error((e as Error).message);
-    process.exitCode = 1;
-  });
-}
+export const run = inNamespace(self, innerAndTidy);

@@ -19,10 +19,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../lib/cases.js';
 import { type DaemonKind, startDaemon } from '../lib/daemon.js';
-import { namespaceReady, runInNamespace, whyNoNamespace } from '../lib/netns.js';
 import { tempDir } from '../lib/tmp.js';
 import { connect, runLoad } from '../master/smtp-load.js';
-import { treePss } from './lib.js';
+import { treePss, inNamespace } from './lib.js';
 
 export const name = 'soak: 1,000 slow and idle clients plus a normal load, this daemon vs Postfix';
 
@@ -135,17 +134,4 @@ async function inner(): Promise<void> {
   if (postfix && ours) console.log(`  ours/postfix: soaked rate ${(ours.soaked / postfix.soaked).toFixed(2)}x, peak PSS ${(ours.peakPssKb / postfix.peakPssKb).toFixed(2)}x`);
 }
 
-export async function run(): Promise<void> {
-  if (namespaceReady()) return inner();
-  const why = whyNoNamespace();
-  if (why) throw new Error(why);
-  const r = await runInNamespace([process.execPath, self, '--inner'], { echo: true });
-  if (r.status !== 0) throw new Error(`benchmark exited with status ${r.status}`);
-}
-
-if (process.argv[1] === self && process.argv[2] === '--inner') {
-  inner().catch((e: unknown) => {
-    console.error((e as Error).message);
-    process.exitCode = 1;
-  });
-}
+export const run = inNamespace(self, inner);
