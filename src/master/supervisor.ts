@@ -88,6 +88,15 @@ interface WorkerProc {
 type RawClient = { close(): void };
 /** A bound socket as the master listens on it itself. */
 type RawListenHandle = ServerHandle & { listen(backlog: number): number; onconnection: ((status: number, client?: RawClient) => void) | null };
+/**
+ * V8 settings of every worker process. A young generation of at most 1 MiB
+ * per semi-space (Node's default lets it grow to 16): under the delivery
+ * benchmark's load the summed PSS of the daemon fell from about 310 MiB to
+ * 245 MiB, with no loss of rate or CPU per message that the benchmarks
+ * could see (the short-lived objects of a session die young either way).
+ */
+const WORKER_V8_FLAGS = ['--max-semi-space-size=1'];
+
 /** The listen queue of an endpoint the master listens on. */
 const LISTEN_BACKLOG = 511;
 
@@ -329,7 +338,7 @@ export class ServiceSupervisor {
     const child = fork(env.workerScript, [], {
       env: { ...process.env, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(threadPoolSize(spec.entry.command) ?? WORKER_THREADS) },
       stdio,
-      execArgv: profileArgs(spec.entry.command),
+      execArgv: [...WORKER_V8_FLAGS, ...profileArgs(spec.entry.command)],
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
     });
     child.on('error', () => undefined);
