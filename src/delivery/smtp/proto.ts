@@ -74,7 +74,8 @@ const PIPELINING_BUFSIZE = 4096;
 
 const ENC_8BIT = '8bit';
 const ENC_7BIT = '7bit';
-const SMTPUTF8_FLAG_REQUESTED = 1 << 3;
+/** global/smtputf8.h: the sender asked for SMTPUTF8 (bit 0). */
+const SMTPUTF8_FLAG_REQUESTED = 1 << 0;
 
 /** Reads one reply (smtp_chat_resp): continuation lines joined with "\n", malformed lines skipped. */
 export async function chatResp(state: SmtpState, timeoutSec: number): Promise<SmtpResp> {
