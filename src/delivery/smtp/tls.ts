@@ -289,7 +289,12 @@ export function startTls(socket: Socket, settings: TlsSettings, policy: TlsPolic
       const mustMatch = tlsMustMatch(policy.level);
       const anchored = present && policy.trustAnchors.length > 0 && policy.trustAnchors.some((a) => new X509Certificate(a).raw.equals(cert.raw));
       let trusted = present && (anchored || ((policy.trustAnchors.length > 0 || settings.ca !== null) && t.authorized));
-      if (present && mustMatch && !trusted) failures.push(`certificate verification failed for ${start.namaddrport}: untrusted issuer ${oneLineName(cert.issuer)}`);
+      if (present && mustMatch && !trusted) {
+        // With trust anchors OpenSSL verifies by DANE (synthetic TLSA records), which words its failure so.
+        failures.push(policy.trustAnchors.length > 0
+          ? `server certificate verification failed for ${start.namaddrport}: num=65:no matching DANE TLSA records`
+          : `certificate verification failed for ${start.namaddrport}: untrusted issuer ${oneLineName(cert.issuer)}`);
+      }
       let matched = false;
       if (trusted && mustMatch) {
         matched = names.some((n) => (isIP(n.name) ? certAddresses(cert).includes(n.name.toLowerCase()) : certNames(cert).some((c) => nameMatches(c, n.name, n.parentOk))));
