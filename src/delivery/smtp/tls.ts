@@ -259,13 +259,20 @@ export function startTls(socket: Socket, settings: TlsSettings, policy: TlsPolic
   return new Promise((resolve) => {
     socket.removeAllListeners('data');
     let t: tls.TLSSocket;
+    // Postfix sends an address as SNI name when told to ("nexthop" of [192.0.2.1]); node:tls
+    // does too, but prints a deprecation warning on stderr, which a daemon must not.
+    const quiet = typeof opts.servername === 'string' && isIP(opts.servername) !== 0;
+    const saved = process.noDeprecation;
     try {
+      if (quiet) process.noDeprecation = true;
       t = tls.connect({ socket, ...opts });
     } catch {
       // OpenSSL refused the cipher list ("No cipher match").
       start.log.warning(`${start.namaddrport}: error setting cipher grade: "${policy.grade}"`);
       resolve(null);
       return;
+    } finally {
+      process.noDeprecation = saved;
     }
     let timer: NodeJS.Timeout | undefined;
     const done = (r: TlsResult | null): void => {
