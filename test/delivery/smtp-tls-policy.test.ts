@@ -1,5 +1,5 @@
 // The TLS policy engine of smtp(8)/lmtp(8) (src/delivery/smtp/tls-policy.ts)
-// in-process, for what the recorded fixtures (fixtures/smtp/71-80) cannot
+// in-process, for what the recorded fixtures (fixtures/smtp/71-78) cannot
 // reach without DNS: the lookup keys of a domain (the domain, then
 // ".parent" keys), smtp_tls_per_site's precedence, the per-level defaults of
 // protocols, cipher grade and exclusions, the cache, and the protocol and
