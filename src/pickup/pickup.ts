@@ -23,6 +23,7 @@ import { type QueueLayout, MAIL_QUEUE_MAILDROP, mailQueuePath } from '../queue/l
 import { mailQueueIdOk } from '../queue/queue-id.js';
 import { REC_TYPE, REC_TYPE_CONTENT, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT, splitNameValue } from '../queue/rec-type.js';
 import { MemoryInput, REC_FLAG_DEFAULT, recGetRaw } from '../queue/record.js';
+import { toText } from '../util/bytes.js';
 import { errnoText } from '../util/errno.js';
 
 export interface PickupOptions {
@@ -207,7 +208,7 @@ export class Pickup {
       log.warning(`${info.id}: uid=${info.st.uid}: no envelope sender`);
       throw new SegmentError(REMOVE);
     }
-    const from = `${info.id}: uid=${info.st.uid} from=<${info.sender}>`;
+    const from = `${info.id}: uid=${info.st.uid} from=<${toText(info.sender)}>`;
     log.info(this.requeued(info) ? `${from} orig_id=${path.basename(info.path)}` : from);
     session.record('M', '');
     session.record('N', `Received: by ${this.opts.myhostname} (${this.opts.mailName}, from userid ${info.st.uid})`);

@@ -11,6 +11,8 @@
 // transport deferred with "mail transport unavailable" until
 // transport_retry_time has passed). Touches agents through ./agent.ts;
 // the defer log through the status library.
+import { isUtf8 } from 'node:buffer';
+import { allAscii } from '../util/bytes.js';
 import { DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryRequest } from '../delivery/api.js';
 import type { AgentResult } from './agent.js';
 import { deferOne } from './assign.js';
@@ -66,11 +68,24 @@ function rateAllows(qm: Qmgr, q: DestQueue<QmgrMessage>): boolean {
   return false;
 }
 
+/** SMTPUTF8_FLAG_RECIPIENT (global/smtputf8.h): set per delivery request, never in the queue file. */
+const SMTPUTF8_FLAG_RECIPIENT = 1 << 3;
+
+/** The message's SMTPUTF8 flags, plus the recipient flag when an address of this request is UTF-8 (qmgr_deliver_send_request). */
+function requestSmtputf8(qm: Qmgr, e: Entry): number {
+  let flags = e.message.smtputf8;
+  if (!qm.params.smtputf8Enable) return flags;
+  for (const r of e.recipients) {
+    if (r.address !== '' && !allAscii(r.address) && isUtf8(Buffer.from(r.address, 'latin1'))) flags |= SMTPUTF8_FLAG_RECIPIENT;
+  }
+  return flags;
+}
+
 function request(qm: Qmgr, e: Entry): DeliveryRequest {
   const m = e.message;
   return {
     flags: m.tflags | DEL_REQ_FLAG_DEFLT, queueName: m.queueName, queueId: m.queueId, dataOffset: m.dataOffset, dataSize: m.dataSize,
-    nexthop: e.queue.nexthop, encoding: m.encoding, smtputf8: m.smtputf8, sender: m.sender, stats: m.stats(qm.clock.now()),
+    nexthop: e.queue.nexthop, encoding: m.encoding, smtputf8: requestSmtputf8(qm, e), sender: m.sender, stats: m.stats(qm.clock.now()),
     recipients: e.recipients,
     clientName: m.attr('log_client_name') || m.attr('client_name'),
     clientAddr: m.attr('log_client_address') || m.attr('client_address'),

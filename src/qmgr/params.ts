@@ -30,6 +30,8 @@ export interface QmgrParams {
   infoLogAddressFormat: string;
   helpfulWarnings: boolean;
   clogWarnTime: number;
+  /** smtputf8_enable: a delivery request with a UTF-8 recipient gets SMTPUTF8_FLAG_RECIPIENT. */
+  smtputf8Enable: boolean;
 }
 
 /** The settings, with qmgr's start-up adjustments (warned about when a logger is given). */
@@ -66,6 +68,7 @@ function readParams(config: Config): QmgrParams {
     infoLogAddressFormat: config.get('info_log_address_format'),
     helpfulWarnings: config.getBool('helpful_warnings'),
     clogWarnTime: config.getTime('qmgr_clog_warn_time'),
+    smtputf8Enable: config.getBool('smtputf8_enable'),
   };
 }
 

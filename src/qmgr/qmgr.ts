@@ -19,6 +19,7 @@ import type { MailLogger } from '../log/logger.js';
 import { type QueueLayout, MAIL_QUEUE_STAT_UNTHROTTLE, isForcedExpire, isReadyMode, mailQueuePath } from '../queue/layout.js';
 import { moveQueueFile } from '../queue/ops.js';
 import { logForm } from '../queue/delivery-status.js';
+import { toText } from '../util/bytes.js';
 import { type TimeVal, getTimeOfDay } from '../queue/queue-file.js';
 import type { AgentClient } from './agent.js';
 import { activeDone } from './active.js';
@@ -319,7 +320,7 @@ export class Qmgr extends EventEmitter {
     }
     if (first) {
       msg.setEnvelope(batch.file);
-      this.log.info(`${msg.queueId}: from=<${logForm(msg.sender, this.params.infoLogAddressFormat)}>, size=${msg.size}, nrcpt=${msg.nrcpt} (queue active)`);
+      this.log.info(`${msg.queueId}: from=<${toText(logForm(msg.sender, this.params.infoLogAddressFormat))}>, size=${msg.size}, nrcpt=${msg.nrcpt} (queue active)`);
     }
     msg.rcptOffset = batch.nextOffset;
     msg.rcptRead += batch.recipients.length;

@@ -13,7 +13,7 @@ import type { MailLogger } from '../log/logger.js';
 import { DSN_NOTIFY_DELAY, DSN_NOTIFY_SUCCESS, dsnValid } from '../mail/dsn.js';
 import { quote822Local } from '../address/quote.js';
 import { casefold } from '../dict/utf8.js';
-import { allAscii, bytesToText } from '../util/bytes.js';
+import { allAscii, bytesToText, toText } from '../util/bytes.js';
 import { errnoText } from '../util/errno.js';
 import { type QueueLayout, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE, mailQueuePath } from './layout.js';
 import { markRecipientDone } from './ops.js';
@@ -166,6 +166,9 @@ export function logForm(addr: string, format: string | undefined): string {
   return addr === '' || format === 'internal' ? addr : quote822Local(addr);
 }
 
+/** The same for the delivery status line: the address is a byte string, the logger takes text. */
+const logAddr = (addr: string, format: string | undefined): string => toText(logForm(addr, format));
+
 /**
  * log_adhoc()'s text (without the logger's tag): "ID: to=<..>[, orig_to=<..>],
  * relay=..[, conn_use=N], delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (reason)".
@@ -174,9 +177,9 @@ export function deliveryLogLine(
   queueId: string, stats: StatusMsgStats, rcpt: StatusRcpt, relay: string,
   dsn: { status: string; reason: string }, status: string, opts: LogLineOptions,
 ): string {
-  let line = `${queueId}: to=<${logForm(rcpt.address, opts.infoLogAddressFormat)}>`;
+  let line = `${queueId}: to=<${logAddr(rcpt.address, opts.infoLogAddressFormat)}>`;
   if (rcpt.orcpt !== '' && !sameAddressIgnoringCase(rcpt.address, rcpt.orcpt)) {
-    line += `, orig_to=<${logForm(rcpt.orcpt, opts.infoLogAddressFormat)}>`;
+    line += `, orig_to=<${logAddr(rcpt.orcpt, opts.infoLogAddressFormat)}>`;
   }
   line += `, relay=${relay}`;
   if (stats.reuseCount > 0) line += `, conn_use=${stats.reuseCount + 1}`;

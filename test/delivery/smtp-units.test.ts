@@ -57,11 +57,14 @@ function settingsError(entries: Array<[string, string]>, lmtp = false): string {
 
 test('settings: what is not built is refused, by name', () => {
   assert.equal(settingsError([]), '');
-  assert.match(settingsError([['smtp_tls_security_level', 'dane']]), /^smtp_tls_security_level = dane: DANE and fingerprint verification are not implemented/);
+  assert.equal(settingsError([['smtp_tls_security_level', 'dane']]), '');
+  assert.equal(settingsError([['smtp_tls_connection_reuse', 'yes']]), "smtp_tls_connection_reuse = yes: not implemented by this Postfix replacement's SMTP client yet");
+  assert.equal(settingsError([['smtp_tls_cert_file', '/x.pem']]), "smtp_tls_cert_file = /x.pem: not implemented by this Postfix replacement's SMTP client yet");
+  assert.equal(settingsError([['smtp_tls_fingerprint_digest', 'crc32']]), 'Digest algorithm "crc32" not found');
   assert.match(settingsError([['smtp_reply_filter', 'regexp:/x']]), /^smtp_reply_filter = regexp:\/x: not implemented by this Postfix replacement's SMTP client yet$/);
   assert.match(settingsError([['lmtp_reply_filter', 'regexp:/x']], true), /^lmtp_reply_filter = regexp:\/x: not implemented by this Postfix replacement's LMTP client yet$/);
   assert.equal(settingsError([['smtp_generic_maps', 'hash:/etc/postfix/generic'], ['lmtp_header_checks', 'regexp:/x']]), '');
-  assert.equal(settingsError([['smtp_tls_security_level', 'bogus']]), 'invalid smtp_tls_security_level value: "bogus"');
+  assert.equal(settingsError([['smtp_tls_security_level', 'bogus']]), 'Invalid TLS level "bogus"');
   assert.equal(settingsError([['smtp_tcp_port', 'nosuchservice']]), 'unknown service: nosuchservice/tcp');
 });
 

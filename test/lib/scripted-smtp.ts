@@ -42,6 +42,8 @@ export interface PeerScript {
   auth?: string[];
   /** The certificate of fixtures/smtp/tls/ the peer shows ("server", "other"). */
   cert?: string;
+  /** Record the SNI name the client sent, as a "<sni: NAME>" command line after the handshake ("<sni: none>" without one). */
+  recordSni?: boolean;
   /** Replies that apply to the Nth connection only (1-based), over the defaults above. */
   sessions?: Record<string, Omit<PeerScript, 'sessions' | 'lmtp'>>;
 }
@@ -54,7 +56,7 @@ export interface PeerSession {
   messages: string[];
 }
 
-const DEFAULTS: Required<Omit<PeerScript, 'sessions' | 'lmtp' | 'rcptBy' | 'dotBy' | 'auth'>> = {
+const DEFAULTS: Required<Omit<PeerScript, 'sessions' | 'lmtp' | 'rcptBy' | 'dotBy' | 'auth' | 'recordSni'>> = {
   greeting: '220 peer.example.test ESMTP',
   ehlo: ['250-peer.example.test', '250-PIPELINING', '250-SIZE 10240000', '250-8BITMIME', '250-DSN', '250 SMTPUTF8'],
   helo: '250 peer.example.test',
@@ -235,6 +237,12 @@ export class ScriptedPeer {
       });
       sock.on('data', onData);
       sock.on('error', () => raw.destroy());
+      if (this.script.recordSni) {
+        (sock as tls.TLSSocket).once('secure', () => {
+          const sni = (sock as tls.TLSSocket & { servername?: string | false }).servername;
+          rec.commands.push(`<sni: ${sni || 'none'}>`);
+        });
+      }
     };
     raw.on('data', onData);
     send(this.reply(n, 'greeting'));

@@ -18,6 +18,7 @@ import {
   sessionIsExpired,
 } from './state.js';
 import { SmtpStream } from './stream.js';
+import { LEV_MAY, LEV_NONE, type TlsPolicyEngine } from './tls-policy.js';
 
 /** One server to try (the shape of ./addr.ts's SmtpHost). */
 export interface HostEntry {
@@ -66,6 +67,24 @@ export interface ConnectDeps {
   cache: SessionCache;
   /** The master.cf service, part of the cache labels. */
   service: string;
+  /** The TLS policy of each server (./tls-policy.ts). */
+  tlsPolicy: TlsPolicyEngine;
+}
+
+/**
+ * smtp_tls_policy_cache_query() for the server about to be tried: sets
+ * state.tls, or logs `what` with the reason, leaves that reason as the
+ * delivery's, and returns false.
+ */
+async function tlsPolicy(state: SmtpState, deps: ConnectDeps, dest: string, host: string, port: number, what: string): Promise<boolean> {
+  const r = await deps.tlsPolicy.query(dest, host, port);
+  if ('invalid' in r) {
+    state.setWhy(r.invalid.status, r.invalid.reason);
+    state.log.warning(`${what}: ${r.invalid.reason}`);
+    return false;
+  }
+  state.tls = r.policy;
+  return true;
 }
 
 const DEL_REQ_FLAG_CONN_LOAD = 1 << 11;
@@ -203,16 +222,24 @@ async function connectLocal(state: SmtpState, deps: ConnectDeps, path: string): 
   state.dest = path;
   const destLabel = state.cacheLoad || state.cacheStore ? destLabelOf(deps, state, `unix:${path}`) : null;
   const host: HostEntry = { name: s.myhostname, addr: '', family: 0, pref: 0, port: 0, path };
+  if (!(await tlsPolicy(state, deps, path, s.myhostname, 0, `TLS policy lookup error for ${s.myhostname}/${path}`))) return;
   let session = state.cacheLoad && destLabel ? await reuse(state, deps.cache.takeDest(destLabel)) : null;
   session ??= await connectHost(state, host);
   if (!session) return;
   state.session = session;
+  state.tlsNexthop = s.myhostname;
+  if (state.tls.level === LEV_MAY) {
+    state.log.warning(`${s.lmtp ? 'lmtp' : 'smtp'}_connect_local: opportunistic TLS encryption is not appropriate for unix-domain destinations.`);
+    state.tls.level = LEV_NONE;
+  }
   state.finalServer = true;
   await runSession(state, deps, destLabel, () => undefined);
 }
 
 /** Sessions cached for this destination: under its name, then under a best server's address. */
-async function reuseSessions(state: SmtpState, deps: ConnectDeps, destLabel: string | null, hosts: HostEntry[], finalNexthop: boolean): Promise<{ count: number; used: Set<string> }> {
+async function reuseSessions(
+  state: SmtpState, deps: ConnectDeps, destLabel: string | null, hosts: HostEntry[], finalNexthop: boolean, dest: string,
+): Promise<{ count: number; used: Set<string> }> {
   const used = new Set<string>();
   let count = 0;
   if (!state.cacheLoad || state.left.length === 0 || hosts.length === 0) return { count, used };
@@ -227,6 +254,9 @@ async function reuseSessions(state: SmtpState, deps: ConnectDeps, destLabel: str
   for (const [i, h] of hosts.entries()) {
     if (state.left.length === 0 || h.pref !== bestPref) break;
     const endpoint = `${h.addr}:${h.port}`;
+    if (!(await tlsPolicy(state, deps, dest, h.name, h.port, `TLS policy lookup error for ${dest}/${h.name}`))) continue;
+    // Only plaintext sessions are cached: none is good for a server this policy wants TLS from.
+    if (state.tls.level > LEV_NONE) continue;
     const byAddr = await reuse(state, deps.cache.takeEndpoint(endpoint));
     if (!byAddr) continue;
     byAddr.features |= FEATURE_BEST_MX;
@@ -243,6 +273,7 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
   const s = state.settings;
   let stoppedAt: DestinationEntry | undefined;
   let destLabel: string | null = null;
+  let retryPlain = false;
   for await (const lookup of deps.hops.lookups(nexthop, s.defaultPort)) {
     stoppedAt = lookup.destination;
     state.dest = lookup.destination.dest;
@@ -255,7 +286,7 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
       cachePolicy(state, lookup.destination.domain);
       if (state.cacheLoad || state.cacheStore) destLabel = destLabelOf(deps, state, lookup.destination.dest);
     }
-    const reused = await reuseSessions(state, deps, destLabel, hosts, lookup.final);
+    const reused = await reuseSessions(state, deps, destLabel, hosts, lookup.final, lookup.destination.dest);
     let sessions = reused.count;
     let addrCount = reused.count;
     const bestPref = hosts[0]?.pref ?? 0;
@@ -265,6 +296,13 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
       let last = i === usable.length - 1;
       if (++addrCount === s.mxAddressLimit) last = true;
       state.loopDetect = !s.lmtp && host.port === 25;
+      if (!(await tlsPolicy(state, deps, lookup.destination.dest, host.name, host.port, `TLS policy lookup for ${lookup.destination.dest}/${host.name}`))) {
+        if (last) break;
+        continue;
+      }
+      // Retrying after a failed opportunistic handshake: in plaintext.
+      if (retryPlain) state.tls.level = LEV_NONE;
+      retryPlain = false;
       const session = await connectHost(state, host);
       if (!session) {
         state.log.info(state.why!.reason);
@@ -272,6 +310,7 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
         continue;
       }
       state.session = session;
+      state.tlsNexthop = lookup.destination.domain;
       if (host.pref === bestPref) session.features |= FEATURE_BEST_MX;
       state.finalServer = lookup.final && last;
       let counted = false;
@@ -283,7 +322,7 @@ async function connectInet(state: SmtpState, deps: ConnectDeps, nexthop: string)
       if (state.retryPlain) {
         // The TLS handshake failed under "may": the same server again, in plaintext.
         state.retryPlain = false;
-        state.tlsLevel = 'none';
+        retryPlain = true;
         if (counted) sessions--;
         addrCount--;
         i--;

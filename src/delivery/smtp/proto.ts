@@ -30,7 +30,7 @@ import {
 } from './state.js';
 import { SmtpStream, StreamFault } from './stream.js';
 import { chooseMechanism, filterMechanisms, findCredentials, initialResponse, nextResponse } from './sasl.js';
-import { matchNames, startTls, tlsMustMatch, tlsRequired, tlsSummary } from './tls.js';
+import { LEV_MAY, LEV_NONE, startTls, tlsMustMatch, tlsRequired, tlsSummary } from './tls.js';
 
 const ST_XFORWARD_NAME_ADDR = 0;
 const ST_XFORWARD_PROTO_HELO = 1;
@@ -74,7 +74,8 @@ const PIPELINING_BUFSIZE = 4096;
 
 const ENC_8BIT = '8bit';
 const ENC_7BIT = '7bit';
-const SMTPUTF8_FLAG_REQUESTED = 1 << 3;
+/** global/smtputf8.h: the sender asked for SMTPUTF8 (bit 0). */
+const SMTPUTF8_FLAG_REQUESTED = 1 << 0;
 
 /** Reads one reply (smtp_chat_resp): continuation lines joined with "\n", malformed lines skipped. */
 export async function chatResp(state: SmtpState, timeoutSec: number): Promise<SmtpResp> {
@@ -266,9 +267,9 @@ async function saslLogin(state: SmtpState): Promise<number> {
 async function negotiateTls(state: SmtpState, savedFeatures: number): Promise<number> {
   const session = state.session!;
   const s = state.settings;
-  const level = state.tlsLevel;
-  if (session.features & FEATURE_STARTTLS && s.tls.noteOffer && level === 'none') state.log.info(`Host offered STARTTLS: [${session.host}]`);
-  if (session.features & FEATURE_STARTTLS && level !== 'none') {
+  const level = state.tls.level;
+  if (session.features & FEATURE_STARTTLS && s.tls.noteOffer && level === LEV_NONE) state.log.info(`Host offered STARTTLS: [${session.host}]`);
+  if (session.features & FEATURE_STARTTLS && level !== LEV_NONE) {
     let resp = fakeResp('');
     try {
       chatCmd(session, 'STARTTLS');
@@ -291,28 +292,22 @@ async function negotiateTls(state: SmtpState, savedFeatures: number): Promise<nu
   return 0;
 }
 
-/** The next hop's domain, for the "nexthop" certificate match. */
-function nexthopDomain(nexthop: string): string {
-  const first = nexthop.replace(/^(inet|unix):/, '').split(/[\s,]+/)[0] ?? '';
-  const bracket = /^\[([^\]]*)\]/.exec(first);
-  return (bracket ? bracket[1]! : first.replace(/:[^:]*$/, '')).toLowerCase();
-}
-
 /** smtp_start_tls(): the handshake, the certificate checks, then EHLO again. */
 async function startTlsSession(state: SmtpState): Promise<number> {
   const session = state.session!;
   const s = state.settings;
-  const level = state.tlsLevel;
-  const names = matchNames(s.tls, session.host, nexthopDomain(state.request.nexthop));
-  const r = await startTls(session.stream.socket, s.tls, names, s.timeouts.starttls, session.namaddrport);
+  const level = state.tls.level;
+  const r = await startTls(session.stream.socket, s.tls, state.tls, {
+    host: session.host, nexthopDomain: state.tlsNexthop, namaddrport: session.namaddrport, timeoutSec: s.timeouts.starttls, log: state.log,
+  });
   if (!r) {
     session.forbidden = true;
     const stats = state.request.stats;
-    if (level === 'may' && stats.activeArrival.sec - stats.incomingArrival.sec >= s.minBackoff) {
+    if (level === LEV_MAY && stats.activeArrival.sec - stats.incomingArrival.sec >= s.minBackoff) {
       state.retryPlain = true;
       state.finalServer = false;
     }
-    return state.miscFail(level !== 'may', '', fakeResp('4.7.5'), 'Cannot start TLS: handshake failure');
+    return state.miscFail(level !== LEV_MAY, '', fakeResp('4.7.5'), 'Cannot start TLS: handshake failure');
   }
   const last = session.stream.lastActivity;
   session.stream = new SmtpStream(r.socket);

@@ -14,7 +14,8 @@ import type { MailLogger } from '../../log/logger.js';
 import { DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryReply } from '../api.js';
 import type { AgentDelivery, AgentHandler } from '../agent.js';
 import { SessionCache } from './cache.js';
-import { type HopFinder, smtpConnect } from './connect.js';
+import { type ConnectDeps, type HopFinder, smtpConnect } from './connect.js';
+import { TlsPolicyEngine } from './tls-policy.js';
 import { readSmtpSettings, type SmtpSettings } from './settings.js';
 import { SmtpState } from './state.js';
 import { type SaslSettings, readSaslSettings } from './sasl.js';
@@ -45,12 +46,17 @@ export function smtpAgent(opts: SmtpAgentOptions): SmtpAgent {
   const settings = readSmtpSettings(opts.config, opts.lmtp);
   let sasl: SaslSettings | undefined;
   let content: ContentRules | null = null;
-  const ready = Promise.all([readSaslSettings(opts.config, settings.prefix), contentRules(opts.config, settings.prefix, opts.log)]).then(([s, c]) => {
+  let deps: ConnectDeps | undefined;
+  const cache = new SessionCache();
+  const tables = new TableCache(opts.log, settings.smtputf8);
+  const ready = Promise.all([
+    readSaslSettings(opts.config, settings.prefix), contentRules(opts.config, settings.prefix, opts.log),
+    TlsPolicyEngine.create(settings.tls.policy, tables, opts.log, settings.smtputf8),
+  ]).then(([s, c, tlsPolicy]) => {
     sasl = s;
     content = c;
+    deps = { hops: opts.hops, cache, service: opts.service, tlsPolicy };
   });
-  const cache = new SessionCache();
-  const deps = { hops: opts.hops, cache, service: opts.service };
   const handle = async (delivery: AgentDelivery): Promise<DeliveryReply> => {
     const { request, status, log } = delivery;
     if (request.nexthop === '') {
@@ -60,7 +66,7 @@ export function smtpAgent(opts: SmtpAgentOptions): SmtpAgent {
     await ready;
     const state = new SmtpState(request, status, settings, log, sasl!);
     state.content = content;
-    await smtpConnect(state, deps);
+    await smtpConnect(state, deps!);
     const reply: DeliveryReply = { status: state.status === 0 ? DEL_STAT_FINAL : DEL_STAT_DEFER };
     if (state.hopStatus) reply.hopStatus = state.hopStatus;
     return reply;

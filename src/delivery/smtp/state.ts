@@ -16,7 +16,7 @@ import { type RcptDsn, type StatusContext, bounceRecipient, deferRecipient, sent
 import type { DeliveryRecipient, DeliveryRequest, HopStatus } from '../api.js';
 import type { SmtpSettings } from './settings.js';
 import type { SmtpStream } from './stream.js';
-import type { TlsLevel } from './tls.js';
+import { LEV_NONE, type TlsPolicy } from './tls-policy.js';
 import type { SaslSettings } from './sasl.js';
 import type { ContentRules } from './rewrite.js';
 
@@ -130,8 +130,10 @@ export class SmtpState {
   completeSession = false;
   /** Connected on the SMTP port: a greeting with our own name is a mail loop. */
   loopDetect = false;
-  /** The TLS level for the next session (smtp_tls_security_level, or none to retry in plaintext). */
-  tlsLevel: TlsLevel;
+  /** The TLS policy of the session being set up (./tls-policy.ts; its level lowered to none to retry in plaintext). */
+  tls: TlsPolicy = dummyTlsPolicy();
+  /** The domain a "secure" certificate is checked against (the next hop's domain; myhostname for a unix socket). */
+  tlsNexthop = '';
   /** The destination being tried, as written (the last key of the SASL password lookup). */
   dest = '';
   /** A TLS handshake failed under "may": try the same server again without TLS. */
@@ -152,7 +154,6 @@ export class SmtpState {
     readonly sasl: SaslSettings,
   ) {
     this.left = [...request.recipients];
-    this.tlsLevel = settings.tls.level;
   }
 
   isMarked(rcpt: DeliveryRecipient): boolean {
@@ -287,6 +288,11 @@ export class SmtpState {
   setWhy(status: string, reason: string): void {
     this.why = { status, reason, mname: '', dtext: '' };
   }
+}
+
+/** smtp_tls_policy_dummy(): TLS off. */
+export function dummyTlsPolicy(): TlsPolicy {
+  return { level: LEV_NONE, protocols: '', sni: '', grade: '', exclusions: '', matchNames: [], fingerprints: [], trustAnchors: [] };
 }
 
 /** smtp_check_code(): a reply code that shows a protocol error ends session caching. */
