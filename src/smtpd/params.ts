@@ -83,6 +83,8 @@ export interface SmtpdParams {
   verifySender: string;
   verifySenderTtl: number;
   fastFlushDomains: string;
+  /** flush_service_name: ETRN's service under public/. */
+  flushServiceName: string;
   forbidBareNewline: string;
   forbidBareNewlineExclusions: string;
   forbidBareNewlineCode: number;
@@ -199,6 +201,7 @@ export function readSmtpdParams(config: Config): SmtpdParams {
     verifySender: s('address_verify_sender'),
     verifySenderTtl: t('address_verify_sender_ttl'),
     fastFlushDomains: s('fast_flush_domains'),
+    flushServiceName: s('flush_service_name'),
     forbidBareNewline: s('smtpd_forbid_bare_newline'),
     forbidBareNewlineExclusions: s('smtpd_forbid_bare_newline_exclusions'),
     forbidBareNewlineCode: i('smtpd_forbid_bare_newline_reject_code'),

@@ -220,7 +220,10 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programKind('error', 'inet'), 'missing');
   assert.equal(processCap('smtpd'), undefined);
   for (const name of ['bounce', 'showq']) assert.equal(programKind(name, 'unix'), 'in-process', name);
-  for (const name of ['flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+  // Served by the master itself.
+  assert.equal(programKind('flush', 'unix'), 'master');
+  assert.equal(programKind('flush', 'fifo'), 'missing');
+  for (const name of ['tlsmgr', 'scache', 'verify', 'postscreen']) {
     assert.equal(programKind(name, 'unix'), 'missing', name);
   }
   const smtpd = lookupProgram('smtpd', 'inet');
