@@ -48,7 +48,7 @@ function drain(fd: number): string {
 function flushService(file: string, status: number, requests: string[]): Promise<net.Server> {
   const server = net.createServer((sock) => {
     let data = '';
-    sock.write('protocol\0flush\0\0');
+    sock.write('protocol\0queue_flush_protocol\0\0');
     sock.on('data', (b) => {
       data += b.toString('latin1');
       if (data.endsWith('\0\0')) {
@@ -96,11 +96,13 @@ test('postqueue -i and -s ask the flush service', async () => {
 
 test('postqueue -i with a flush service that refuses the request', async () => {
   const dir = setup();
-  const server = await flushService(`${dir}/spool/public/flush`, 2, []);
+  const server = await flushService(`${dir}/spool/public/flush`, 3, []);
   try {
     const r = await run('postqueue', dir, ['-i', 'ABCDEF123']);
     assert.equal(r.stderr, 'postqueue: fatal: Invalid request: "ABCDEF123"\n');
     assert.equal(r.status, 69);
+    const s = await run('postqueue', dir, ['-s', 'mx.example.test']);
+    assert.equal(s.stderr, 'postqueue: fatal: Invalid request: "mx.example.test"\n');
   } finally {
     await new Promise((r) => server.close(r));
     fs.rmSync(dir, { recursive: true, force: true });
