@@ -11,6 +11,8 @@ import { type Config, ConfigError } from '../config/config.js';
 import { MATCH_FLAG_RETURN, MatchList, matchParentStyle } from '../address/match-list.js';
 import type { AddressLog } from '../address/maps.js';
 import { errnoText } from '../util/errno.js';
+import { stderrLog } from '../util/msg.js';
+import { parseCompatLevel } from '../config/expand.js';
 
 /** The flush service's answers (global/flush_clnt.h). */
 export const FLUSH_STAT_FAIL = -1;
@@ -111,6 +113,12 @@ export interface FlushClientOptions {
   /** fast_flush_domains as a domain list, with MATCH_FLAG_RETURN and parent-style matching (built on first use when a promise). */
   domains: MatchList | Promise<MatchList>;
   warn: (text: string) => void;
+  /**
+   * warn_compat_break_flush_domains (compatibility_level below 2, neither
+   * relay_domains nor fast_flush_domains set): each request for a listed
+   * site is logged with this, as the old default makes it listed.
+   */
+  compatInfo?: (text: string) => void;
 }
 
 /** The client side of the flush service, for one program's configuration. */
@@ -136,7 +144,12 @@ export class FlushClient {
       return MatchList.domainList('fast_flush_domains', parent | MATCH_FLAG_RETURN, text, log ? { log } : {});
     })();
     domains.catch(() => undefined);
-    return new FlushClient({ queueDir: config.get('queue_directory'), service: config.get('flush_service_name'), domainsText: text, domains, warn });
+    const level = parseCompatLevel(config.get('compatibility_level'), () => undefined);
+    const compat = level !== undefined && level[0] < 2 && !config.isSet('relay_domains') && !config.isSet('fast_flush_domains');
+    return new FlushClient({
+      queueDir: config.get('queue_directory'), service: config.get('flush_service_name'), domainsText: text, domains, warn,
+      ...(compat ? { compatInfo: (t: string) => (log ?? stderrLog).info(t) } : {}),
+    });
   }
 
   private ask(attrs: Array<[string, string]>): Promise<number> {
@@ -144,7 +157,7 @@ export class FlushClient {
   }
 
   /** Asks only for a site in fast_flush_domains; DENY or FAIL (a table failed) otherwise. */
-  private async forSite(site: string, attrs: Array<[string, string]>): Promise<number> {
+  private async forSite(site: string, attrs: Array<[string, string]>, compatWhat: string): Promise<number> {
     let domains: MatchList;
     try {
       domains = await this.opts.domains;
@@ -154,18 +167,21 @@ export class FlushClient {
       return FLUSH_STAT_FAIL;
     }
     const m = await domains.match(site);
-    if (m === 'match') return this.ask(attrs);
+    if (m === 'match') {
+      this.opts.compatInfo?.(`using backwards-compatible default setting relay_domains=$mydestination to ${compatWhat} for domain "${site}"`);
+      return this.ask(attrs);
+    }
     return m === 'error' ? FLUSH_STAT_FAIL : FLUSH_STAT_DENY;
   }
 
   /** flush_add(): a deferred message for site. */
   add(site: string, queueId: string): Promise<number> {
-    return this.forSite(site, [['request', FLUSH_REQ_ADD], ['site', site], ['queue_id', queueId]]);
+    return this.forSite(site, [['request', FLUSH_REQ_ADD], ['site', site], ['queue_id', queueId]], 'update fast-flush logfile');
   }
 
   /** flush_send_site(): deliver what is queued for site. */
   sendSite(site: string): Promise<number> {
-    return this.forSite(site, [['request', FLUSH_REQ_SEND_SITE], ['site', site]]);
+    return this.forSite(site, [['request', FLUSH_REQ_SEND_SITE], ['site', site]], 'flush mail');
   }
 
   /** flush_send_file(): deliver one message now. */

@@ -109,6 +109,7 @@ async function flushSendSite(ctx: SmtpdContext, site: string): Promise<'ok' | 'd
   const m = await ctx.fastFlushDomains.match(toText(site));
   if (m === 'error') return 'fail';
   if (m !== 'match') return 'deny';
+  if (ctx.params.warnCompatFlushDomains) ctx.log.info(toText(`using backwards-compatible default setting relay_domains=$mydestination to flush mail for domain "${site}"`));
   if (ctx.hooks.flushSite) return ctx.hooks.flushSite(toText(site));
   const status = await mailCommandClient(ctx.params.queueDirectory, 'public', ctx.params.flushServiceName, MAIL_ATTR_PROTO_FLUSH,
     [['request', FLUSH_REQ_SEND_SITE], ['site', toText(site)]], (t) => ctx.log.warning(t));

@@ -168,3 +168,19 @@ test('mailq with a main.cf it cannot read: sendmail\'s own fatal error and EX_TE
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('postqueue -s under compatibility_level 0 with the old relay_domains default (as Postfix 3.7.11)', async () => {
+  const dir = setup();
+  fs.writeFileSync(`${dir}/conf/main.cf`, `queue_directory = ${dir}/spool\ncompatibility_level = 0\nmydestination = flush.example\n`);
+  try {
+    assert.deepEqual(await run('postqueue', dir, ['-s', 'flush.example']), {
+      stdout: '',
+      stderr: 'postqueue: using backwards-compatible default setting relay_domains=$mydestination to flush mail for domain "flush.example"\n'
+        + 'postqueue: warning: connect to public/flush: No such file or directory\n'
+        + 'postqueue: fatal: Cannot flush mail queue - mail system is down\n',
+      status: 69,
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
