@@ -25,10 +25,8 @@ interface Request {
 
 /** Reads "name\0value\0...\0" into ordered pairs; null when the group is not complete. */
 function orderedGroup(text: string): Array<[string, string]> | null {
-  const { groups } = attrGroups(text);
-  if (!groups.length) return null;
+  if (!attrGroups(text).groups.length) return null;
   const pairs: Array<[string, string]> = [];
-  // Map keeps insertion order; a repeated name is a protocol error below.
   const parts = text.split('\0');
   for (let i = 0; i + 1 < parts.length && parts[i] !== ''; i += 2) pairs.push([parts[i]!, parts[i + 1]!]);
   return pairs;

@@ -153,7 +153,7 @@ export class FlushClient {
   }
 
   private ask(attrs: Array<[string, string]>): Promise<number> {
-    return mailCommandClient(this.opts.queueDir, 'public', this.opts.service, MAIL_ATTR_PROTO_FLUSH, [['request', attrs[0]![1]], ...attrs.slice(1)], this.opts.warn);
+    return mailCommandClient(this.opts.queueDir, 'public', this.opts.service, MAIL_ATTR_PROTO_FLUSH, attrs, this.opts.warn);
   }
 
   /** Asks only for a site in fast_flush_domains; DENY or FAIL (a table failed) otherwise. */
