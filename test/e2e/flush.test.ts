@@ -111,6 +111,15 @@ if (namespaceReady()) {
       await until('the deferral', 20_000, () => deferred.test(d.log()), d.log);
       const logfile = path.join(d.dir, 'spool', 'flush', 'flush_example');
       await until('the flush logfile', 5_000, () => fs.existsSync(logfile) && fs.readFileSync(logfile, 'latin1').includes(`${qid}\n`), d.log);
+      // Written as mail_owner, mode 0600, as Postfix's unprivileged flush process writes it.
+      const postfixUid = Number(fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postfix:'))?.split(':')[2]);
+      const st = fs.statSync(logfile);
+      assert.equal(st.mode & 0o777, 0o600);
+      if (process.getuid?.() === 0) assert.equal(st.uid, postfixUid);
+      // qmgr moves the message to deferred/ after the agent's reply: an ETRN
+      // before that finds nothing to move (in Postfix too).
+      const inDeferred = () => fs.readdirSync(path.join(d.dir, 'spool', 'deferred'), { recursive: true }).some((f) => String(f).endsWith(qid));
+      await until('the message in deferred/', 5_000, inDeferred, d.log);
       const received: string[] = [];
       peer = await acceptingPeer(received);
       const replies = await session(port, FX.etrn.map((e) => e.send));
