@@ -180,7 +180,12 @@ export function midnaDomainToAscii(name: string, log: AddressLog = defaultLog): 
     result = why('malformed UTF-8');
   } else {
     const problem = idnaProblem(name);
-    const ascii = problem === null ? domainToASCII(name) : '';
+    let ascii = problem === null ? domainToASCII(name) : '';
+    // ICU maps an ASCII name without "xn--" labels to its lower case, even
+    // one that is no host name ("[127.0.0.1]"), which then fails below;
+    // Node's URL host parser refuses such names outright.
+    // eslint-disable-next-line no-control-regex
+    if (ascii === '' && problem === null && /^[\x00-\x7f]*$/.test(name) && !/(^|\.)xn--/i.test(name)) ascii = name.toLowerCase();
     if (problem !== null || ascii === '') result = why(problem ?? 'UIDNA_ERROR_DISALLOWED');
     else if (!validHostname(ascii)) result = why('malformed ASCII label(s)');
     else result = ascii;

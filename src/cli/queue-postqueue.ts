@@ -16,10 +16,11 @@ import { validHostname, validMailhostLiteral } from '../address/resolve-local.js
 import { Getopt } from '../util/getopt.js';
 import { msgFatal, msgWarn, setVerbose } from '../util/msg.js';
 import { TRIGGER_REQ } from '../master/program.js';
-import { MATCH_FLAG_NONE, MATCH_FLAG_RETURN, type MatchResult, MatchList, matchParentStyle } from '../address/match-list.js';
+import { MATCH_FLAG_NONE, type MatchResult, MatchList } from '../address/match-list.js';
 import { lookupUid, lookupUser } from '../master/users.js';
 import { CompatListing, jsonLine, showqScan } from './queue-showq.js';
-import { errText, mailCommandClient, mailTrigger } from './queue-trigger.js';
+import { errText, mailTrigger } from './queue-trigger.js';
+import { FLUSH_STAT_BAD, FLUSH_STAT_DENY, FLUSH_STAT_FAIL, FLUSH_STAT_OK, FlushClient } from '../queue/flush-client.js';
 
 const EX_UNAVAILABLE = 69;
 const USAGE = 'usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site';
@@ -105,12 +106,10 @@ async function flushQueue(config: Config, queueDir: string): Promise<void> {
   }
 }
 
-/** Is the site in fast_flush_domains? 'error' when a table of the list failed. */
-async function flushDomainMatch(config: Config, site: string): Promise<MatchResult> {
+/** flush_init(): the client with fast_flush_domains; a bad list is fatal. */
+async function flushClient(config: Config): Promise<FlushClient> {
   try {
-    const parent = await matchParentStyle(config.get('parent_domain_matches_subdomains'), 'fast_flush_domains');
-    const list = await MatchList.domainList('fast_flush_domains', parent | MATCH_FLAG_RETURN, config.get('fast_flush_domains'));
-    return await list.match(site);
+    return await FlushClient.fromConfig(config, msgWarn);
   } catch (e) {
     if (e instanceof ConfigError) fatal(e.message);
     throw e;
@@ -137,31 +136,25 @@ async function checkUserAcl(config: Config, param: string, what: string): Promis
   if (matched !== 'match') fatal(`User ${name}(${uid}) is not allowed to ${what}`);
 }
 
-async function flushSite(config: Config, queueDir: string, site: string): Promise<never> {
+async function flushSite(config: Config, site: string): Promise<never> {
   await checkUserAcl(config, 'authorized_flush_users', 'flush the mail queue');
-  let status: number;
-  const listed = await flushDomainMatch(config, site);
-  if (listed === 'match') {
-    status = await mailCommandClient(queueDir, 'public', config.get('flush_service_name'), 'flush',
-      [['request', 'send_site'], ['site', site]], msgWarn);
-  } else status = listed === 'nomatch' ? 4 : 1; // FLUSH_STAT_DENY, FLUSH_STAT_FAIL
+  const status = await (await flushClient(config)).sendSite(site);
   switch (status) {
-    case 0: throw new FlushDone();
-    case 2: fatal(`Invalid request: "${site}"`);
-    case -1: case 1: fatal('Cannot flush mail queue - mail system is down');
-    case 4: fatal(`Flush service is not configured for destination "${site}"`);
-    default: msgFatal(`Unknown flush server reply status ${status}`, EX_UNAVAILABLE);
+    case FLUSH_STAT_OK: throw new FlushDone();
+    case FLUSH_STAT_BAD: fatal(`Invalid request: "${site}"`);
+    case FLUSH_STAT_FAIL: fatal('Cannot flush mail queue - mail system is down');
+    case FLUSH_STAT_DENY: fatal(`Flush service is not configured for destination "${site}"`);
+    default: fatal(`Unknown flush server reply status ${status}`);
   }
 }
 
-async function flushFile(config: Config, queueDir: string, id: string): Promise<never> {
+async function flushFile(config: Config, id: string): Promise<never> {
   await checkUserAcl(config, 'authorized_flush_users', 'flush the mail queue');
-  const status = await mailCommandClient(queueDir, 'public', config.get('flush_service_name'), 'flush',
-    [['request', 'send_file'], ['queue_id', id]], msgWarn);
+  const status = await (await flushClient(config)).sendFile(id);
   switch (status) {
-    case 0: throw new FlushDone();
-    case 2: fatal(`Invalid request: "${id}"`);
-    case -1: case 1: fatal('Cannot flush mail queue - mail system is down');
+    case FLUSH_STAT_OK: throw new FlushDone();
+    case FLUSH_STAT_BAD: fatal(`Invalid request: "${id}"`);
+    case FLUSH_STAT_FAIL: fatal('Cannot flush mail queue - mail system is down');
     default: fatal(`Unexpected flush server reply status ${status}`);
   }
 }
@@ -212,8 +205,8 @@ export async function postqueueMain(argv: string[]): Promise<number> {
   try {
     switch (mode) {
       case 'list': case 'json': await showQueue(config, queueDir, mode === 'json'); break;
-      case 'site': await flushSite(config, queueDir, site); break;
-      case 'file': await flushFile(config, queueDir, id); break;
+      case 'site': await flushSite(config, site); break;
+      case 'file': await flushFile(config, id); break;
       case 'flush': await flushQueue(config, queueDir); break;
       default: usage();
     }

@@ -18,6 +18,7 @@ import type { MailLogger } from '../log/logger.js';
 import { type StatusContext } from '../queue/delivery-status.js';
 import { type QueueLayout, layoutFromConfig } from '../queue/layout.js';
 import { openQueueFile } from '../queue/ops.js';
+import { FlushClient } from '../queue/flush-client.js';
 import type { TimeVal } from '../queue/queue-file.js';
 import { errnoText } from '../util/errno.js';
 import {
@@ -37,6 +38,10 @@ export interface AgentOptions {
   infoLogAddressFormat: string;
   /** The clock of the log lines (tests fix it). */
   now?: () => TimeVal;
+  /** The fast flush service, told of deferred recipients (absent in tests that do not need it). */
+  flush?: FlushClient;
+  /** flush_service_name. */
+  flushService?: string;
 }
 
 /** The options from the agent's configuration (main.cf with its service's -o settings). Throws ConfigError. */
@@ -55,6 +60,8 @@ export function agentOptions(config: Config, log: MailLogger): AgentOptions {
     oldlogCompat: config.getBool('backwards_bounce_logfile_compatibility'),
     delayMaxRes: config.getInt('delay_logging_resolution_limit'),
     infoLogAddressFormat: form,
+    flush: FlushClient.deferred(config, (t) => log.warning(t), log),
+    flushService: config.get('flush_service_name'),
   };
 }
 
@@ -77,6 +84,7 @@ export function statusContext(opts: AgentOptions, request: DeliveryRequest, fh?:
     queueDir: opts.queueDir, layout: opts.layout, log: opts.log, queueName: request.queueName, queueId: request.queueId,
     stats: request.stats, flags: request.flags, fh, softBounce: opts.softBounce, oldlogCompat: opts.oldlogCompat,
     delayMaxRes: opts.delayMaxRes, infoLogAddressFormat: opts.infoLogAddressFormat, ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.flush ? { flush: opts.flush, flushService: opts.flushService } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ import { createLogger, type LogSink, type MailLogger } from '../log/logger.js';
 import { logSettingsFrom, openLogSink } from '../log/sink.js';
 import { type Family, type InetAddress, inetProtocols, interfaceAddresses } from './endpoints.js';
 import { AnvilServer } from './anvil.js';
+import { FlushHost } from './flush-host.js';
 import { openLock, writePid } from './lock.js';
 import { lookupProgram, missingProgramWarning } from './programs.js';
 import { type ServiceSpec, readServices } from './services.js';
@@ -55,6 +56,8 @@ class Master {
   private readonly locks: number[] = [];
   private leaving = false;
   private anvil: AnvilServer | null = null;
+  /** The services the master serves itself (flush), by key. */
+  private readonly hosted = new Map<string, FlushHost>();
 
   constructor(private readonly opts: MasterOptions) {}
 
@@ -201,6 +204,12 @@ class Master {
         continue;
       }
       if (kind === 'in-process') continue;
+      if (kind === 'master') {
+        const error = await this.hostService(spec);
+        if (error && !reloading) this.fatal(error);
+        if (error) this.log.warning(error);
+        continue;
+      }
       const sup = new ServiceSupervisor(this.supervisorEnv(), spec, kind);
       const bindError = sup.bind();
       if (bindError) {
@@ -214,6 +223,26 @@ class Master {
       starts.push(sup.start());
     }
     for (const outcome of await Promise.all(starts)) if (!outcome.ok && !reloading) this.fatal(outcome.error);
+  }
+
+  /** Binds and starts a service the master serves itself; an error text when it cannot. */
+  private async hostService(spec: ServiceSpec): Promise<string | null> {
+    const host = new FlushHost({
+      configDir: this.opts.configDir,
+      sink: () => this.logging.sink,
+      owner: this.owners.privileged ? this.owners.mailOwner : null,
+      asOwner: (fn) => this.asMailOwner(fn),
+      fatal: (text) => this.log.warning(`service ${spec.ext}: ${text}`),
+    }, spec);
+    const bindError = host.bind();
+    if (bindError) return bindError;
+    const started = await host.start();
+    if (!started.ok) {
+      host.close();
+      return started.error;
+    }
+    this.hosted.set(spec.key, host);
+    return null;
   }
 
   private reportStarted(): void {
@@ -260,8 +289,18 @@ class Master {
         this.log.warning(`service ${spec.ext}: ignoring inet_interfaces change`);
         this.log.warning('to change inet_interfaces, stop and start Postfix');
       }
-      const sup = this.supervisors.get(spec.key);
       const { kind } = lookupProgram(spec.entry.command, spec.type);
+      const hosted = this.hosted.get(spec.key);
+      if (hosted && kind === 'master') {
+        const error = await hosted.update(spec);
+        if (error) this.log.warning(error);
+        continue;
+      }
+      if (hosted) {
+        hosted.close();
+        this.hosted.delete(spec.key);
+      }
+      const sup = this.supervisors.get(spec.key);
       const runnable = kind === 'workers' || kind === 'single';
       if (sup && sup.kind === kind) {
         sup.update(spec);
@@ -271,10 +310,15 @@ class Master {
         sup.remove();
         this.supervisors.delete(spec.key);
       }
-      if (runnable || !before.has(spec.key)) toStart.push(spec);
+      if (runnable || kind === 'master' || !before.has(spec.key)) toStart.push(spec);
       else if (sup && kind === 'missing') this.log.warning(missingProgramWarning(spec.ext, spec.type, spec.entry.command));
     }
     const keys = new Set(specs.map((spec) => spec.key));
+    for (const [key, host] of this.hosted) {
+      if (keys.has(key)) continue;
+      host.close();
+      this.hosted.delete(key);
+    }
     for (const [key, sup] of this.supervisors) {
       if (keys.has(key)) continue;
       sup.remove();
@@ -304,6 +348,7 @@ class Master {
     const timer = new Promise((r) => setTimeout(r, STOP_GRACE_MS));
     await Promise.race([Promise.all(stops), timer]);
     this.killAll();
+    for (const host of this.hosted.values()) host.close();
     this.anvil?.close();
     process.exit(0);
   }

@@ -12,6 +12,9 @@
 //    anvil, bounce (notices are made in qmgr's process, status logs are
 //    appended by the agents), showq (mailq reads the queue itself):
 //    src/cleanup, src/address, src/log, src/dict, ./anvil.ts, src/bounce);
+//  - "master": a unix service the master serves itself, on its own
+//    endpoint (flush: a few small file operations per request, see
+//    ./flush-host.ts);
 //  - "missing": not built yet. Such a service is reported once, by name,
 //    when the master starts (and when a reload adds it); the rest runs.
 // A command known to be "single" or "workers" but without a program module
@@ -26,7 +29,7 @@ import { pickupProgram } from './pickup-program.js';
 import { smtpProgram } from './smtp-program.js';
 import { pipeProgram } from './pipe-program.js';
 
-export type ProgramKind = 'workers' | 'single' | 'in-process' | 'missing';
+export type ProgramKind = 'workers' | 'single' | 'in-process' | 'master' | 'missing';
 
 /** The service types the master can create endpoints for. */
 export const LISTENER_TYPES: readonly string[] = ['inet', 'unix', 'fifo'];
@@ -55,7 +58,7 @@ interface RunEntry {
   onDemand?: boolean;
 }
 
-type Entry = RunEntry | { kind: 'in-process' };
+type Entry = RunEntry | { kind: 'in-process' } | { kind: 'master'; types: readonly string[] };
 
 const REGISTRY = new Map<string, Entry>([
   ['smtpd', { kind: 'workers', types: ['inet'], module: smtpdProgram }],
@@ -75,12 +78,13 @@ const REGISTRY = new Map<string, Entry>([
   ['postlogd', { kind: 'in-process' }],
   ['proxymap', { kind: 'in-process' }],
   ['anvil', { kind: 'in-process' }],
+  ['flush', { kind: 'master', types: ['unix'] }],
 ]);
 
 /** The registry's answer for one master.cf service. */
 export type ProgramAnswer =
   | { kind: 'workers' | 'single'; name: string; module: ProgramModule }
-  | { kind: 'in-process' | 'missing'; name: string };
+  | { kind: 'in-process' | 'master' | 'missing'; name: string };
 
 /** The basename of a master.cf command ("smtpd", "/usr/libexec/postfix/smtpd"). */
 export function commandName(command: string): string {
@@ -94,6 +98,7 @@ export function lookupProgram(command: string, type: string): ProgramAnswer {
   const entry = REGISTRY.get(name);
   if (!entry) return { kind: 'missing', name };
   if (entry.kind === 'in-process') return { kind: 'in-process', name };
+  if (entry.kind === 'master') return entry.types.includes(type) ? { kind: 'master', name } : { kind: 'missing', name };
   if (!entry.module || !entry.types.includes(type) || !LISTENER_TYPES.includes(type)) return { kind: 'missing', name };
   return { kind: entry.kind, name, module: entry.module };
 }
@@ -105,25 +110,25 @@ export function programKind(command: string, type: string): ProgramKind {
 /** A worker's program, by command basename; undefined when none is built. */
 export function programModule(name: string): ProgramModule | undefined {
   const entry = REGISTRY.get(name);
-  return entry && entry.kind !== 'in-process' ? entry.module : undefined;
+  return entry && entry.kind !== 'in-process' && entry.kind !== 'master' ? entry.module : undefined;
 }
 
 /** The registry's cap on a command's process count; undefined when it has none. */
 /** The libuv thread pool size for a command's processes; undefined: the master's default. */
 export function threadPoolSize(command: string): number | undefined {
   const entry = REGISTRY.get(commandName(command));
-  return entry && entry.kind !== 'in-process' ? entry.threadPool : undefined;
+  return entry && entry.kind !== 'in-process' && entry.kind !== 'master' ? entry.threadPool : undefined;
 }
 
 /** Is the command's process started by its first client rather than at start-up? */
 export function startsOnDemand(command: string): boolean {
   const entry = REGISTRY.get(commandName(command));
-  return entry !== undefined && entry.kind !== 'in-process' && entry.onDemand === true;
+  return entry !== undefined && entry.kind !== 'in-process' && entry.kind !== 'master' && entry.onDemand === true;
 }
 
 export function processCap(command: string): number | undefined {
   const entry = REGISTRY.get(commandName(command));
-  return entry && entry.kind !== 'in-process' ? entry.maxProcesses : undefined;
+  return entry && entry.kind !== 'in-process' && entry.kind !== 'master' ? entry.maxProcesses : undefined;
 }
 
 /**
@@ -142,7 +147,7 @@ export function registerProgram(
 export function missingProgramWarning(service: string, type: string, command: string): string {
   const name = commandName(command);
   const entry = REGISTRY.get(name);
-  const types = entry && entry.kind !== 'in-process' && entry.module ? entry.types.filter((t) => LISTENER_TYPES.includes(t)) : [];
+  const types = entry && entry.kind === 'master' ? entry.types : entry && entry.kind !== 'in-process' && entry.module ? entry.types.filter((t) => LISTENER_TYPES.includes(t)) : [];
   const why = types.length ? `is implemented only for type ${types.map((t) => `"${t}"`).join(', ')}` : 'is not implemented by this Postfix replacement yet';
   return `master.cf service "${service}" (type ${type}): command "${name}" ${why}: service not started`;
 }

@@ -3,7 +3,7 @@
 // manager of src/qmgr with trivial-rewrite in-process, the delivery agents
 // reached over their master.cf unix services (private/<transport>), the
 // status library of src/queue/delivery-status.ts for the recipients qmgr
-// defers itself, and the bounce service (src/bounce) with its own
+// defers itself (which tells the fast flush service), and the bounce service (src/bounce) with its own
 // in-process cleanup for notices. The master's periodic wake-up arrives
 // as a W trigger. Opens tables and the queue directory; listens on
 // nothing itself (the skeleton does).
@@ -14,13 +14,20 @@ import { ConfigError } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { layoutFromConfig } from '../queue/layout.js';
 import { deferRecipient, sentRecipient } from '../queue/delivery-status.js';
+import { FlushClient } from '../queue/flush-client.js';
 import { type BounceService, type NoticeRequest, Qmgr, SocketAgentClient, type StatusOps, qmgrParams } from '../qmgr/api.js';
 import type { Config } from '../config/config.js';
 import { buildCleanupStack } from './cleanup-stack.js';
 import type { ProgramContext, ProgramModule } from './program.js';
 import { readServices } from './services.js';
 
-const status: StatusOps = { deferRecipient, sentRecipient };
+/** The status library, with the fast flush service told of the recipients qmgr defers itself. */
+function statusOps(flush: FlushClient, flushService: string): StatusOps {
+  return {
+    deferRecipient: (ctx, rcpt, relay, dsn) => deferRecipient({ ...ctx, flush, flushService }, rcpt, relay, dsn),
+    sentRecipient,
+  };
+}
 
 /** A notice queued by the bounce service is new mail for this very qmgr: wake it up. */
 function wakingBounce(notices: NoticeService, wake: () => void): BounceService {
@@ -67,6 +74,7 @@ export const qmgrProgram: ProgramModule = {
       log: createLogger(ctx.sink, `${config.get('syslog_name')}/bounce`, process.pid, utf8),
     });
     const limits = new Map<string, number>();
+    const status = statusOps(FlushClient.deferred(config, (t) => ctx.log.warning(t), ctx.log), config.get('flush_service_name'));
     const q: Qmgr = new Qmgr({
       queueDir, layout, config, params: qmgrParams(config, ctx.log), resolver, agents: new SocketAgentClient(queueDir),
       bounce: wakingBounce(notices, () => q.trigger('I')), status, log: ctx.log, agentLimit: (t) => limits.get(t) ?? 0,

@@ -1,6 +1,7 @@
 // Mirrors the per-recipient status calls of Postfix's delivery agents:
 // global/sent.c (sent), bounce.c (bounce_append), defer.c (defer_append),
-// trace.c (trace_append), verify.c (verify_append's logging), log_adhoc.c
+// trace.c (trace_append; defer_append also tells the fast flush service,
+// ./flush-client.ts), verify.c (verify_append's logging), log_adhoc.c
 // (the "to=<..>, relay=.., delay=.., status=.." line, with util/format_tv.c's
 // delay formatting) and deliver_completed.c (the done mark). Where Postfix
 // asks its bounce, defer and trace daemons to append a record, this appends
@@ -19,6 +20,7 @@ import { type QueueLayout, MAIL_QUEUE_BOUNCE, MAIL_QUEUE_DEFER, MAIL_QUEUE_TRACE
 import { markRecipientDone } from './ops.js';
 import { type TimeVal, getTimeOfDay } from './queue-file.js';
 import { appendStatusRecord } from './status-log.js';
+import { FLUSH_STAT_DENY, FLUSH_STAT_OK, type FlushClient } from './flush-client.js';
 import {
   DEL_REQ_FLAG_MTA_VRFY,
   DEL_REQ_FLAG_REC_DLY_SENT,
@@ -61,6 +63,10 @@ export interface StatusContext {
   infoLogAddressFormat?: string;
   /** The clock used when stats.deliverDone is not set (tests fix it). */
   now?: () => TimeVal;
+  /** The fast flush service, told of each deferred recipient's domain (flush_add); absent: not told. */
+  flush?: Pick<FlushClient, 'add'>;
+  /** flush_service_name, for the warning when the service fails. */
+  flushService?: string;
 }
 
 /** A recipient's delivery status (Postfix's DSN). Strings are byte strings. */
@@ -273,6 +279,11 @@ async function deferIntern(ctx: StatusContext, rcpt: StatusRcpt, relay: string, 
   logAdhoc(ctx, rcpt, relay, my, 'deferred');
   if (ctx.flags & DEL_REQ_FLAG_RECORD) {
     if ((await traceAppend(ctx, rcpt, relay, my)) !== 0) ctx.log.warning(`${ctx.queueId}: ${MAIL_QUEUE_TRACE} service failure`);
+  }
+  const at = rcpt.address.lastIndexOf('@');
+  if (ctx.flush && at >= 0 && at < rcpt.address.length - 1) {
+    const status = await ctx.flush.add(rcpt.address.slice(at + 1), ctx.queueId);
+    if (status !== FLUSH_STAT_OK && status !== FLUSH_STAT_DENY) ctx.log.warning(`${ctx.queueId}: ${ctx.flushService ?? 'flush'} service failure`);
   }
   return -1;
 }

@@ -1,11 +1,12 @@
 // Mirrors rset_cmd(), noop_cmd(), vrfy_cmd(), etrn_cmd(), quit_cmd(),
 // starttls_cmd() and the AUTH entry of Postfix's smtpd/smtpd.c and
 // smtpd_sasl_proto.c. This server offers no SASL, so AUTH answers as
-// Postfix does when it is not enabled. ETRN asks the
-// daemon's flush hook (the fast flush service) and answers by its result.
+// Postfix does when it is not enabled. ETRN asks the fast flush service
+// (public/flush, src/queue/flush-client.ts) and answers by its result.
 import type { SmtpdToken } from '../address/smtp-token.js';
 import { smtpdChatReply } from './chat.js';
 import { smtpdCheckEtrn, smtpdCheckRcpt } from './check/drivers.js';
+import { FLUSH_REQ_SEND_SITE, FLUSH_STAT_BAD, FLUSH_STAT_DENY, FLUSH_STAT_OK, MAIL_ATTR_PROTO_FLUSH, mailCommandClient } from '../queue/flush-client.js';
 import { collapseArgs } from './cmd-helo.js';
 import { extractAddr } from './cmd-mail.js';
 import type { SmtpdContext } from './context.js';
@@ -100,12 +101,24 @@ export async function etrnCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   }
 }
 
-/** flush_send_site(): only fast_flush_domains may be flushed; the daemon's hook does the work. */
+/**
+ * flush_send_site(): only fast_flush_domains may be flushed; the flush
+ * service (public/$flush_service_name) does the work, or the daemon's hook.
+ */
 async function flushSendSite(ctx: SmtpdContext, site: string): Promise<'ok' | 'deny' | 'bad' | 'fail'> {
   const m = await ctx.fastFlushDomains.match(toText(site));
   if (m === 'error') return 'fail';
   if (m !== 'match') return 'deny';
-  return ctx.hooks.flushSite ? ctx.hooks.flushSite(toText(site)) : 'ok';
+  if (ctx.params.warnCompatFlushDomains) ctx.log.info(toText(`using backwards-compatible default setting relay_domains=$mydestination to flush mail for domain "${site}"`));
+  if (ctx.hooks.flushSite) return ctx.hooks.flushSite(toText(site));
+  const status = await mailCommandClient(ctx.params.queueDirectory, 'public', ctx.params.flushServiceName, MAIL_ATTR_PROTO_FLUSH,
+    [['request', FLUSH_REQ_SEND_SITE], ['site', toText(site)]], (t) => ctx.log.warning(t));
+  switch (status) {
+    case FLUSH_STAT_OK: return 'ok';
+    case FLUSH_STAT_DENY: return 'deny';
+    case FLUSH_STAT_BAD: return 'bad';
+    default: return 'fail';
+  }
 }
 
 export async function quitCmd(ctx: SmtpdContext, state: SmtpdState): Promise<number> {

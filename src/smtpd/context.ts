@@ -33,7 +33,7 @@ export interface SmtpdHooks {
   sleep?: (seconds: number) => Promise<void>;
   /** anvil(8): connection counts and event rates per service and client, shared by every process of the service. */
   connectionCounter?: AnvilClient;
-  /** ETRN: asks the flush service to deliver a site's deferred mail; false when it refuses. */
+  /** ETRN: stands in for the flush service (public/flush) when given (tests). */
   flushSite?: (site: string) => Promise<'ok' | 'deny' | 'bad' | 'fail'>;
   /** Client hostname lookup; defaults to the system resolver (getnameinfo/getaddrinfo). */
   dns?: DnsHooks;

@@ -3,6 +3,7 @@
 // parameter the SMTP server consults, read once per service from the
 // Config and kept as typed values. Touches nothing but the Config.
 import type { Config } from '../config/config.js';
+import { parseCompatLevel } from '../config/expand.js';
 
 /** The smtpd_policy_service_* settings (check/policy.ts; per-service overrides may change them). */
 export interface PolicySettings {
@@ -83,6 +84,10 @@ export interface SmtpdParams {
   verifySender: string;
   verifySenderTtl: number;
   fastFlushDomains: string;
+  /** flush_service_name: ETRN's service under public/. */
+  flushServiceName: string;
+  /** warn_compat_break_flush_domains: compatibility_level below 2, relay_domains and fast_flush_domains unset. */
+  warnCompatFlushDomains: boolean;
   forbidBareNewline: string;
   forbidBareNewlineExclusions: string;
   forbidBareNewlineCode: number;
@@ -199,6 +204,8 @@ export function readSmtpdParams(config: Config): SmtpdParams {
     verifySender: s('address_verify_sender'),
     verifySenderTtl: t('address_verify_sender_ttl'),
     fastFlushDomains: s('fast_flush_domains'),
+    flushServiceName: s('flush_service_name'),
+    warnCompatFlushDomains: compatBelow2(config) && !config.isSet('relay_domains') && !config.isSet('fast_flush_domains'),
     forbidBareNewline: s('smtpd_forbid_bare_newline'),
     forbidBareNewlineExclusions: s('smtpd_forbid_bare_newline_exclusions'),
     forbidBareNewlineCode: i('smtpd_forbid_bare_newline_reject_code'),
@@ -249,4 +256,10 @@ export function readSmtpdParams(config: Config): SmtpdParams {
       plaintext: i('plaintext_reject_code'),
     },
   };
+}
+
+/** compatibility_level below 2 (the level whose defaults changed relay_domains). */
+function compatBelow2(config: Config): boolean {
+  const level = parseCompatLevel(config.get('compatibility_level'), () => undefined);
+  return level !== undefined && level[0] < 2;
 }

@@ -48,7 +48,7 @@ function drain(fd: number): string {
 function flushService(file: string, status: number, requests: string[]): Promise<net.Server> {
   const server = net.createServer((sock) => {
     let data = '';
-    sock.write('protocol\0flush\0\0');
+    sock.write('protocol\0queue_flush_protocol\0\0');
     sock.on('data', (b) => {
       data += b.toString('latin1');
       if (data.endsWith('\0\0')) {
@@ -96,11 +96,13 @@ test('postqueue -i and -s ask the flush service', async () => {
 
 test('postqueue -i with a flush service that refuses the request', async () => {
   const dir = setup();
-  const server = await flushService(`${dir}/spool/public/flush`, 2, []);
+  const server = await flushService(`${dir}/spool/public/flush`, 3, []);
   try {
     const r = await run('postqueue', dir, ['-i', 'ABCDEF123']);
     assert.equal(r.stderr, 'postqueue: fatal: Invalid request: "ABCDEF123"\n');
     assert.equal(r.status, 69);
+    const s = await run('postqueue', dir, ['-s', 'mx.example.test']);
+    assert.equal(s.stderr, 'postqueue: fatal: Invalid request: "mx.example.test"\n');
   } finally {
     await new Promise((r) => server.close(r));
     fs.rmSync(dir, { recursive: true, force: true });
@@ -162,6 +164,22 @@ test('mailq with a main.cf it cannot read: sendmail\'s own fatal error and EX_TE
     assert.equal(r.stderr, `mailq: fatal: open ${dir}/nonexistent/main.cf: No such file or directory\n`);
     assert.equal(r.stdout, '');
     assert.equal(r.status, 75);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('postqueue -s under compatibility_level 0 with the old relay_domains default (as Postfix 3.7.11)', async () => {
+  const dir = setup();
+  fs.writeFileSync(`${dir}/conf/main.cf`, `queue_directory = ${dir}/spool\ncompatibility_level = 0\nmydestination = flush.example\n`);
+  try {
+    assert.deepEqual(await run('postqueue', dir, ['-s', 'flush.example']), {
+      stdout: '',
+      stderr: 'postqueue: using backwards-compatible default setting relay_domains=$mydestination to flush mail for domain "flush.example"\n'
+        + 'postqueue: warning: connect to public/flush: No such file or directory\n'
+        + 'postqueue: fatal: Cannot flush mail queue - mail system is down\n',
+      status: 69,
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

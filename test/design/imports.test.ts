@@ -23,6 +23,7 @@ const RANK: Record<string, number> = {
   delivery: 7,
   bounce: 7,
   pickup: 7,
+  flush: 7,
   master: 8,
   cli: 9,
 };

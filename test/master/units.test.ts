@@ -220,7 +220,10 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programKind('error', 'inet'), 'missing');
   assert.equal(processCap('smtpd'), undefined);
   for (const name of ['bounce', 'showq']) assert.equal(programKind(name, 'unix'), 'in-process', name);
-  for (const name of ['flush', 'tlsmgr', 'scache', 'verify', 'postscreen']) {
+  // Served by the master itself.
+  assert.equal(programKind('flush', 'unix'), 'master');
+  assert.equal(programKind('flush', 'fifo'), 'missing');
+  for (const name of ['tlsmgr', 'scache', 'verify', 'postscreen']) {
     assert.equal(programKind(name, 'unix'), 'missing', name);
   }
   const smtpd = lookupProgram('smtpd', 'inet');
@@ -231,7 +234,8 @@ test('the registry: how each master.cf command runs, and the warning for the oth
   assert.equal(programModule('cleanup'), undefined);
   assert.equal(registerProgram('smtpd', 'single', ['unix'], { skeleton: 'trigger', start: () => { throw new Error('unused'); } }), false);
   assert.equal(commandName('/x/y/smtpd'), 'smtpd');
-  assert.equal(missingProgramWarning('flush', 'unix', 'flush'), 'master.cf service "flush" (type unix): command "flush" is not implemented by this Postfix replacement yet: service not started');
+  assert.equal(missingProgramWarning('tlsmgr', 'unix', 'tlsmgr'), 'master.cf service "tlsmgr" (type unix): command "tlsmgr" is not implemented by this Postfix replacement yet: service not started');
+  assert.equal(missingProgramWarning('flush', 'fifo', 'flush'), 'master.cf service "flush" (type fifo): command "flush" is implemented only for type "unix": service not started');
   for (const name of ['smtp', 'lmtp']) assert.equal(programKind(name, 'unix'), 'workers', name);
   assert.equal(missingProgramWarning('smtpd', 'pass', 'smtpd'), 'master.cf service "smtpd" (type pass): command "smtpd" is implemented only for type "inet": service not started');
 });

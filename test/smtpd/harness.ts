@@ -1,6 +1,7 @@
 // Test harness for the SMTP server: starts this project's smtpd service for
 // every inet smtpd entry of a fixture's master.cf (with its -o overrides)
-// on 127.0.0.1, with a fake cleanup that keeps the records it was sent.
+// on 127.0.0.1, with a fake cleanup that keeps the records it was sent and
+// the flush service in-process for ETRN.
 // Only for use inside a private network namespace (test/lib/netns.ts).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -15,6 +16,8 @@ import type { CleanupResult, CleanupService, CleanupSession } from '../../src/cl
 import { createSmtpdService, localConnectionCounter, type SmtpdService } from '../../src/smtpd/service.js';
 import { createCleanupService, type CleanupServiceHandle } from '../../src/cleanup/service.js';
 import { loadWithComputedDefaults } from '../lib/config.js';
+import { createFlushService, UNTHROTTLE_BEFORE } from '../../src/flush/api.js';
+import { FLUSH_STAT_BAD, FLUSH_STAT_DENY, FLUSH_STAT_OK } from '../../src/queue/flush-client.js';
 import { prepareRunDir } from '../lib/daemon.js';
 
 /** One message as the fake cleanup received it. */
@@ -101,6 +104,13 @@ export async function startFixture(fixtureDir: string, opts: FixtureOptions = {}
   const resolvers: AddressResolver[] = [];
   const ports: number[] = [];
   const realCleanups: CleanupServiceHandle[] = [];
+  // ETRN: this project's flush service in-process, on the run's queue (no qmgr to wake).
+  const flushConfig = Config.load(conf, [['service_name', 'flush']]);
+  const flush = await createFlushService(flushConfig, createLogger(sink, `${flushConfig.get('syslog_name') || 'postfix'}/flush`), () => undefined);
+  const flushSite = async (site: string) => {
+    const status = await flush.sendSite(site, UNTHROTTLE_BEFORE);
+    return status === FLUSH_STAT_OK ? 'ok' : status === FLUSH_STAT_DENY ? 'deny' : status === FLUSH_STAT_BAD ? 'bad' : 'fail';
+  };
   for (const svc of smtpdServices(conf)) {
     const config = loadWithComputedDefaults(conf, [['service_name', svc.service], ...svc.options]);
     const logger = createLogger(sink, `${config.get('syslog_name') || 'postfix'}/smtpd`);
@@ -120,7 +130,7 @@ export async function startFixture(fixtureDir: string, opts: FixtureOptions = {}
     }
     const service = createSmtpdService({
       config, serviceName: svc.service, cleanup: serviceCleanup, resolver, logger, connectionCounter: counter,
-      hooks: { sleep: async () => undefined },
+      hooks: { sleep: async () => undefined, flushSite },
     });
     await service.ready;
     services.push(service);
