@@ -21,6 +21,7 @@ import { writeMaildrop } from '../pickup/maildrop.js';
 import { fullName, getpwuid } from '../pickup/passwd.js';
 import { checkUserAclByUid } from '../pickup/user-acl.js';
 import { runMain } from '../util/main.js';
+import { runStandAloneSmtpd } from '../master/standalone-smtpd.js';
 import { FatalExit, getProgName, msgInfo, msgWarn, setProgName, type MsgLog } from '../util/msg.js';
 import { printable } from '../util/printable.js';
 
@@ -382,7 +383,14 @@ async function sendmailMain(argv: string[]): Promise<number> {
       const uid = process.getuid?.() ?? 0;
       const refused = await checkUserAclByUid('authorized_submit_users', config.get('authorized_submit_users'), uid);
       if (refused !== null) fatal(`User ${refused}(${uid}) is not allowed to submit mail`);
-      fatal('stand-alone mode (-bs) is not available in this Postfix replacement yet');
+      // Postfix passes -v on to smtpd -S, whose verbose logging this smtpd does not have.
+      if (o.verbose) fatal('verbose logging (-v) is not available with stand-alone mode (-bs) in this Postfix replacement');
+      return runStandAloneSmtpd({
+        configDir: config.configDir,
+        input: process.stdin,
+        outFd: 1,
+        stderr: (t) => process.stderr.write(t),
+      });
     }
     // falls through (fatal does not return)
     case Mode.Ignore:

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import type { QueueLayout } from '../queue/layout.js';
 import { MAIL_QUEUE_MAILDROP } from '../queue/layout.js';
-import { createQueueFile, getTimeOfDay, type TimeVal } from '../queue/queue-file.js';
+import { createQueueFile, getTimeOfDay, type QueueFile, type TimeVal } from '../queue/queue-file.js';
 import { REC_TYPE, REC_TYPE_EOF, REC_TYPE_ERROR, REC_TYPE_POST_CONTENT, REC_TYPE_POST_ENVELOPE, REC_TYPE_POST_EXTRACT, formatTimeRecord, splitNameValue } from '../queue/rec-type.js';
 import { type ByteInput, REC_FLAG_NONE, RecordWriter, recGetRaw } from '../queue/record.js';
 import type { MsgLog } from '../util/msg.js';
@@ -74,20 +74,38 @@ function attributeAllowed(name: string, value: string): boolean {
   }
 }
 
+/** A maildrop file just created, before any record was copied into it. */
+export interface OpenMaildrop {
+  file: QueueFile;
+  /** When postdrop started on it: the arrival time it records. */
+  start: TimeVal;
+}
+
+/** Creates a new file in maildrop/ (mode 0644 until it is complete); its name is the queue ID. */
+export function openMaildrop(opts: MaildropOptions): OpenMaildrop | { fatal: string } {
+  const created = createQueueFile({
+    queueDir: opts.queueDir, layout: opts.layout, queue: MAIL_QUEUE_MAILDROP, longIds: opts.longIds, mode: 0o644, ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  for (const w of created.warnings) opts.log.warning(w);
+  if ('error' in created) return { fatal: created.error };
+  return { file: created.file, start: (opts.clock ?? getTimeOfDay)() };
+}
+
 /**
  * Creates the maildrop file (onQueueId learns its name at once, as
  * postdrop's client does) and copies the records of input into it.
  */
 export async function writeMaildrop(input: ByteInput, opts: MaildropOptions, onQueueId?: (id: string) => void): Promise<MaildropResult> {
-  const created = createQueueFile({
-    queueDir: opts.queueDir, layout: opts.layout, queue: MAIL_QUEUE_MAILDROP, longIds: opts.longIds, mode: 0o644, ...(opts.clock ? { clock: opts.clock } : {}),
-  });
-  for (const w of created.warnings) opts.log.warning(w);
-  if ('error' in created) return { kind: 'fatal', text: created.error };
-  const file = created.file;
-  onQueueId?.(file.id);
+  const opened = openMaildrop(opts);
+  if ('fatal' in opened) return { kind: 'fatal', text: opened.fatal };
+  onQueueId?.(opened.file.id);
+  return copyToMaildrop(opened, input, opts);
+}
+
+/** Copies the records of input into a file from openMaildrop(), checking them as postdrop does, and completes it. */
+export async function copyToMaildrop(opened: OpenMaildrop, input: ByteInput, opts: MaildropOptions): Promise<MaildropResult> {
+  const { file, start } = opened;
   const uid = opts.uid;
-  const start = (opts.clock ?? getTimeOfDay)();
   const out = new RecordWriter();
   out.put(REC_TYPE.TIME, formatTimeRecord(start.sec, start.usec));
   let expected = 0;

@@ -61,7 +61,7 @@ export async function dataCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
     await smtpdChatReply(ctx, state, '501 5.5.4 Syntax: DATA');
     return -1;
   }
-  const err = await smtpdCheckData(ctx, state);
+  const err = ctx.standAlone ? null : await smtpdCheckData(ctx, state);
   if (err !== null) {
     await smtpdChatReply(ctx, state, err);
     return -1;
@@ -76,7 +76,7 @@ export async function dataCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
 /** common_pre_message_handling(): flags, M, PREPEND lines, then our Received: header. */
 function preMessage(ctx: SmtpdContext, state: SmtpdState): void {
   if (state.cleanup !== null) {
-    if (state.savedFlags) rec(state, 'f', String(state.savedFlags));
+    if (state.savedFlags && !ctx.standAlone) rec(state, 'f', String(state.savedFlags));
     rec(state, 'M', '');
   }
   for (const line of state.prepend ?? []) rec(state, 'N', line);
@@ -126,7 +126,7 @@ async function receiveDataMessage(ctx: SmtpdContext, state: SmtpdState): Promise
 
 /** common_post_message_handling(): end-of-data checks, the trailing records, and the reply. */
 async function postMessage(ctx: SmtpdContext, state: SmtpdState): Promise<number> {
-  if (state.err === CLEANUP_STAT_OK) {
+  if (state.err === CLEANUP_STAT_OK && !ctx.standAlone) {
     const err = await smtpdCheckEod(ctx, state);
     if (err !== null) {
       await smtpdChatReply(ctx, state, err);
@@ -271,7 +271,7 @@ export async function bdatCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
       }
       return skipBdat(ctx, state, size, last, '554 5.5.1 Error: no valid recipients');
     }
-    const err = await smtpdCheckData(ctx, state);
+    const err = ctx.standAlone ? null : await smtpdCheckData(ctx, state);
     if (err !== null) return skipBdat(ctx, state, size, last, err);
   }
   const limit = ctx.params.messageSizeLimit;

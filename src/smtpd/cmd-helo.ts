@@ -34,7 +34,7 @@ async function heloCommon(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdToken
     return null;
   }
   const name = collapseArgs(argv, 1);
-  if (!ctx.params.delayReject) {
+  if (!ctx.standAlone && !ctx.params.delayReject) {
     const err = await smtpdCheckHelo(ctx, state, name);
     if (err !== null) {
       await smtpdChatReply(ctx, state, err);

@@ -37,7 +37,7 @@ export async function extractAddr(
   const addr = r.addr;
   if ((addr === '' && !allowEmpty) || (strict && addr[0] === '@')) return illegal();
   const context = state.where === 'MAIL' ? state.recipient : state.sender;
-  if (!(await smtpdCheckAddr(ctx, context, addr, smtputf8))) return illegal();
+  if (!ctx.standAlone && !(await smtpdCheckAddr(ctx, context, addr, smtputf8))) return illegal();
   return addr;
 }
 
@@ -141,23 +141,23 @@ export async function mailCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
     await smtpdChatReply(ctx, state, '503 5.5.4 Error: XVERP requires non-null sender');
     return -1;
   }
-  const sender = (await validVerifySender(ctx, addr)) ?? addr;
+  const sender = ctx.standAlone ? addr : (await validVerifySender(ctx, addr)) ?? addr;
   const failAndReset = async (err: string): Promise<number> => {
     mailReset(state);
     await smtpdChatReply(ctx, state, err);
     return -1;
   };
-  if (!ctx.params.delayReject) {
+  if (!ctx.standAlone && !ctx.params.delayReject) {
     const err = await smtpdCheckMail(ctx, state, sender);
     if (err !== null) return failAndReset(err);
   }
-  const rwErr = await smtpdCheckRewrite(ctx, state);
+  const rwErr = ctx.standAlone ? null : await smtpdCheckRewrite(ctx, state);
   if (rwErr !== null) return failAndReset(rwErr);
   if (ctx.params.strictSmtputf8 && !(state.flags & SMTPD_FLAG_SMTPUTF8) && sender !== '' && /[^\x00-\x7f]/.test(sender)) {
     await smtpdChatReply(ctx, state, '553 5.6.7 Must declare SMTPUTF8 to send unicode address');
     return -1;
   }
-  const qErr = smtpdCheckQueue(ctx, state);
+  const qErr = ctx.standAlone ? null : smtpdCheckQueue(ctx, state);
   if (qErr !== null) return failAndReset(qErr);
 
   const wall = Date.now();
@@ -223,10 +223,10 @@ export async function rcptCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
     await smtpdChatReply(ctx, state, '553 5.6.7 Must declare SMTPUTF8 to send unicode address');
     return -1;
   }
-  const verify = await validVerifySender(ctx, addr);
+  const verify = ctx.standAlone ? null : await validVerifySender(ctx, addr);
   let err: string | null = null;
   if (verify !== null) addr = verify;
-  else err = await smtpdCheckRcpt(ctx, state, addr);
+  else if (!ctx.standAlone) err = await smtpdCheckRcpt(ctx, state, addr);
   if (err !== null) {
     await smtpdChatReply(ctx, state, err);
     return -1;

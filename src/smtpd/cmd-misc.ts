@@ -59,7 +59,7 @@ export async function vrfyCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   }
   const savedFlags = state.flags;
   if (smtputf8) state.flags |= SMTPD_FLAG_SMTPUTF8;
-  const err = await smtpdCheckRcpt(ctx, state, addr);
+  const err = ctx.standAlone ? null : await smtpdCheckRcpt(ctx, state, addr);
   state.flags = savedFlags;
   if (err !== null) {
     await smtpdChatReply(ctx, state, err);
@@ -76,6 +76,11 @@ export async function etrnCmd(ctx: SmtpdContext, state: SmtpdState, argv: SmtpdT
   let site = argv[1]!.strval;
   if (site[0] === '@' || site[0] === '#') site = site.slice(1);
   if (!validHostname(site) && !validMailhostLiteral(site)) return fail(ctx, state, '501 Error: invalid parameter syntax');
+  if (ctx.standAlone) {
+    ctx.log.warning('do not use ETRN in "sendmail -bs" mode');
+    await smtpdChatReply(ctx, state, '458 Unable to queue messages');
+    return -1;
+  }
   const err = await smtpdCheckEtrn(ctx, state, site);
   if (err !== null) {
     await smtpdChatReply(ctx, state, err);

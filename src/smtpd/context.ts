@@ -95,6 +95,12 @@ export interface SmtpdContext {
   readonly ehloDiscardMaps: Maps | null;
   /** STARTTLS and wrapper mode (smtpd_tls_*). */
   readonly tls: TlsPolicy;
+  /**
+   * Stand-alone mode (smtpd -S behind sendmail -bs): the client is the local
+   * user on standard input, so no smtpd_*_restrictions, address checks,
+   * TLS, SASL, XCLIENT/XFORWARD, ETRN, pipelining or bare-LF policing.
+   */
+  readonly standAlone: boolean;
   /** smtpd_command_filter: one table that rewrites command lines. */
   readonly commandFilter: Dict | null;
   /** Tables named in restriction lists, by "type:name" (map_command_table). */
@@ -200,6 +206,8 @@ export interface ContextDeps {
   hooks?: SmtpdHooks;
   /** Where smtpd's own tables are opened (default: the resolver's cache). */
   cache?: TableCache;
+  /** Stand-alone mode (sendmail -bs): no restrictions, TLS, SASL, XCLIENT or anvil. */
+  standAlone?: boolean;
 }
 
 /** Builds the service-wide state; tables are opened now, as smtpd opens them before entering its chroot. */
@@ -307,7 +315,9 @@ export async function buildContext(deps: ContextDeps): Promise<SmtpdContext> {
     ehloDiscardMaps: params.discardEhloKeywordAddressMaps !== ''
       ? await Maps.create('smtpd_discard_ehlo_keyword_address_maps', params.discardEhloKeywordAddressMaps, ACCESS_DICT_FLAGS, cache)
       : null,
-    tls,
+    // Stand-alone mode turns TLS off after it was initialized, as smtpd -S does.
+    tls: deps.standAlone ? { ...tls, useTls: false, enforceTls: false, wrappermode: false, authOnly: false } : tls,
+    standAlone: deps.standAlone ?? false,
     commandFilter: config.get('smtpd_command_filter') !== ''
       ? await cache.open(config.get('smtpd_command_filter'), O_RDONLY, DICT_FLAG_LOCK | DICT_FLAG_FOLD_FIX)
       : null,

@@ -36,6 +36,26 @@ export async function peerInit(ctx: SmtpdContext, state: SmtpdState, socket: Soc
   state.namaddr = buildNamaddr(ctx, state.name, state.addr, state.port);
 }
 
+/**
+ * smtpd_peer_not_inet(): a client on a pipe (stand-alone mode) is taken to
+ * be this host, without asking the naming service: localhost at 127.0.0.1
+ * (::1 when inet_protocols enables IPv6 only), port 0, no address family.
+ */
+export function peerNotInet(ctx: SmtpdContext, state: SmtpdState): void {
+  const v6 = ctx.families.v6 && !ctx.families.v4;
+  state.name = 'localhost';
+  state.reverseName = 'localhost';
+  state.addr = v6 ? '::1' : '127.0.0.1';
+  state.rfcAddr = v6 ? 'IPv6:::1' : '127.0.0.1';
+  state.addrFamily = 0;
+  state.nameStatus = PEER_CODE_OK;
+  state.reverseNameStatus = PEER_CODE_OK;
+  state.port = '0';
+  state.destAddr = state.addr;
+  state.destPort = state.port;
+  state.namaddr = buildNamaddr(ctx, state.name, state.addr, state.port);
+}
+
 /** SMTPD_BUILD_NAMADDRPORT(). */
 export function buildNamaddr(ctx: SmtpdContext, name: string, addr: string, port: string): string {
   return `${name}[${addr}]${ctx.params.clientPortLogging ? `:${port}` : ''}`;

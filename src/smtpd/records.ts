@@ -6,6 +6,8 @@
 // and ret), S (sender), A encoding, the log_* and client_* attributes and
 // an optional V (VERP). Recipients (A notify_flags, A dsn_orig_rcpt, R),
 // the message and the trailing records are written by the commands.
+// In stand-alone mode (sendmail -bs) the session is a postdrop stream, and
+// the envelope is only S, A encoding and V, as smtpd -S writes it.
 import {
   CLEANUP_FLAG_AUTOUTF8, CLEANUP_FLAG_BCC_OK, CLEANUP_FLAG_FILTER, CLEANUP_FLAG_MAP_OK, CLEANUP_FLAG_MILTER,
   CLEANUP_FLAG_SMTP_REPLY, CLEANUP_FLAG_SMTPUTF8,
@@ -54,6 +56,20 @@ export async function mailOpenStream(ctx: SmtpdContext, state: SmtpdState): Prom
     throw new SessionExit('quiet');
   }
   state.queueId = state.cleanup.queueId;
+  if (ctx.standAlone) standAloneEnvelope(state);
+  else serverEnvelope(ctx, state);
+
+  let line = `${state.queueId}: client=${state.namaddr}`;
+  if (state.saslMethod) line += `, sasl_method=${state.saslMethod}`;
+  if (state.saslUsername) line += `, sasl_username=${state.saslUsername}`;
+  if (state.saslSender) line += `, sasl_sender=${state.saslSender}`;
+  if (state.xforward.ident !== null) line += `, orig_queue_id=${state.xforward.ident}`;
+  if (forwarded(state)) line += `, orig_client=${forwardNamaddr(state)}`;
+  ctx.log.info(toText(line));
+}
+
+/** The envelope for cleanup: arrival time, filter, session attributes, sender, client attributes. */
+function serverEnvelope(ctx: SmtpdContext, state: SmtpdState): void {
   rec(state, 'T', `${Math.floor(state.arrivalMs / 1000)} ${state.arrivalUsec}`);
   if (ctx.params.contentFilter !== '') rec(state, 'L', ctx.params.contentFilter);
   const ident = forwardIdent(state);
@@ -83,12 +99,15 @@ export async function mailOpenStream(ctx: SmtpdContext, state: SmtpdState): Prom
   rec(state, 'A', `protocol_name=${state.protocol}`);
   rec(state, 'A', `client_address_type=${state.addrFamily}`);
   if (state.verpDelims !== null) rec(state, 'V', state.verpDelims);
+}
 
-  let line = `${state.queueId}: client=${state.namaddr}`;
-  if (state.saslMethod) line += `, sasl_method=${state.saslMethod}`;
-  if (state.saslUsername) line += `, sasl_username=${state.saslUsername}`;
-  if (state.saslSender) line += `, sasl_sender=${state.saslSender}`;
-  if (state.xforward.ident !== null) line += `, orig_queue_id=${state.xforward.ident}`;
-  if (forwarded(state)) line += `, orig_client=${forwardNamaddr(state)}`;
-  ctx.log.info(toText(line));
+/**
+ * The envelope for postdrop in stand-alone mode: only what a local user's
+ * submission carries (postdrop stamps its own arrival time). DSN ENVID and
+ * RET are not passed on, as smtpd -S does not.
+ */
+function standAloneEnvelope(state: SmtpdState): void {
+  rec(state, 'S', state.sender ?? '');
+  if (state.encoding !== null) rec(state, 'A', `encoding=${state.encoding}`);
+  if (state.verpDelims !== null) rec(state, 'V', state.verpDelims);
 }

@@ -41,7 +41,7 @@ import { TableCache } from '../address/maps.js';
 import type { Dict } from '../dict/dict.js';
 import { TableFileWatch } from '../dict/file-identity.js';
 import { buildContext, type SmtpdContext, type SmtpdHooks } from './context.js';
-import { peerInit } from './peer.js';
+import { peerInit, peerNotInet } from './peer.js';
 import { formatCmdStats, smtpdProto } from './session.js';
 import { SmtpdState } from './state.js';
 import { SmtpStream } from './stream.js';
@@ -58,6 +58,8 @@ export interface SmtpdServiceOptions {
   logger: MailLogger;
   connectionCounter?: AnvilClient;
   hooks?: SmtpdHooks;
+  /** Stand-alone mode (sendmail -bs): one session on a pipe, see SmtpdContext.standAlone. */
+  standAlone?: boolean;
 }
 
 export interface SmtpdService {
@@ -181,11 +183,14 @@ async function serveSession(ctx: SmtpdContext, serviceName: string, socket: Sock
   const stream = new SmtpStream(socket, ctx.params.timeoutSec * 1000, ctx.tls.wrappermode && ctx.tls.context !== null);
   const state = new SmtpdState(stream, serviceName);
   try {
-    await peerInit(ctx, state, socket);
+    if (ctx.standAlone) peerNotInet(ctx, state);
+    else await peerInit(ctx, state, socket);
     ctx.log.info(toText(`connect from ${state.namaddr}`));
-    state.xclientAllowed = await ctx.xclientHosts.match(toText(state.name), state.addr);
-    state.xforwardAllowed = await ctx.xforwardHosts.match(toText(state.name), state.addr);
-    stream.detectBareLf = ctx.bareLfMask && !(await ctx.bareLfExclusions.match(toText(state.name), state.addr)) ? ctx.bareLfMask : 0;
+    if (!ctx.standAlone) {
+      state.xclientAllowed = await ctx.xclientHosts.match(toText(state.name), state.addr);
+      state.xforwardAllowed = await ctx.xforwardHosts.match(toText(state.name), state.addr);
+      stream.detectBareLf = ctx.bareLfMask && !(await ctx.bareLfExclusions.match(toText(state.name), state.addr)) ? ctx.bareLfMask : 0;
+    }
     // Asked once: a client that may not use XCLIENT cannot change its name or address.
     state.anvilExempt = ctx.anvil === null || state.xclientAllowed || (await ctx.eventLimitExceptions.match(toText(state.name), state.addr));
     await smtpdProto(ctx, state);

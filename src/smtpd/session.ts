@@ -111,8 +111,8 @@ async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
   }
   // Postfix looks for early talkers after the process handoff and name lookup;
   // give a client that talks first the same moment to be seen when it matters.
-  if (ctx.watchPipelining && state.stream.pending === 0) await new Promise((r) => setTimeout(r, 10));
-  if (!(state.flags & SMTPD_FLAG_ILL_PIPELINING) && flagIllPipelining(ctx, state) && ctx.params.forbidUnauthPipelining) {
+  if (!ctx.standAlone && ctx.watchPipelining && state.stream.pending === 0) await new Promise((r) => setTimeout(r, 10));
+  if (!ctx.standAlone && !(state.flags & SMTPD_FLAG_ILL_PIPELINING) && flagIllPipelining(ctx, state) && ctx.params.forbidUnauthPipelining) {
     await smtpdChatReply(ctx, state, '554 5.5.0 Error: SMTP protocol synchronization');
     return false;
   }
@@ -123,7 +123,7 @@ async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
     if (r.status === 'found') words = r.value;
   }
   state.ehloDiscardMask = ctx.ehloDiscardMaps ? ehloMask(words) : ctx.ehloDiscardMask;
-  if (!ctx.params.delayReject) {
+  if (!ctx.standAlone && !ctx.params.delayReject) {
     const err = await smtpdCheckClient(ctx, state);
     if (err !== null) {
       state.errorMask |= MAIL_ERROR_POLICY;
@@ -225,7 +225,7 @@ async function commandLoop(ctx: SmtpdContext, state: SmtpdState): Promise<void> 
       continue;
     }
     state.where = cmd.name;
-    if ((state.protocol.toUpperCase() !== 'ESMTP' || cmd.last)
+    if (!ctx.standAlone && (state.protocol.toUpperCase() !== 'ESMTP' || cmd.last)
       && !(state.flags & SMTPD_FLAG_ILL_PIPELINING) && flagIllPipelining(ctx, state) && p.forbidUnauthPipelining) {
       await smtpdChatReply(ctx, state, '554 5.5.0 Error: SMTP protocol synchronization');
       return;
