@@ -13,25 +13,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BS_CASES } from '../test/cli/sendmail-bs-cases.js';
+import { BASE_MAIN, BS_CASES } from '../test/cli/sendmail-bs-cases.js';
 import {
   type BsRecorded, normalizeLogLine, sessionLogLines, normalizeMaildrop, normalizeUser, queueIdLabels, relabel,
 } from '../test/cli/sendmail-bs-normalize.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-/** What every case's main.cf starts with (the test writes the same). */
-export const BASE_MAIN = (dir: string) => `queue_directory = ${dir}/spool
-data_directory = ${dir}/data
-myhostname = host.example.test
-mydomain = example.test
-myorigin = $myhostname
-maillog_file = ${dir}/maillog
-maillog_file_prefixes = /tmp
-compatibility_level = 3.6
-alias_maps =
-local_recipient_maps = unix:passwd.byname
-`;
 
 const MASTER_CF = 'postlog   unix-dgram n  -       n       -       1       postlogd\n';
 

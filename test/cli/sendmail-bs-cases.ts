@@ -14,6 +14,19 @@ export interface BsCase {
   main?: string;
 }
 
+/** What every case's main.cf starts with; dir holds spool/, data/ and the maillog. */
+export const BASE_MAIN = (dir: string) => `queue_directory = ${dir}/spool
+data_directory = ${dir}/data
+myhostname = host.example.test
+mydomain = example.test
+myorigin = $myhostname
+maillog_file = ${dir}/maillog
+maillog_file_prefixes = /tmp
+compatibility_level = 3.6
+alias_maps =
+local_recipient_maps = unix:passwd.byname
+`;
+
 const crlf = (lines: string[]): string => lines.map((l) => `${l}\r\n`).join('');
 
 const MSG = ['From: Sender <sender@example.test>', 'To: rcpt@example.test', 'Subject: test', '', 'Hello.'];
