@@ -55,6 +55,9 @@ export class FakeCleanup implements CleanupService {
       abort: async () => {
         msg.outcome = 'aborted';
       },
+      abandon: async () => {
+        msg.outcome = 'aborted';
+      },
     };
   }
 }
