@@ -76,8 +76,10 @@ export interface TransportLimits {
   /** 0: no limit. */
   recipientLimit: number;
   initConcurrency: number;
-  /** Seconds between deliveries to one destination; 0: none. */
+  /** Seconds from the end of a delivery to one destination to the start of the next; 0: none. */
   rateDelay: number;
+  /** Seconds from the end of a delivery by this transport to the start of its next; 0: none. */
+  xportRateDelay: number;
   positive: Feedback;
   negative: Feedback;
   failCohortLimit: number;
@@ -102,6 +104,7 @@ export function transportLimits(config: Config, name: string, log: MailLogger): 
     recipientLimit,
     initConcurrency: Math.max(1, transportInt(config, name, '_initial_destination_concurrency')),
     rateDelay,
+    xportRateDelay: transportTime(config, name, '_transport_rate_delay'),
     positive: fb('_destination_concurrency_positive_feedback', 'default_destination_concurrency_positive_feedback'),
     negative: fb('_destination_concurrency_negative_feedback', 'default_destination_concurrency_negative_feedback'),
     failCohortLimit: transportInt(config, name, '_destination_concurrency_failed_cohort_limit'),

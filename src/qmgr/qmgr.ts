@@ -195,7 +195,7 @@ export class Qmgr extends EventEmitter {
   /** qmgr_queue_flush / transport unthrottle: forget every dead destination. */
   flushDead(): void {
     for (const t of this.transports.values()) {
-      t.revive();
+      if (t.dead) t.revive();
       for (const q of [...t.queues.values()]) {
         if (q.dead !== null) q.revive();
         t.prune(q);
@@ -388,7 +388,11 @@ export class Qmgr extends EventEmitter {
     this.cancelRun?.();
     for (const t of this.transports.values()) {
       t.cancelRevive?.();
-      for (const q of t.queues.values()) q.cancelRevive?.();
+      t.cancelRate?.();
+      for (const q of t.queues.values()) {
+        q.cancelRevive?.();
+        q.cancelResume?.();
+      }
     }
     await this.drain();
     await Promise.all(this.scans.map((s) => s.close()));

@@ -51,10 +51,16 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
   private failCohorts = 0;
   /** Set while the destination is dead: why. */
   dead: QmgrDsn | null = null;
-  /** When the rate delay lets the next delivery start (ms since the epoch). */
-  notBefore = 0;
-  /** A timer will come back when the rate delay has passed. */
-  rateTimerSet = false;
+  /**
+   * Paused by the destination rate delay after a delivery ended
+   * (qmgr_queue_suspend); cancelResume ends the pause early.
+   */
+  suspended = false;
+  cancelResume: (() => void) | null = null;
+  /** When the last delivery to it ended (seconds): back-to-back deliveries turn on connection caching. */
+  lastDone = 0;
+  /** The connection cache hints sent with its delivery requests (DEL_REQ_FLAG_CONN_LOAD, _STORE). */
+  dflags = 0;
   /** When the next clogged-queue warning may be logged (seconds). */
   clogTimeToWarn = 0;
   /** Cancels the timer that revives a dead queue. */
@@ -72,7 +78,7 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
 
   /** How many more deliveries may start now (ignoring the rate delay). */
   room(): number {
-    if (this.dead !== null) return 0;
+    if (this.dead !== null || this.suspended) return 0;
     const limit = this.transport.limits.concurrencyLimit;
     const cap = limit > 0 ? Math.min(this.window, limit) : this.window;
     return Math.max(0, cap - this.busy);
@@ -126,9 +132,9 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
     this.success = this.failure = this.failCohorts = 0;
   }
 
-  /** Nothing waiting, nothing in flight: the queue may be dropped (not while it is dead). */
+  /** Nothing waiting, nothing in flight: the queue may be dropped (not while it is dead or paused). */
   idle(): boolean {
-    return this.todo.length === 0 && this.busy === 0 && this.dead === null;
+    return this.todo.length === 0 && this.busy === 0 && this.dead === null && !this.suspended;
   }
 }
 
@@ -140,6 +146,13 @@ export class Transport<M extends EntryOwner = EntryOwner> {
   cancelRevive: (() => void) | null = null;
   /** Deliveries in flight over all destinations. */
   busy = 0;
+  /**
+   * With a transport rate delay: a delivery is being paced or is under
+   * way, and no other may start (QMGR_TRANSPORT_STAT_RATE_LOCK).
+   */
+  rateLock = false;
+  /** Cancels the timer of the paced delivery. */
+  cancelRate: (() => void) | null = null;
   /** Which message's entries go next. */
   readonly jobs: JobScheduler<M>;
 
@@ -154,7 +167,7 @@ export class Transport<M extends EntryOwner = EntryOwner> {
 
   /** Another delivery may be handed to the agent now. */
   agentFree(): boolean {
-    if (this.dead !== null) return false;
+    if (this.dead !== null || this.rateLock) return false;
     const limit = this.agentLimit();
     return limit === 0 || this.busy < limit;
   }
@@ -174,9 +187,11 @@ export class Transport<M extends EntryOwner = EntryOwner> {
     if (q.idle() && q.cancelRevive === null) this.queues.delete(q.name);
   }
 
+  /** qmgr_transport_unthrottle(): alive again, and the rate lock is off. */
   revive(): void {
     this.dead = null;
     this.cancelRevive?.();
     this.cancelRevive = null;
+    this.rateLock = false;
   }
 }

@@ -41,7 +41,7 @@ class Msg implements EntryOwner {
 
 function limits(slots: SlotSettings, concurrencyLimit = 1): TransportLimits {
   const fb = { base: 1, index: 'none' as const };
-  return { concurrencyLimit, recipientLimit: 1, initConcurrency: 1, rateDelay: 0, positive: fb, negative: fb, failCohortLimit: 1, slots };
+  return { concurrencyLimit, recipientLimit: 1, initConcurrency: 1, rateDelay: 0, xportRateDelay: 0, positive: fb, negative: fb, failCohortLimit: 1, slots };
 }
 
 /** Puts one entry per destination on the transport for a message, as assign.ts does. */
