@@ -7,7 +7,7 @@ import type { Config } from '../config/config.js';
 import { transportInt, transportStr, transportTime } from '../config/transport-params.js';
 import type { MailLogger } from '../log/logger.js';
 import { type Feedback, parseFeedback } from './feedback.js';
-import type { SlotSettings } from './job.js';
+import type { RecipientSlotSettings, SlotSettings } from './job.js';
 
 /** The global settings the queue manager runs with. */
 export interface QmgrParams {
@@ -85,6 +85,8 @@ export interface TransportLimits {
   failCohortLimit: number;
   /** Delivery slot preemption (qmgr_job.c). */
   slots: SlotSettings;
+  /** Recipient slots (qmgr_job.c). */
+  rcpt: RecipientSlotSettings;
 }
 
 /** The limits of one transport; bad feedback values are warned about and replaced, as Postfix does. */
@@ -113,6 +115,12 @@ export function transportLimits(config: Config, name: string, log: MailLogger): 
       loan: transportInt(config, name, '_delivery_slot_loan'),
       loanFactor: 100 - transportInt(config, name, '_delivery_slot_discount'),
       minSlots: transportInt(config, name, '_minimum_delivery_slots'),
+    },
+    rcpt: {
+      limit: transportInt(config, name, '_recipient_limit'),
+      extra: transportInt(config, name, '_extra_recipient_limit'),
+      refillLimit: transportInt(config, name, '_recipient_refill_limit'),
+      refillDelay: transportTime(config, name, '_recipient_refill_delay'),
     },
   };
 }

@@ -27,6 +27,18 @@ export interface EntryOwner {
   readonly queuedTime: number;
   /** Recipients of the message still in its file, not read into core yet. */
   readonly rcptUnread: number;
+  /** Where the next recipient batch starts in the file; 0: all read (Postfix's rcpt_offset). */
+  readonly rcptOffset: number;
+  /** The message's recipient slots: how many of its recipients may be in core (rcpt_limit). */
+  rcptLimit: number;
+  /** Its recipients in core now, on entries of its jobs (rcpt_count). */
+  rcptCount: number;
+  /** When a batch was last read (seconds). */
+  readonly refillTime: number;
+  /** A batch is being read now, or reading failed: no refill. */
+  readonly refillBlocked: boolean;
+  /** Its jobs, one per transport, in the order they were made (message->job_list). */
+  readonly jobs: Array<{ moveLimits(): void; rcptLimit: number; rcptCount: number; stackLevel: number }>;
 }
 
 /** Recipients of one message for one destination, delivered in one request. */
@@ -162,7 +174,7 @@ export class Transport<M extends EntryOwner = EntryOwner> {
     /** Deliveries the agent service takes at once now (its master.cf process limit); 0: no limit known; negative: none now. */
     readonly agentLimit: () => number = () => 0,
   ) {
-    this.jobs = new JobScheduler<M>(limits.slots);
+    this.jobs = new JobScheduler<M>(limits.slots, limits.rcpt);
   }
 
   /** Another delivery may be handed to the agent now. */
