@@ -9,7 +9,7 @@
 // with the deliveries, and the run is repeated until the big message is
 // not the last one activated. Writes fixtures/qmgr-order/NAME.json.
 // Run as root where Postfix is installed:
-//   node dist/tools/record-qmgr-order.js
+//   node dist/tools/record-qmgr-order.js [SCENARIO...]
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,15 +30,40 @@ export interface QmgrOrderFixture {
   deliveries: string[];
 }
 
-const SETTINGS: Array<[string, string]> = [
+const BASE: Array<[string, string]> = [
   ['default_transport', 'discard'],
   ['discard_destination_concurrency_limit', '1'],
 ];
 
-function scenario(): Record<string, string[]> {
-  const big = Array.from({ length: 60 }, (_, i) => `u@d${String(i + 1).padStart(2, '0')}.test`);
-  return { A: big, B: ['u@e1.test'], C: ['u@e2.test'], D: ['u@e3.test'], E: ['u@e4.test'] };
+interface Scenario {
+  name: string;
+  settings: Array<[string, string]>;
+  messages: Record<string, string[]>;
 }
+
+const bigMessage = (n: number) => Array.from({ length: n }, (_, i) => `u@d${String(i + 1).padStart(2, '0')}.test`);
+
+/** preempt-60: delivery slot preemption; recipient-slots: a message bigger than the recipients qmgr may hold in core. */
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'preempt-60',
+    settings: BASE,
+    messages: { A: bigMessage(60), B: ['u@e1.test'], C: ['u@e2.test'], D: ['u@e3.test'], E: ['u@e4.test'] },
+  },
+  {
+    name: 'recipient-slots',
+    settings: [
+      ...BASE,
+      ['qmgr_message_active_limit', '4'],
+      ['qmgr_message_recipient_limit', '8'],
+      ['qmgr_message_recipient_minimum', '2'],
+      ['default_recipient_limit', '6'],
+      ['default_extra_recipient_limit', '2'],
+      ['default_recipient_refill_limit', '3'],
+    ],
+    messages: { A: bigMessage(30), B: ['u@e1.test'], C: ['u@e2.test'], D: ['u@e3.test'] },
+  },
+];
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -68,7 +93,7 @@ function masterCf(): string {
   return out.join('\n');
 }
 
-async function runOnce(root: string, messages: Record<string, string[]>): Promise<QmgrOrderFixture> {
+async function runOnce(root: string, settings: Array<[string, string]>, messages: Record<string, string[]>): Promise<QmgrOrderFixture> {
   fs.rmSync(root, { recursive: true, force: true });
   const conf = path.join(root, 'conf');
   fs.mkdirSync(conf, { recursive: true });
@@ -80,7 +105,7 @@ async function runOnce(root: string, messages: Record<string, string[]>): Promis
     'compatibility_level = 3.6', `queue_directory = ${root}/spool`, `data_directory = ${root}/data`,
     `maillog_file = ${log}`, 'maillog_file_prefixes = /tmp', 'inet_interfaces = loopback-only', 'inet_protocols = ipv4',
     'myhostname = oracle.test', 'mydestination =', `header_checks = regexp:${conf}/hold`,
-    ...SETTINGS.map(([k, v]) => `${k} = ${v}`),
+    ...settings.map(([k, v]) => `${k} = ${v}`),
   ];
   fs.writeFileSync(path.join(conf, 'main.cf'), main.join('\n') + '\n');
   fs.writeFileSync(path.join(conf, 'hold'), '/^Subject: hold/ HOLD\n');
@@ -110,7 +135,7 @@ async function runOnce(root: string, messages: Record<string, string[]>): Promis
       const del = / postfix\/discard\[\d+\]: ([0-9A-F]+): to=<([^>]*)>/.exec(line);
       if (del) deliveries.push(`${ids.get(del[1]!)!} ${del[2]!}`);
     }
-    return { settings: SETTINGS, processLimit: 1, messages, activation, deliveries };
+    return { settings, processLimit: 1, messages, activation, deliveries };
   } finally {
     execFileSync('postfix', ['-c', conf, 'stop'], { env, stdio: 'ignore' });
   }
@@ -122,18 +147,26 @@ async function main(): Promise<number> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'qmgr-order-'));
   // The postfix user walks down to the queue directory.
   fs.chmodSync(root, 0o755);
+  const only = process.argv.slice(2);
   try {
-    for (let attempt = 1; attempt <= 20; attempt++) {
-      const rec = await runOnce(path.join(root, 'run'), scenario());
-      // Wanted: at least two small messages activated after the big one.
-      if (rec.activation.length - rec.activation.indexOf('A') - 1 < 2) continue;
-      fs.mkdirSync(outDir, { recursive: true });
-      fs.writeFileSync(path.join(outDir, 'preempt-60.json'), JSON.stringify(rec, null, 1) + '\n');
-      process.stdout.write(`record-qmgr-order: wrote preempt-60.json (attempt ${attempt}, activation ${rec.activation.join(' ')})\n`);
-      return 0;
+    for (const sc of SCENARIOS) {
+      if (only.length > 0 && !only.includes(sc.name)) continue;
+      let written = false;
+      for (let attempt = 1; attempt <= 20 && !written; attempt++) {
+        const rec = await runOnce(path.join(root, 'run'), sc.settings, sc.messages);
+        // Wanted: at least two small messages activated after the big one.
+        if (rec.activation.length - rec.activation.indexOf('A') - 1 < 2) continue;
+        fs.mkdirSync(outDir, { recursive: true });
+        fs.writeFileSync(path.join(outDir, `${sc.name}.json`), JSON.stringify(rec, null, 1) + '\n');
+        process.stdout.write(`record-qmgr-order: wrote ${sc.name}.json (attempt ${attempt}, activation ${rec.activation.join(' ')})\n`);
+        written = true;
+      }
+      if (!written) {
+        process.stderr.write(`record-qmgr-order: ${sc.name}: the big message was activated too late in every attempt\n`);
+        return 1;
+      }
     }
-    process.stderr.write('record-qmgr-order: the big message was activated too late in every attempt\n');
-    return 1;
+    return 0;
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

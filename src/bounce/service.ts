@@ -19,7 +19,7 @@ import {
 } from './notice.js';
 import { DEL_REQ_FLAG_RECORD, DEL_REQ_FLAG_USR_VRFY } from '../delivery/api.js';
 import { readOriginal } from './original.js';
-import { postMail } from './post-mail.js';
+import { postMail, postMailAbandon } from './post-mail.js';
 import {
   MAIL_ERROR_2BOUNCE, MAIL_ERROR_BOUNCE, MAIL_ERROR_DELAY, type NoticeSettings, loadTemplates, noticeSettings, templateEnv,
 } from './settings.js';
@@ -134,9 +134,16 @@ class NoticeService implements BounceService {
     writeHeader(body, info, to, postmasterCopy);
     if (boilerplate) writeBoilerplate(body, info);
     const count = writeDiagnosticLog(body, info, filter);
-    if (count <= 0) return count === 0 ? 0 : 1;
+    if (count <= 0) {
+      // Postfix has the notice open in cleanup by now: it is dropped there.
+      await postMailAbandon(this.opts.cleanup, s.post, this.now(), from, to, info.smtputf8, body.records);
+      return count === 0 ? 0 : 1;
+    }
     writeHeaderDsn(body, info);
-    if (writeDiagnosticDsn(body, info, filter) <= 0) return 1;
+    if (writeDiagnosticDsn(body, info, filter) <= 0) {
+      await postMailAbandon(this.opts.cleanup, s.post, this.now(), from, to, info.smtputf8, body.records);
+      return 1;
+    }
     writeOriginal(body, info, dsnRet);
     const posted = await postMail(this.opts.cleanup, s.post, this.now(), from, to, info.smtputf8, body.records);
     if (!posted.ok) return posted.status;

@@ -83,6 +83,12 @@ export interface CleanupSession {
   finish(): Promise<CleanupResult>;
   /** Gives up (client went away, RSET): removes the file, releases the ID. */
   abort(): Promise<void>;
+  /**
+   * Processes every record received so far, then gives up as abort() does:
+   * what Postfix's cleanup does when its client closes the stream without
+   * an end record (a notice the bounce service dropped).
+   */
+  abandon(): Promise<void>;
 }
 
 /** Opens sessions; one per daemon process, built from the configuration in force. */

@@ -113,6 +113,11 @@ export class Session implements CleanupSession {
     return { status, reason: state.reason ?? '' };
   }
 
+  async abandon(): Promise<void> {
+    await this.drain();
+    await this.abort();
+  }
+
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

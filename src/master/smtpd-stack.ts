@@ -48,6 +48,7 @@ class CommitTracker {
           },
           record: (type, data) => session.record(type, data),
           abort: () => session.abort(),
+          abandon: () => session.abandon(),
           finish: async () => {
             this.inFlight++;
             try {

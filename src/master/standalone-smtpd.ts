@@ -110,6 +110,12 @@ function postdropService(config: Config, layout: QueueLayout, log: PostdropLog):
           done = true;
           opened.file.abort();
         },
+        // A maildrop file has no cleanup behind it to process what came: as abort().
+        abandon: async () => {
+          if (done) return;
+          done = true;
+          opened.file.abort();
+        },
       };
     },
   };

@@ -43,8 +43,13 @@ export async function activeDone(qm: Qmgr, msg: QmgrMessage): Promise<DoneOutcom
   const bounce = qm.opts.bounce;
   if (await bounceLogPresent(qm, msg.queueId)) msg.flags |= asFlags(await bounce.flushBounces(msg.notice()));
 
-  if (msg.rcptOffset > 0) {
+  if (msg.rcptOffset > 0 && !msg.readFailed) {
     if (await qm.readMore(msg, false)) return 'more';
+    await qm.saveCorrupt(msg.queueId);
+    return 'kept';
+  }
+
+  if (msg.readFailed) {
     await qm.saveCorrupt(msg.queueId);
     return 'kept';
   }

@@ -48,7 +48,7 @@ function localpart(addr: string): string {
 }
 
 /** The queue name: the nexthop, or user@nexthop for per-recipient transports (local). */
-function queueName(qm: Qmgr, t: Transport, r: ResolveResult): string {
+function queueName(qm: Qmgr, t: Transport<QmgrMessage>, r: ResolveResult): string {
   if (t.name === MAIL_SERVICE_ERROR || t.name === MAIL_SERVICE_RETRY || t.limits.recipientLimit !== 1) return r.nexthop.toLowerCase();
   let user = localpart(r.recipient);
   const delim = qm.params.recipientDelimiter;
@@ -141,7 +141,8 @@ export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: Delive
     }
     // qmgr_message_assign: the message's job on this transport, its peer
     // for this queue, and the peer's last waiting entry while it has room.
-    const peer = t.jobs.obtain(msg).peer(q);
+    const job = t.jobs.obtain(msg);
+    const peer = job.peer(q);
     let entry = peer.entries[peer.entries.length - 1];
     const limit = t.limits.recipientLimit;
     if (!entry || (limit > 0 && entry.recipients.length >= limit)) {
@@ -153,6 +154,7 @@ export async function assignRecipients(qm: Qmgr, msg: QmgrMessage, rcpts: Delive
       clogWarning(qm, q);
     }
     entry.recipients.push(target);
+    t.jobs.recipientAssigned(job);
   }
   for (const t of touched) t.jobs.assigned(msg);
   if (--msg.refcount === 0) void qm.finish(msg);

@@ -13,7 +13,9 @@
 // the defer log through the status library.
 import { isUtf8 } from 'node:buffer';
 import { allAscii } from '../util/bytes.js';
-import { DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryRequest } from '../delivery/api.js';
+import {
+  DEL_REQ_FLAG_CONN_LOAD, DEL_REQ_FLAG_CONN_STORE, DEL_REQ_FLAG_DEFLT, DEL_STAT_DEFER, DEL_STAT_FINAL, type DeliveryRequest,
+} from '../delivery/api.js';
 import type { AgentResult } from './agent.js';
 import { deferOne } from './assign.js';
 import type { QmgrMessage } from './message.js';
@@ -31,17 +33,18 @@ function dsnValid(s: string): boolean {
   return /^[245]\.\d{1,3}\.\d{1,3}$/.test(s);
 }
 
-function nowMs(qm: Qmgr): number {
-  const t = qm.clock.now();
-  return t.sec * 1000 + Math.floor(t.usec / 1000);
-}
+
+const ready = (q: DestQueue<QmgrMessage>) => q.room() > 0;
 
 /** qmgr_active_drain(): start every delivery the agents, the windows and the scheduler allow now. */
 export function pumpDeliveries(qm: Qmgr): void {
   if (qm.isClosing) return;
   const now = qm.clock.now().sec;
-  const ready = (q: DestQueue<QmgrMessage>) => q.room() > 0 && rateAllows(qm, q);
   for (const t of qm.transports.values()) {
+    if (t.limits.xportRateDelay > 0) {
+      paceTransport(qm, t);
+      continue;
+    }
     while (t.agentFree()) {
       const e = t.jobs.entrySelect(ready, now);
       if (e === null) break;
@@ -50,21 +53,9 @@ export function pumpDeliveries(qm: Qmgr): void {
   }
 }
 
-/** With a rate delay, a destination waits between deliveries; a timer comes back for it. */
-function rateAllows(qm: Qmgr, q: DestQueue<QmgrMessage>): boolean {
-  const delay = q.transport.limits.rateDelay;
-  if (delay <= 0) return true;
-  const now = nowMs(qm);
-  if (q.notBefore <= now) return true;
-  if (!q.rateTimerSet) {
-    q.rateTimerSet = true;
-    qm.clock.setTimer(() => {
-      q.rateTimerSet = false;
-      // qmgr_queue_resume(): jobs it blocked are looked at again.
-      q.transport.jobs.blockerUpdate(q, q.room() > 0);
-      qm.kick();
-    }, q.notBefore - now);
-  }
+/** Some destination of the transport has a waiting entry and room for it (qmgr_transport_select). */
+function hasReadyWork(t: Transport<QmgrMessage>): boolean {
+  for (const q of t.queues.values()) if (q.todo.length > 0 && q.room() > 0) return true;
   return false;
 }
 
@@ -81,10 +72,52 @@ function requestSmtputf8(qm: Qmgr, e: Entry): number {
   return flags;
 }
 
+/**
+ * _transport_rate_delay (qmgr_transport_alloc, qmgr_transport_event): once
+ * an agent is free and there is work, the transport is locked, and the
+ * entry is chosen and handed over only after the delay; the lock comes off
+ * when that delivery ends (Transport.revive), so the delay runs from the
+ * end of one delivery to the start of the next.
+ */
+function paceTransport(qm: Qmgr, t: Transport<QmgrMessage>): void {
+  if (!t.agentFree() || !hasReadyWork(t)) return;
+  t.rateLock = true;
+  t.cancelRate = qm.clock.setTimer(() => {
+    t.cancelRate = null;
+    if (qm.isClosing) return;
+    const e = t.dead === null ? t.jobs.entrySelect(ready, qm.clock.now().sec) : null;
+    if (e !== null) dispatch(qm, e);
+    else {
+      // Nothing to deliver after all: the agent is let go (Postfix's
+      // qmgr_deliver closes the stream) and the lock with it.
+      t.rateLock = false;
+      qm.kick();
+    }
+  }, t.limits.xportRateDelay * 1000);
+}
+
+/**
+ * _destination_rate_delay (qmgr_entry_done, qmgr_queue_suspend): after a
+ * delivery ends the destination pauses; when the pause is over its
+ * blocked jobs are looked at again, or the queue goes if it is empty
+ * (qmgr_queue_resume).
+ */
+function suspendQueue(qm: Qmgr, q: DestQueue<QmgrMessage>, delay: number): void {
+  q.suspended = true;
+  q.cancelResume = qm.clock.setTimer(() => {
+    q.cancelResume = null;
+    q.suspended = false;
+    q.window = 1;
+    if (q.idle()) q.transport.prune(q);
+    else q.transport.jobs.blockerUpdate(q, q.room() > 0);
+    qm.kick();
+  }, delay * 1000);
+}
+
 function request(qm: Qmgr, e: Entry): DeliveryRequest {
   const m = e.message;
   return {
-    flags: m.tflags | DEL_REQ_FLAG_DEFLT, queueName: m.queueName, queueId: m.queueId, dataOffset: m.dataOffset, dataSize: m.dataSize,
+    flags: m.tflags | e.queue.dflags | DEL_REQ_FLAG_DEFLT, queueName: m.queueName, queueId: m.queueId, dataOffset: m.dataOffset, dataSize: m.dataSize,
     nexthop: e.queue.nexthop, encoding: m.encoding, smtputf8: requestSmtputf8(qm, e), sender: m.sender, stats: m.stats(qm.clock.now()),
     recipients: e.recipients,
     clientName: m.attr('log_client_name') || m.attr('client_name'),
@@ -98,16 +131,33 @@ function request(qm: Qmgr, e: Entry): DeliveryRequest {
   };
 }
 
+/**
+ * qmgr_entry_select()'s connection cache hints: once deliveries to a
+ * destination come back to back (one starts within a second of the last
+ * one's end), its requests ask the agent to use and to keep cached
+ * sessions; keeping stops again when it is neither busy with another
+ * delivery nor back to back, while use stays on so that cached sessions
+ * are not left unused.
+ */
+function connCacheHints(qm: Qmgr, q: DestQueue<QmgrMessage>): void {
+  const backToBack = q.lastDone + 1 >= qm.clock.now().sec;
+  if ((q.dflags & DEL_REQ_FLAG_CONN_STORE) === 0) {
+    if (backToBack) q.dflags |= DEL_REQ_FLAG_CONN_LOAD | DEL_REQ_FLAG_CONN_STORE;
+  } else if (!(q.busy > 1 || backToBack)) {
+    q.dflags &= ~DEL_REQ_FLAG_CONN_STORE;
+  }
+}
+
 function dispatch(qm: Qmgr, e: Entry): void {
   const q = e.queue;
   const t = q.transport;
   q.busy++;
   t.busy++;
+  connCacheHints(qm, q);
   const c = qm.counters;
   c.requests++;
   c.inFlight++;
   c.maxInFlight = Math.max(c.maxInFlight, c.inFlight);
-  if (t.limits.rateDelay > 0) q.notBefore = nowMs(qm) + t.limits.rateDelay * 1000;
   qm.opts.agents.deliver(t.name, request(qm, e)).then(
     (r) => delivered(qm, e, r),
     (err: Error) => delivered(qm, e, { kind: 'crash', error: err.message }),
@@ -130,12 +180,16 @@ async function delivered(qm: Qmgr, e: Entry, r: AgentResult): Promise<void> {
     release();
     qm.log.warning(r.error);
     killTransport(qm, t, TRANSPORT_UNAVAILABLE);
+    // Postfix found no agent before it chose the entry: it was never in delivery.
     await deferEntry(qm, e, TRANSPORT_UNAVAILABLE);
     return;
   }
   let hop: QmgrDsn | null = null;
   if (r.kind === 'crash') {
     qm.log.warning(r.error);
+    // Postfix would keep a rate-locked transport locked here until some
+    // other event unthrottles it; the lock comes off so that it cannot stall.
+    t.rateLock = false;
     msg.flags |= DEL_STAT_DEFER;
     hop = { status: '4.3.0', reason: SUSPENDED + CRASH_REASON };
   } else {
@@ -150,18 +204,24 @@ async function delivered(qm: Qmgr, e: Entry, r: AgentResult): Promise<void> {
   if (hop === null) q.succeeded();
   else if (q.dead === null && q.failed(hop)) killQueue(qm, q);
   release();
-  entryDone(qm, e);
+  entryDone(qm, e, true);
 }
 
-/** qmgr_entry_done(): one entry less for its message and its queue. */
-function entryDone(qm: Qmgr, e: Entry): void {
+/** qmgr_entry_done(): one entry less for its message and its queue; busy: it was in delivery. */
+function entryDone(qm: Qmgr, e: Entry, busy: boolean): void {
   const msg = e.message;
   const q = e.queue;
+  const t = q.transport;
   qm.countRecipients(-e.recipients.length);
-  q.transport.jobs.entryDone(e);
-  // Jobs this queue blocked are looked at again now, or when its rate delay has passed (the timer does it).
-  if (rateAllows(qm, q)) q.transport.jobs.blockerUpdate(q, q.room() > 0);
-  q.transport.prune(q);
+  t.jobs.entryDone(e);
+  if (busy && t.limits.rateDelay > 0) {
+    if (q.dead !== null) q.revive();
+    suspendQueue(qm, q, t.limits.rateDelay);
+  }
+  // Jobs this queue blocked are looked at again now, or when its pause is over (suspendQueue).
+  if (!q.suspended) t.jobs.blockerUpdate(q, q.room() > 0);
+  if (busy) q.lastDone = qm.clock.now().sec;
+  t.prune(q);
   if (--msg.refcount === 0) void qm.finish(msg);
   qm.kick();
 }
@@ -169,7 +229,7 @@ function entryDone(qm: Qmgr, e: Entry): void {
 /** Defers every recipient of an entry that will not be tried now. */
 async function deferEntry(qm: Qmgr, e: Entry, dsn: QmgrDsn): Promise<void> {
   for (const rcpt of e.recipients) await deferOne(qm, e.message, rcpt, dsn);
-  entryDone(qm, e);
+  entryDone(qm, e, false);
 }
 
 /** Takes every waiting entry off a queue, and off its job's peer (they count as selected). */
@@ -182,6 +242,7 @@ function dropTodo(q: DestQueue<QmgrMessage>): Entry[] {
 /** qmgr_defer_todo(): a dead destination's waiting entries are deferred now; it revives after minimal_backoff_time. */
 function killQueue(qm: Qmgr, q: DestQueue<QmgrMessage>): void {
   const dsn = q.dead!;
+  q.dflags = 0;
   for (const e of dropTodo(q)) void deferEntry(qm, e, dsn);
   q.cancelRevive?.();
   q.cancelRevive = qm.clock.setTimer(() => {

@@ -10,13 +10,17 @@
 // done, then the slots it really used are paid back. A job whose
 // destinations are all at their concurrency limit is a "blocker" and is
 // skipped until one of those queues has room again.
-// Not done here, and not done by this qmgr at all: the per-job recipient
-// slots (qmgr_job_move_limits, TRANSPORT_recipient_limit and
-// extra_recipient_limit); recipients are read into core by the global
-// qmgr_message_recipient_limit only (see ./qmgr.ts readMore). The
-// oqmgr-only qmgr_fudge_factor has no place in this scheduler: 3.7's
-// qmgr(8) does not use it, and neither does this one.
-// In-core state only: no files, no sockets, no clock of its own.
+// Recipient slots: a transport has TRANSPORT_recipient_limit of them. A
+// message whose recipients did not all fit in core at its first read
+// holds the transport's unused slots on its job (the first such job in
+// time order gets them), reads more recipients while it is served (when
+// refill_limit slots are free, or any after refill_delay, or when it has
+// nothing else to give), and passes the slots on once it has read all its
+// recipients; a preempting job that has more to read gets half of the
+// extra_recipient_limit reserve. The oqmgr-only qmgr_fudge_factor has no
+// place in this scheduler: 3.7's qmgr(8) does not use it.
+// In-core state only: no files, no sockets, no clock of its own; reading
+// is asked of the queue manager through onRefill.
 import type { DestQueue, EntryOwner, QueueEntry } from './queue.js';
 
 /** What the scheduler needs of a message (queuedTime, rcptUnread). */
@@ -32,6 +36,18 @@ export interface SlotSettings {
   loanFactor: number;
   /** _minimum_delivery_slots. */
   minSlots: number;
+}
+
+/** The transport's recipient slot settings (TRANSPORT_recipient_limit and friends). */
+export interface RecipientSlotSettings {
+  /** _recipient_limit: the slots of the transport. */
+  limit: number;
+  /** _extra_recipient_limit: the reserve for preempting jobs. */
+  extra: number;
+  /** _recipient_refill_limit. */
+  refillLimit: number;
+  /** _recipient_refill_delay (seconds). */
+  refillDelay: number;
 }
 
 /** The entries of one job for one destination queue (QMGR_PEER). */
@@ -70,8 +86,21 @@ export class Job<M extends JobMessage> {
   readEntries = 0;
   /** Entries of this job not finished yet. */
   live = 0;
+  /** Recipient slots held, and recipients in core on its entries. */
+  rcptLimit = 0;
+  rcptCount = 0;
+  /** The last refill was the last-chance one of a selection (Postfix does it once per selection). */
+  refilledLast = false;
 
-  constructor(readonly message: M) {}
+  constructor(
+    readonly message: M,
+    private readonly scheduler: JobScheduler<M>,
+  ) {}
+
+  /** qmgr_job_move_limits(). */
+  moveLimits(): void {
+    this.scheduler.moveLimits(this);
+  }
 
   hasEntries(): boolean {
     return this.selectedEntries < this.readEntries;
@@ -138,8 +167,21 @@ export class JobScheduler<M extends JobMessage> {
   private candidateCacheTime = 0;
   /** Odd, so that it never matches a job or queue that was not marked. */
   blockerTag = 1;
+  /** Recipient slots nobody holds (may go below zero by the preemption reserve). */
+  rcptUnused: number;
+  /** The first job in time order whose message has recipients still to read. */
+  private nextUnread: Job<M> | null = null;
+  /** A job whose selection waits for a refill: the selection resumes there, without a new preemption round. */
+  private resumeJob: Job<M> | null = null;
+  /** Asks for the message's next batch of recipients; the caller selects again once it is in. */
+  onRefill: (message: M) => void = () => {};
 
-  constructor(readonly slots: SlotSettings) {}
+  constructor(
+    readonly slots: SlotSettings,
+    readonly rcpt: RecipientSlotSettings = { limit: 0, extra: 0, refillLimit: 1, refillDelay: 1 },
+  ) {
+    this.rcptUnused = rcpt.limit;
+  }
 
   /** The jobs in list order (tests and reports). */
   list(): Array<Job<M>> {
@@ -160,8 +202,9 @@ export class JobScheduler<M extends JobMessage> {
   obtain(message: M): Job<M> {
     let job = this.byMessage.get(message);
     if (!job) {
-      job = new Job(message);
+      job = new Job(message, this);
       this.byMessage.set(message, job);
+      message.jobs.push(job);
     }
     if (job.stackLevel < 0) this.link(job);
     this.resetCache();
@@ -170,6 +213,12 @@ export class JobScheduler<M extends JobMessage> {
       this.current = this.head;
     }
     return job;
+  }
+
+  /** A recipient put on an entry of the job (qmgr_message_assign's counts). */
+  recipientAssigned(job: Job<M>): void {
+    job.rcptCount++;
+    job.message.rcptCount++;
   }
 
   /** A new entry of a job's peer (qmgr_entry_create's bookkeeping). */
@@ -205,8 +254,11 @@ export class JobScheduler<M extends JobMessage> {
     if (prev) prev.next = job;
     else this.head = job;
 
+    let unread = this.nextUnread;
     let tprev = this.timeTail;
-    while (tprev && when - tprev.message.queuedTime < 0) tprev = tprev.timePrev;
+    for (; tprev && when - tprev.message.queuedTime < 0; tprev = tprev.timePrev) {
+      if (unread === tprev) unread = null;
+    }
     job.timePrev = tprev;
     job.timeNext = tprev ? tprev.timeNext : this.timeHead;
     if (job.timeNext) job.timeNext.timePrev = job;
@@ -216,6 +268,43 @@ export class JobScheduler<M extends JobMessage> {
 
     job.stackLevel = 0;
     if (current === null) this.current = job;
+    // The first unread job in time order: it takes the slots of the one it replaces.
+    if (unread === null) {
+      const old = this.nextUnread;
+      this.nextUnread = job;
+      if (old !== null) this.moveLimits(old);
+    }
+    // As many slots as there are; the excess goes back once all recipients are read.
+    if (this.rcptUnused > 0) {
+      job.rcptLimit += this.rcptUnused;
+      job.message.rcptLimit += this.rcptUnused;
+      this.rcptUnused = 0;
+    }
+  }
+
+  /**
+   * qmgr_job_move_limits(): the slots a job holds and does not use go back
+   * to the transport and on to the first job (in time order) that still
+   * has recipients to read.
+   */
+  moveLimits(job: Job<M>): void {
+    let next = this.nextUnread;
+    if (job === next) {
+      for (next = next.timeNext; next; next = next.timeNext) if (next.message.rcptOffset !== 0) break;
+      this.nextUnread = next;
+    }
+    const message = job.message;
+    const unused = Math.min(job.rcptLimit - job.rcptCount, message.rcptLimit - message.rcptCount);
+    if (unused > 0) {
+      job.rcptLimit -= unused;
+      message.rcptLimit -= unused;
+      this.rcptUnused += unused;
+      if (next !== null && this.rcptUnused > 0) {
+        next.rcptLimit += this.rcptUnused;
+        next.message.rcptLimit += this.rcptUnused;
+        this.rcptUnused = 0;
+      }
+    }
   }
 
   private unlinkList(job: Job<M>): void {
@@ -247,6 +336,7 @@ export class JobScheduler<M extends JobMessage> {
   private unlink(job: Job<M>): void {
     this.parentGone(job, null);
     if (this.current === job) this.current = job.next;
+    if (this.resumeJob === job) this.resumeJob = null;
     if (job === this.candidateCache || job === this.candidateCacheCurrent) this.resetCache();
     this.unlinkList(job);
     if (job.timePrev) job.timePrev.timeNext = job.timeNext;
@@ -260,6 +350,7 @@ export class JobScheduler<M extends JobMessage> {
   /** qmgr_job_retire(): off the lists until it gets entries again. */
   private retire(job: Job<M>): void {
     if (job.stackLevel > 0) this.pop(job);
+    this.moveLimits(job);
     this.unlink(job);
   }
 
@@ -268,7 +359,9 @@ export class JobScheduler<M extends JobMessage> {
     const job = this.byMessage.get(message);
     if (!job) return;
     if (job.stackLevel > 0) this.pop(job);
+    this.moveLimits(job);
     if (job.stackLevel >= 0) this.unlink(job);
+    if (this.nextUnread === job) this.nextUnread = null;
     this.byMessage.delete(message);
   }
 
@@ -334,6 +427,13 @@ export class JobScheduler<M extends JobMessage> {
     // pop settles the difference (slotsUsed counts it from -expected).
     current.slotsAvailable -= expected * s.cost;
     job.slotsUsed = -expected;
+    // Part of the reserve for preempting jobs, for one with more to read.
+    if (job.message.rcptOffset !== 0) {
+      const extra = Math.trunc((this.rcpt.extra + this.rcptUnused + 1) / 2);
+      job.rcptLimit += extra;
+      job.message.rcptLimit += extra;
+      this.rcptUnused -= extra;
+    }
     return job;
   }
 
@@ -362,19 +462,58 @@ export class JobScheduler<M extends JobMessage> {
     return null;
   }
 
+  /** The message may read more recipients now (not while a batch is being read or being finished). */
+  private mayRead(m: M): boolean {
+    return m.rcptOffset !== 0 && m.refcount > 0 && !m.refillBlocked;
+  }
+
+  /**
+   * qmgr_job_peer_select(): more recipients are read first when enough
+   * slots are free (or some, and refill_delay has passed), or when the job
+   * has nothing else to give; 'wait' while that read is under way.
+   */
+  private jobPeerSelect(job: Job<M>, ready: QueueReady<M>, now: number): Peer<M> | null | 'wait' {
+    const m = job.message;
+    if (m.rcptOffset !== 0 && m.refillBlocked && m.refcount > 0) return 'wait';
+    if (this.mayRead(m) && (m.rcptLimit - m.rcptCount >= this.rcpt.refillLimit
+      || (m.rcptLimit > m.rcptCount && now - m.refillTime >= this.rcpt.refillDelay))) {
+      this.onRefill(m);
+      return 'wait';
+    }
+    const peer = job.hasEntries() ? this.peerSelect(job, ready) : null;
+    if (peer !== null) return peer;
+    if (this.mayRead(m) && m.rcptLimit > m.rcptCount && !job.refilledLast) {
+      job.refilledLast = true;
+      this.onRefill(m);
+      return 'wait';
+    }
+    return null;
+  }
+
   /**
    * qmgr_job_entry_select(): the next entry to deliver on this transport,
    * taken off its queue's todo list and its peer; null when no job has an
-   * entry whose destination has room.
+   * entry whose destination has room, or while recipients are being read.
    */
   entrySelect(ready: QueueReady<M>, now: number): QueueEntry<M> | null {
     let job = this.current;
-    if (job === null) return null;
-    if (this.slots.cost >= 2) job = this.preempt(job, now);
+    if (this.resumeJob !== null) {
+      // The selection a refill interrupted goes on where it stopped.
+      job = this.resumeJob;
+      this.resumeJob = null;
+    } else {
+      if (job === null) return null;
+      if (this.slots.cost >= 2) job = this.preempt(job, now);
+    }
     for (let next: Job<M> | null; job; job = next) {
       next = job.next;
       if (this.isBlocker(job)) continue;
-      const peer = job.hasEntries() ? this.peerSelect(job, ready) : null;
+      const peer = this.jobPeerSelect(job, ready, now);
+      if (peer === 'wait') {
+        this.resumeJob = job;
+        return null;
+      }
+      job.refilledLast = false;
       if (peer !== null) {
         const entry = peer.entries.shift()!;
         const todo = peer.queue.todo;
@@ -408,6 +547,16 @@ export class JobScheduler<M extends JobMessage> {
   entryDone(entry: QueueEntry<M>): void {
     const peer = entry.peer;
     const job = peer.job;
+    const message = job.message;
+    const n = entry.recipients.length;
+    job.rcptCount -= n;
+    message.rcptCount -= n;
+    // Jobs of the message that lent it slots get them back first; then its own unused slots move on.
+    for (const sponsor of message.jobs) {
+      if (sponsor.rcptCount >= sponsor.rcptLimit || sponsor === job) continue;
+      if (sponsor.stackLevel < 0 || message.rcptOffset === 0) sponsor.moveLimits();
+    }
+    if (message.rcptOffset === 0) this.moveLimits(job);
     job.live--;
     if (--peer.refcount === 0) job.dropPeer(peer);
   }

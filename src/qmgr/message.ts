@@ -30,6 +30,16 @@ export class QmgrMessage implements EntryOwner {
   rcptOffset = 0;
   /** Pending recipients read into core so far, over all batches. */
   rcptRead = 0;
+  /** Recipient slots (qmgr_message_recipient_minimum to start with, then what its jobs hold) and recipients in core. */
+  rcptLimit: number;
+  rcptCount = 0;
+  /** When the last batch was read (seconds). */
+  refillTime = 0;
+  /** A later batch is being read. */
+  reading = false;
+  /** A later batch could not be read: the file goes to corrupt/ when the message is finished. */
+  readFailed = false;
+  readonly jobs: Array<{ moveLimits(): void; rcptLimit: number; rcptCount: number; stackLevel: number }> = [];
   /** Some recipient asked for NOTIFY=SUCCESS. */
   notifySuccess = false;
   sender = '';
@@ -57,7 +67,14 @@ export class QmgrMessage implements EntryOwner {
     readonly flushEach: boolean,
     /** Ignore defer_transports (the F trigger, postqueue -i). */
     readonly flushDfxp: boolean,
-  ) {}
+    recipientMinimum = 1,
+  ) {
+    this.rcptLimit = recipientMinimum;
+  }
+
+  get refillBlocked(): boolean {
+    return this.reading || this.readFailed;
+  }
 
   /** When it entered the active queue (seconds): where its jobs go on the job lists. */
   get queuedTime(): number {

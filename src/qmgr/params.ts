@@ -7,7 +7,7 @@ import type { Config } from '../config/config.js';
 import { transportInt, transportStr, transportTime } from '../config/transport-params.js';
 import type { MailLogger } from '../log/logger.js';
 import { type Feedback, parseFeedback } from './feedback.js';
-import type { SlotSettings } from './job.js';
+import type { RecipientSlotSettings, SlotSettings } from './job.js';
 
 /** The global settings the queue manager runs with. */
 export interface QmgrParams {
@@ -79,13 +79,17 @@ export interface TransportLimits {
   /** 0: no limit. */
   recipientLimit: number;
   initConcurrency: number;
-  /** Seconds between deliveries to one destination; 0: none. */
+  /** Seconds from the end of a delivery to one destination to the start of the next; 0: none. */
   rateDelay: number;
+  /** Seconds from the end of a delivery by this transport to the start of its next; 0: none. */
+  xportRateDelay: number;
   positive: Feedback;
   negative: Feedback;
   failCohortLimit: number;
   /** Delivery slot preemption (qmgr_job.c). */
   slots: SlotSettings;
+  /** Recipient slots (qmgr_job.c). */
+  rcpt: RecipientSlotSettings;
 }
 
 /** The limits of one transport; bad feedback values are warned about and replaced, as Postfix does. */
@@ -105,6 +109,7 @@ export function transportLimits(config: Config, name: string, log: MailLogger): 
     recipientLimit,
     initConcurrency: Math.max(1, transportInt(config, name, '_initial_destination_concurrency')),
     rateDelay,
+    xportRateDelay: transportTime(config, name, '_transport_rate_delay'),
     positive: fb('_destination_concurrency_positive_feedback', 'default_destination_concurrency_positive_feedback'),
     negative: fb('_destination_concurrency_negative_feedback', 'default_destination_concurrency_negative_feedback'),
     failCohortLimit: transportInt(config, name, '_destination_concurrency_failed_cohort_limit'),
@@ -113,6 +118,12 @@ export function transportLimits(config: Config, name: string, log: MailLogger): 
       loan: transportInt(config, name, '_delivery_slot_loan'),
       loanFactor: 100 - transportInt(config, name, '_delivery_slot_discount'),
       minSlots: transportInt(config, name, '_minimum_delivery_slots'),
+    },
+    rcpt: {
+      limit: transportInt(config, name, '_recipient_limit'),
+      extra: transportInt(config, name, '_extra_recipient_limit'),
+      refillLimit: transportInt(config, name, '_recipient_refill_limit'),
+      refillDelay: transportTime(config, name, '_recipient_refill_delay'),
     },
   };
 }

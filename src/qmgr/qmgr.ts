@@ -196,7 +196,7 @@ export class Qmgr extends EventEmitter {
   /** qmgr_queue_flush / transport unthrottle: forget every dead destination. */
   flushDead(): void {
     for (const t of this.transports.values()) {
-      t.revive();
+      if (t.dead) t.revive();
       for (const q of [...t.queues.values()]) {
         if (q.dead !== null) q.revive();
         t.prune(q);
@@ -284,7 +284,7 @@ export class Qmgr extends EventEmitter {
     if (unthrottle) {
       await fsp.chmod(path.join(this.queueDir, mailQueuePath(this.layout, 'active', id)), st.mode & 0o777 & ~MAIL_QUEUE_STAT_UNTHROTTLE).catch(() => undefined);
     }
-    const msg = new QmgrMessage(id, now, isForcedExpire(st.mode), unthrottle, unthrottle || (flags & FLUSH_DFXP) !== 0);
+    const msg = new QmgrMessage(id, now, isForcedExpire(st.mode), unthrottle, unthrottle || (flags & FLUSH_DFXP) !== 0, this.params.recipientMinimum);
     this.messages.add(msg);
     this.counters.fed++;
     this.countMessages();
@@ -309,10 +309,18 @@ export class Qmgr extends EventEmitter {
     c.maxRecipientsInCore = Math.max(c.maxRecipientsInCore, c.recipientsInCore);
   }
 
-  /** qmgr_message_read() for the first or a later batch of recipients. False: the file is unusable. */
+  /**
+   * qmgr_message_read() for the first or a later batch of recipients. The
+   * first batch fills what is left of qmgr_message_recipient_limit (at
+   * least the message's own slots); a later one fills the slots its jobs
+   * hold. False: the file is unusable.
+   */
   async readMore(msg: QmgrMessage, first: boolean): Promise<boolean> {
-    const room = this.params.recipientLimit - this.counters.recipientsInCore;
-    const limit = Math.min(QMGR_MESSAGE_RECIPIENT_BATCH_MAX, Math.max(room, this.params.recipientMinimum));
+    const room = first
+      ? Math.max(this.params.recipientLimit - this.counters.recipientsInCore, msg.rcptLimit)
+      : msg.rcptLimit - msg.rcptCount;
+    // Slots run out only through a bookkeeping slip; one recipient keeps the message moving.
+    const limit = Math.min(QMGR_MESSAGE_RECIPIENT_BATCH_MAX, Math.max(1, room));
     const batch = await readBatch(this.queueDir, this.layout, msg.queueId, msg.rcptOffset, limit);
     if (!batch.ok) {
       this.log.warning(`${msg.queueId}: ${batch.error}`);
@@ -324,8 +332,28 @@ export class Qmgr extends EventEmitter {
     }
     msg.rcptOffset = batch.nextOffset;
     msg.rcptRead += batch.recipients.length;
+    msg.refillTime = this.clock.now().sec;
     await assignRecipients(this, msg, batch.recipients);
+    // All read: the slots its jobs do not use move on (qmgr_message_move_limits).
+    if (msg.rcptOffset === 0) for (const job of msg.jobs) job.moveLimits();
     return true;
+  }
+
+  /**
+   * qmgr_message_realloc() asked by the scheduler while it selects: the
+   * next batch is read; the message is held meanwhile so that it cannot
+   * be finished under the read, and the scheduler selects again after.
+   */
+  refill(msg: QmgrMessage): void {
+    if (msg.reading || this.closing) return;
+    msg.reading = true;
+    msg.refcount++;
+    void this.track(this.readMore(msg, false)).then((ok) => {
+      msg.reading = false;
+      if (!ok) msg.readFailed = true;
+      if (--msg.refcount === 0) void this.finish(msg);
+      this.kick();
+    });
   }
 
   /** qmgr_active_corrupt(). */
@@ -340,6 +368,7 @@ export class Qmgr extends EventEmitter {
     let t = this.transports.get(name);
     if (!t) {
       t = new Transport<QmgrMessage>(name, transportLimits(this.opts.config, name, this.log), () => this.opts.agentLimit?.(name) ?? 0);
+      t.jobs.onRefill = (msg) => this.refill(msg);
       this.transports.set(name, t);
     }
     return t;
@@ -389,7 +418,11 @@ export class Qmgr extends EventEmitter {
     this.cancelRun?.();
     for (const t of this.transports.values()) {
       t.cancelRevive?.();
-      for (const q of t.queues.values()) q.cancelRevive?.();
+      t.cancelRate?.();
+      for (const q of t.queues.values()) {
+        q.cancelRevive?.();
+        q.cancelResume?.();
+      }
     }
     await this.drain();
     await Promise.all(this.scans.map((s) => s.close()));

@@ -27,6 +27,18 @@ export interface EntryOwner {
   readonly queuedTime: number;
   /** Recipients of the message still in its file, not read into core yet. */
   readonly rcptUnread: number;
+  /** Where the next recipient batch starts in the file; 0: all read (Postfix's rcpt_offset). */
+  readonly rcptOffset: number;
+  /** The message's recipient slots: how many of its recipients may be in core (rcpt_limit). */
+  rcptLimit: number;
+  /** Its recipients in core now, on entries of its jobs (rcpt_count). */
+  rcptCount: number;
+  /** When a batch was last read (seconds). */
+  readonly refillTime: number;
+  /** A batch is being read now, or reading failed: no refill. */
+  readonly refillBlocked: boolean;
+  /** Its jobs, one per transport, in the order they were made (message->job_list). */
+  readonly jobs: Array<{ moveLimits(): void; rcptLimit: number; rcptCount: number; stackLevel: number }>;
 }
 
 /** Recipients of one message for one destination, delivered in one request. */
@@ -51,10 +63,16 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
   private failCohorts = 0;
   /** Set while the destination is dead: why. */
   dead: QmgrDsn | null = null;
-  /** When the rate delay lets the next delivery start (ms since the epoch). */
-  notBefore = 0;
-  /** A timer will come back when the rate delay has passed. */
-  rateTimerSet = false;
+  /**
+   * Paused by the destination rate delay after a delivery ended
+   * (qmgr_queue_suspend); cancelResume ends the pause early.
+   */
+  suspended = false;
+  cancelResume: (() => void) | null = null;
+  /** When the last delivery to it ended (seconds): back-to-back deliveries turn on connection caching. */
+  lastDone = 0;
+  /** The connection cache hints sent with its delivery requests (DEL_REQ_FLAG_CONN_LOAD, _STORE). */
+  dflags = 0;
   /** When the next clogged-queue warning may be logged (seconds). */
   clogTimeToWarn = 0;
   /** Cancels the timer that revives a dead queue. */
@@ -72,7 +90,7 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
 
   /** How many more deliveries may start now (ignoring the rate delay). */
   room(): number {
-    if (this.dead !== null) return 0;
+    if (this.dead !== null || this.suspended) return 0;
     const limit = this.transport.limits.concurrencyLimit;
     const cap = limit > 0 ? Math.min(this.window, limit) : this.window;
     return Math.max(0, cap - this.busy);
@@ -126,9 +144,9 @@ export class DestQueue<M extends EntryOwner = EntryOwner> {
     this.success = this.failure = this.failCohorts = 0;
   }
 
-  /** Nothing waiting, nothing in flight: the queue may be dropped (not while it is dead). */
+  /** Nothing waiting, nothing in flight: the queue may be dropped (not while it is dead or paused). */
   idle(): boolean {
-    return this.todo.length === 0 && this.busy === 0 && this.dead === null;
+    return this.todo.length === 0 && this.busy === 0 && this.dead === null && !this.suspended;
   }
 }
 
@@ -140,6 +158,13 @@ export class Transport<M extends EntryOwner = EntryOwner> {
   cancelRevive: (() => void) | null = null;
   /** Deliveries in flight over all destinations. */
   busy = 0;
+  /**
+   * With a transport rate delay: a delivery is being paced or is under
+   * way, and no other may start (QMGR_TRANSPORT_STAT_RATE_LOCK).
+   */
+  rateLock = false;
+  /** Cancels the timer of the paced delivery. */
+  cancelRate: (() => void) | null = null;
   /** Which message's entries go next. */
   readonly jobs: JobScheduler<M>;
 
@@ -149,12 +174,12 @@ export class Transport<M extends EntryOwner = EntryOwner> {
     /** Deliveries the agent service takes at once now (its master.cf process limit); 0: no limit known; negative: none now. */
     readonly agentLimit: () => number = () => 0,
   ) {
-    this.jobs = new JobScheduler<M>(limits.slots);
+    this.jobs = new JobScheduler<M>(limits.slots, limits.rcpt);
   }
 
   /** Another delivery may be handed to the agent now. */
   agentFree(): boolean {
-    if (this.dead !== null) return false;
+    if (this.dead !== null || this.rateLock) return false;
     const limit = this.agentLimit();
     return limit === 0 || this.busy < limit;
   }
@@ -174,9 +199,11 @@ export class Transport<M extends EntryOwner = EntryOwner> {
     if (q.idle() && q.cancelRevive === null) this.queues.delete(q.name);
   }
 
+  /** qmgr_transport_unthrottle(): alive again, and the rate lock is off. */
   revive(): void {
     this.dead = null;
     this.cancelRevive?.();
     this.cancelRevive = null;
+    this.rateLock = false;
   }
 }

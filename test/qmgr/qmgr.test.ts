@@ -290,8 +290,11 @@ test('qmgr: a destination holding much of the active queue is warned about, once
   await agent.close();
 });
 
-test('qmgr: a message with many recipients is read in batches within qmgr_message_recipient_limit', async () => {
-  const h = harness([['qmgr_message_active_limit', '5'], ['qmgr_message_recipient_limit', '5'], ['qmgr_message_recipient_minimum', '1']]);
+test('qmgr: a big message is read in batches: qmgr_message_recipient_limit, then the recipient slots of its transport', async () => {
+  // First batch: 5 (what is left of qmgr_message_recipient_limit); then the
+  // job holds smtp's 4 slots, the message 1 + 4 = 5, and reads up to that.
+  const h = harness([['qmgr_message_active_limit', '5'], ['qmgr_message_recipient_limit', '5'], ['qmgr_message_recipient_minimum', '1'],
+    ['smtp_recipient_limit', '4']]);
   const agent = new FakeAgent(h.dir, 'smtp', () => FINAL);
   await agent.ready;
   const id = queueId(13);

@@ -58,6 +58,9 @@ export class FakeCleanup implements CleanupService {
       abort: async () => {
         msg.outcome = 'aborted';
       },
+      abandon: async () => {
+        msg.outcome = 'aborted';
+      },
     };
   }
 }

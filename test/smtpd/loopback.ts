@@ -58,6 +58,9 @@ export class CountingCleanup implements CleanupService {
       abort: async () => {
         c.aborted++;
       },
+      abandon: async () => {
+        c.aborted++;
+      },
     };
   }
 }
