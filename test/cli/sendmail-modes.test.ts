@@ -37,12 +37,6 @@ test('-bi with an empty alias_database does nothing; -oA names the table', async
   assert.ok(fs.existsSync(`${aliases}.lmdb`));
 });
 
-test('-bs is refused with a clear message', async () => {
-  const spool = makeSpool();
-  const r = await runCommand('sendmail', ['-bs'], 'QUIT\r\n', submissionEnv(spool));
-  assert.deepEqual(r, { status: 75, stdout: '', stderr: 'sendmail: fatal: stand-alone mode (-bs) is not available in this Postfix replacement yet\n' });
-});
-
 test('a message over message_size_limit is not queued', async () => {
   const spool = makeSpool('message_size_limit = 200\n');
   const r = await runCommand('sendmail', ['-f', 'me@example.test', 'you@example.test'], `Subject: big\n\n${'x'.repeat(300)}\n`, submissionEnv(spool));
