@@ -21,7 +21,6 @@ import { writeMaildrop } from '../pickup/maildrop.js';
 import { fullName, getpwuid } from '../pickup/passwd.js';
 import { checkUserAclByUid } from '../pickup/user-acl.js';
 import { runMain } from '../util/main.js';
-import { runStandAloneSmtpd } from '../master/standalone-smtpd.js';
 import { FatalExit, getProgName, msgInfo, msgWarn, setProgName, type MsgLog } from '../util/msg.js';
 import { printable } from '../util/printable.js';
 
@@ -385,6 +384,8 @@ async function sendmailMain(argv: string[]): Promise<number> {
       if (refused !== null) fatal(`User ${refused}(${uid}) is not allowed to submit mail`);
       // Postfix passes -v on to smtpd -S, whose verbose logging this smtpd does not have.
       if (o.verbose) fatal('verbose logging (-v) is not available with stand-alone mode (-bs) in this Postfix replacement');
+      // Loaded only here: smtpd's modules are not for the plain submission's start-up.
+      const { runStandAloneSmtpd } = await import('../master/standalone-smtpd.js');
       return runStandAloneSmtpd({
         configDir: config.configDir,
         input: process.stdin,
