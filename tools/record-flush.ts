@@ -7,12 +7,12 @@
 // Queue IDs are replaced by M1, M2 (the messages in submission order).
 //   node dist/tools/record-flush.js [--ours] [--keep]
 // --ours runs this project's daemon instead and prints the differences.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { repoRoot } from '../test/lib/cases.js';
 import { runRecorder } from './record-delivery.js';
+import { must, sh } from './record-queue-tools.js';
 
 const FIXTURES = path.join(repoRoot(), 'fixtures/flush');
 const DIR = '/tmp/flushrec';
@@ -77,21 +77,6 @@ export const TRANSPORT = [
   'other.example smtp:[127.0.0.1]:10099',
   '',
 ].join('\n');
-
-function sh(script: string, input?: string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync('/bin/sh', ['-c', script], {
-    env: { PATH: '/usr/sbin:/usr/bin:/bin:/sbin', TZ: 'UTC', LANG: 'C' },
-    input: input === undefined ? undefined : Buffer.from(input, 'latin1'),
-    timeout: 120000,
-  });
-  return { status: r.status ?? -1, stdout: r.stdout?.toString('latin1') ?? '', stderr: r.stderr?.toString('latin1') ?? '' };
-}
-
-function must(script: string, input?: string): string {
-  const r = sh(script, input);
-  if (r.status !== 0) throw new Error(`${script}: exit ${r.status}\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

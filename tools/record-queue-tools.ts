@@ -19,7 +19,8 @@ const FIXTURES = path.join(repoRoot(), 'fixtures/queue-tools');
 let FIXED_NOW = Math.floor(Date.now() / 1000) + 47 * 60;
 const KEEP = process.argv.includes('--keep');
 
-function sh(script: string, input?: string): { status: number; stdout: string; stderr: string } {
+/** A shell command as the recorders run them (C locale, UTC, Postfix's directories first). */
+export function sh(script: string, input?: string): { status: number; stdout: string; stderr: string } {
   const r = spawnSync('/bin/sh', ['-c', script], {
     env: { PATH: '/usr/sbin:/usr/bin:/bin:/sbin', TZ: 'UTC', LANG: 'C' },
     input: input === undefined ? undefined : Buffer.from(input, 'latin1'),
@@ -29,7 +30,8 @@ function sh(script: string, input?: string): { status: number; stdout: string; s
   return { status: r.status ?? -1, stdout: r.stdout?.toString('latin1') ?? '', stderr: r.stderr?.toString('latin1') ?? '' };
 }
 
-function must(script: string, input?: string): string {
+/** sh(), failing on a non-zero exit status. */
+export function must(script: string, input?: string): string {
   const r = sh(script, input);
   if (r.status !== 0) throw new Error(`${script}: exit ${r.status}\n${r.stdout}${r.stderr}`);
   return r.stdout;
