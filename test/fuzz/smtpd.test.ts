@@ -1,5 +1,6 @@
-// Issue 12, Done-when 2: 20,000 generated SMTP sessions (fixed seed) through
-// this project's smtpd in-process over loopback. No error escapes a
+// Issue 12, Done-when 2: generated SMTP sessions (fixed seed) through this
+// project's smtpd in-process over loopback: 10,000 in npm test (its time
+// budget), 20,000 with FUZZ_SESSIONS=20000 as the issue asked. No error escapes a
 // session, every session ends, every "250 ... queued as" stands for a
 // complete message handed to cleanup, no cleanup session is left open,
 // and the heap does not grow with the number of sessions.
@@ -8,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSmtpdFuzz } from './smtpd-fuzz.js';
 
-const SESSIONS = Number(process.env.FUZZ_SESSIONS ?? 20000);
+const SESSIONS = Number(process.env.FUZZ_SESSIONS ?? 10000);
 const SEED = Number(process.env.FUZZ_SEED ?? 12);
 
 test(`smtpd survives ${SESSIONS} fuzzed sessions (seed ${SEED})`, { timeout: 600000 }, async () => {
