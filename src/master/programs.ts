@@ -136,10 +136,10 @@ export function processCap(command: string): number | undefined {
  * daemon's own programs are in the table above). False when the name is taken.
  */
 export function registerProgram(
-  name: string, kind: 'workers' | 'single', types: readonly string[], module: ProgramModule, maxProcesses?: number,
+  name: string, kind: 'workers' | 'single', types: readonly string[], module: ProgramModule, maxProcesses?: number, onDemand?: boolean,
 ): boolean {
   if (REGISTRY.has(name)) return false;
-  REGISTRY.set(name, { kind, types, module, ...(maxProcesses === undefined ? {} : { maxProcesses }) });
+  REGISTRY.set(name, { kind, types, module, ...(maxProcesses === undefined ? {} : { maxProcesses }), ...(onDemand ? { onDemand } : {}) });
   return true;
 }
 

@@ -125,8 +125,12 @@ class Worker {
       this.module = programModule(init.command);
       if (!this.module) throw new ConfigError(`no program for command "${init.command}"`);
       checkDaemonParams(ctx.config());
-      this.program = this.module.start(ctx);
-      await this.program.ready;
+      // Not this.program until ready: the listen handle may arrive while the
+      // program starts, and a client handed over before then would find it
+      // unable to serve (local's agent, say, still opening its tables).
+      const program = this.module.start(ctx);
+      await program.ready;
+      this.program = program;
     } catch (e) {
       const text = e instanceof ConfigError ? e.message : String((e as Error).message ?? e);
       if (e instanceof ConfigError && init.type === 'unix' && this.module?.skeleton === 'stream') {

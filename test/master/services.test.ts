@@ -37,6 +37,7 @@ const MASTER_CF = [
   'tfifo     fifo  n - n 1 1 test-trigger',
   'tsock     unix  - - n - 1 test-trigger',
   'techo     unix  n - n - 3 test-echo',
+  'tslow     unix  - - n - 5 test-slow',
   'qmgr      unix  n - n 300 1 qmgr',
   'cleanup   unix  n - n - 0 cleanup',
 ].join('\n');
@@ -155,7 +156,7 @@ test('FIFO and unix-socket services: file types, modes, triggers, connections, r
     for (const spec of s.specs) {
       const { kind } = lookupProgram(spec.entry.command, spec.type);
       if (kind !== 'workers' && kind !== 'single') continue;
-      if (!spec.entry.command.startsWith('test-')) continue;
+      if (!spec.entry.command.startsWith('test-') || spec.entry.command === 'test-slow') continue;
       const sup = new ServiceSupervisor(s.env, spec, kind);
       assert.equal(sup.bind(), null);
       sups.push(sup);
@@ -218,6 +219,28 @@ test('FIFO and unix-socket services: file types, modes, triggers, connections, r
     await until('a trigger to the new process', () => log().includes('trigger private/tsock: A'));
   } finally {
     await Promise.all(sups.map((x) => x.stop(false)));
+    s.close();
+  }
+});
+
+test('an on-demand service: clients that arrive while its process gets ready are served, not dropped', { timeout: 30000 }, async () => {
+  const s = await setup();
+  const spec = s.specs.find((x) => x.entry.command === 'test-slow')!;
+  const sup = new ServiceSupervisor(s.env, spec, 'workers');
+  try {
+    assert.equal(sup.bind(), null);
+    assert.deepEqual(await sup.start(), { ok: true });
+    // Nothing runs until the first client; the master holds the socket.
+    assert.equal(processesOf('tslow').length, 0);
+    // The process takes SLOW_START_MS to get ready: these clients queue at
+    // the master, then in the listen queue the process shares, and each
+    // must reach a program that is ready for it (qmgr saw ECONNRESET here
+    // when local was handed a client before its tables were open).
+    const early = await Promise.all([0, 1, 2, 3, 4].map((i) => exchange('private/tslow', `ping ${i}\n`)));
+    early.forEach((reply, i) => assert.match(reply, new RegExp(`^hello from tslow at private/tslow pid \\d+\nping ${i}\n$`)));
+    assert.equal(processesOf('tslow').length, 1);
+  } finally {
+    await sup.stop(false);
     s.close();
   }
 });
