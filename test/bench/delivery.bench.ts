@@ -24,7 +24,7 @@ import { runLoad } from '../master/smtp-load.js';
 import { encodeRecord } from '../../src/queue/record.js';
 import { REC_TYPE, formatSizeRecord, formatTimeRecord } from '../../src/queue/rec-type.js';
 import { DEFAULT_LAYOUT, mailQueuePath } from '../../src/queue/layout.js';
-import { median, treePss, inNamespace } from './lib.js';
+import { formatProfile, median, treePss, treeProfile, inNamespace, type TreeProfile } from './lib.js';
 
 export const name = 'delivery: SMTP to a local Maildir, this daemon vs Postfix';
 
@@ -103,6 +103,8 @@ function masterPid(d: Daemon): number {
 interface Delivery {
   rate: number;
   pssKb: number;
+  /** Per program: the CPU the measured load took, the PSS at the peak sample. */
+  profile: string;
 }
 
 async function measureDelivery(kind: DaemonKind, u: BenchUser): Promise<Delivery> {
@@ -114,14 +116,25 @@ async function measureDelivery(kind: DaemonKind, u: BenchUser): Promise<Delivery
     const warm = WARMUP > 0 ? await load(port, WARMUP) : 0;
     await waitDelivered(u, warm, kind);
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, treePss(master).kb)), 250);
+    let peakProfile: TreeProfile = new Map();
+    const sample = () => {
+      const kb = treePss(master).kb;
+      if (kb > peak) {
+        peak = kb;
+        peakProfile = treeProfile(master);
+      }
+    };
+    const sampler = setInterval(sample, 250);
+    const before = treeProfile(master);
     const t0 = process.hrtime.bigint();
     const sent = await load(port, MESSAGES);
     await waitDelivered(u, warm + sent, kind);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     clearInterval(sampler);
-    peak = Math.max(peak, treePss(master).kb);
-    return { rate: sent / seconds, pssKb: peak };
+    sample();
+    const after = treeProfile(master);
+    for (const [name, e] of after) e.pssKb = peakProfile.get(name)?.pssKb ?? 0;
+    return { rate: sent / seconds, pssKb: peak, profile: formatProfile(before, after) };
   } finally {
     await d.stop();
   }
@@ -194,6 +207,7 @@ async function inner(): Promise<void> {
         (rates[kind] ??= []).push(m.rate);
         (mem[kind] ??= []).push(m.pssKb);
         console.log(`  run ${run + 1} ${kind.padEnd(7)} ${m.rate.toFixed(0)} msg/s delivered, peak PSS ${(m.pssKb / 1024).toFixed(1)} MiB`);
+        console.log(`      ${m.profile}`);
       }
     }
     for (const kind of kinds) console.log(`  ${kind.padEnd(7)} median ${median(rates[kind]!).toFixed(0)} msg/s, peak PSS ${(median(mem[kind]!) / 1024).toFixed(1)} MiB`);

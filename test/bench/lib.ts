@@ -93,3 +93,36 @@ export function inNamespace(self: string, inner: () => Promise<void>): () => Pro
     if (r.status !== 0) throw new Error(`benchmark exited with status ${r.status}`);
   };
 }
+
+/** Per program of a process tree: how many processes, CPU seconds used so far (reaped children included), PSS now in KiB. */
+export type TreeProfile = Map<string, { processes: number; cpu: number; pssKb: number }>;
+
+/** The process tree under root by program name (the first word of each command line: "smtpd", "local", "master"). */
+export function treeProfile(root: number): TreeProfile {
+  const stats = procStats();
+  const out: TreeProfile = new Map();
+  for (const pid of processTree(root, stats)) {
+    try {
+      const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/)[0] ?? '';
+      const name = argv0.slice(argv0.lastIndexOf('/') + 1) || '?';
+      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      const st = stats.get(pid)!;
+      const e = out.get(name) ?? { processes: 0, cpu: 0, pssKb: 0 };
+      e.processes++;
+      e.cpu += (st.own + st.reaped) / ticksPerSecond();
+      e.pssKb += m ? Number(m[1]) : 0;
+      out.set(name, e);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** One line per program: processes, CPU used between two profiles, PSS in the second. */
+export function formatProfile(before: TreeProfile, after: TreeProfile): string {
+  return [...after]
+    .sort((a, b) => b[1].cpu - a[1].cpu)
+    .map(([name, e]) => `${name}×${e.processes} ${(e.cpu - (before.get(name)?.cpu ?? 0)).toFixed(2)}s CPU ${(e.pssKb / 1024).toFixed(1)} MiB`)
+    .join(', ');
+}

@@ -17,6 +17,7 @@ import { type Daemon, startDaemon } from '../lib/daemon.js';
 import { namespaceReady, whyNoNamespace } from '../lib/netns.js';
 import { testInNamespace } from '../lib/netns-test.js';
 import { body, connect, ReplyReader, runLoad } from './smtp-load.js';
+import { workerProcesses } from '../../src/master/supervisor.js';
 
 const root = repoRoot();
 const FIXTURE = path.join(root, 'fixtures', 'smtpd', '01-defaults');
@@ -125,7 +126,7 @@ if (!namespaceReady()) {
     try {
       const master = masterPid(d);
       const workers = children(master);
-      assert.equal(workers.length, Math.min(os.availableParallelism(), 100));
+      assert.equal(workers.length, Math.min(workerProcesses(), 100));
       // A worker that served a connection dies: no throttling, a new one at once.
       await runLoad({ port: d.ports[0]!, sessions: 4, messagesPerSession: 2 });
       process.kill(workers[0]!, 'SIGKILL');

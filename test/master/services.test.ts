@@ -18,7 +18,7 @@ import './test-programs.js';
 import { AnvilServer } from '../../src/master/anvil.js';
 import { lookupProgram } from '../../src/master/programs.js';
 import { readServices, type ServiceSpec } from '../../src/master/services.js';
-import { ServiceSupervisor, type SupervisorEnv } from '../../src/master/supervisor.js';
+import { ServiceSupervisor, type SupervisorEnv, workerProcesses } from '../../src/master/supervisor.js';
 import { resolveOwnership } from '../../src/master/users.js';
 import { createLogger, memorySink } from '../../src/log/logger.js';
 
@@ -182,7 +182,7 @@ test('FIFO and unix-socket services: file types, modes, triggers, connections, r
     // Exactly one process for a single service; process_limit 3 over the cores for workers.
     assert.equal(processesOf('tfifo').length, 1);
     assert.equal(processesOf('tsock').length, 1);
-    assert.equal(processesOf('techo').length, Math.min(3, os.availableParallelism()));
+    assert.equal(processesOf('techo').length, Math.min(3, workerProcesses()));
     const log = () => fs.readFileSync(s.maillog, 'utf8');
     assert.match(log(), /postfix\/test-trigger\[\d+\]: started: service tfifo type fifo slots 1 myhostname mx\.example\.test/);
 
