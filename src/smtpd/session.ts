@@ -109,9 +109,12 @@ async function greet(ctx: SmtpdContext, state: SmtpdState): Promise<boolean> {
     if (await anvilWrapperRefused(ctx, state)) return false;
     await startTls(ctx, state);
   }
-  // Postfix looks for early talkers after the process handoff and name lookup;
-  // give a client that talks first the same moment to be seen when it matters.
-  if (!ctx.standAlone && ctx.watchPipelining && state.stream.pending === 0) await new Promise((r) => setTimeout(r, 10));
+  // Postfix looks for early talkers after the process handoff and name
+  // lookup, and sees what is in the kernel's buffer by then. Here bytes are
+  // seen once the event loop has read them: one turn of it reads what has
+  // arrived; where it matters (the pipelining restrictions), a client that
+  // talks first gets a moment more to be seen.
+  if (!ctx.standAlone && state.stream.pending === 0) await new Promise((r) => (ctx.watchPipelining ? setTimeout(r, 10) : setImmediate(r)));
   if (!ctx.standAlone && !(state.flags & SMTPD_FLAG_ILL_PIPELINING) && flagIllPipelining(ctx, state) && ctx.params.forbidUnauthPipelining) {
     await smtpdChatReply(ctx, state, '554 5.5.0 Error: SMTP protocol synchronization');
     return false;
