@@ -10,7 +10,7 @@
 // which qmgr sees as a deferral). A peer that goes away mid-request does
 // not cut the delivery short; its reply is dropped. State lives on one
 // AgentConnection per socket. Touches the queue files of its requests.
-import type { FileHandle } from 'node:fs/promises';
+import type { QueueHandle } from '../queue/handle.js';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config.js';
@@ -71,7 +71,7 @@ export interface AgentDelivery {
   /** For sentRecipient, bounceRecipient and deferRecipient; its fh is the open queue file. */
   status: StatusContext;
   /** The open queue file (read it from request.dataOffset for the message). */
-  fh: FileHandle;
+  fh: QueueHandle;
   log: MailLogger;
 }
 
@@ -79,7 +79,7 @@ export interface AgentDelivery {
 export type AgentHandler = (delivery: AgentDelivery) => Promise<DeliveryReply>;
 
 /** The status context of one request. */
-export function statusContext(opts: AgentOptions, request: DeliveryRequest, fh?: FileHandle): StatusContext {
+export function statusContext(opts: AgentOptions, request: DeliveryRequest, fh?: QueueHandle): StatusContext {
   return {
     queueDir: opts.queueDir, layout: opts.layout, log: opts.log, queueName: request.queueName, queueId: request.queueId,
     stats: request.stats, flags: request.flags, fh, softBounce: opts.softBounce, oldlogCompat: opts.oldlogCompat,

@@ -9,7 +9,7 @@
 // calls one of sentRecipient, bounceRecipient or deferRecipient per
 // recipient, with a StatusContext that belongs to that one delivery.
 // Touches the status logs and the one done-mark byte of the open queue file.
-import type { FileHandle } from 'node:fs/promises';
+import type { QueueHandle } from './handle.js';
 import type { MailLogger } from '../log/logger.js';
 import { DSN_NOTIFY_DELAY, DSN_NOTIFY_SUCCESS, dsnValid } from '../mail/dsn.js';
 import { quote822Local } from '../address/quote.js';
@@ -52,7 +52,7 @@ export interface StatusContext {
   /** The request's DEL_REQ_FLAG_* bits. */
   flags: number;
   /** The queue file, open for writing: where done marks go. Without it no mark is made. */
-  fh?: FileHandle;
+  fh?: QueueHandle;
   /** soft_bounce. */
   softBounce: boolean;
   /** backwards_bounce_logfile_compatibility. */

@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { type QueueHandle, openQueueHandle } from './handle.js';
 import { type FsFailure, type QueueLayout, mailQueuePath } from './layout.js';
 import { REC_TYPE } from './rec-type.js';
 
@@ -72,7 +73,7 @@ export async function removeQueueFile(queueDir: string, layout: QueueLayout, que
  * queue's directory, so that qmgr and bounce, which run as mail_owner, can
  * read and remove it.
  */
-async function adoptQueueOwner(queueDir: string, queue: string, rel: string, fh: fsp.FileHandle): Promise<void> {
+async function adoptQueueOwner(queueDir: string, queue: string, rel: string, fh: QueueHandle): Promise<void> {
   const top = await fsp.stat(path.resolve(queueDir, queue));
   if (top.uid === 0) return;
   const st = await fh.stat();
@@ -91,13 +92,13 @@ async function adoptQueueOwner(queueDir: string, queue: string, rel: string, fh:
  */
 export async function openQueueFile(
   queueDir: string, layout: QueueLayout, queue: string, id: string, flags: string | number = 'r', mode = 0o600,
-): Promise<{ fh: fsp.FileHandle; path: string } | FsFailure> {
+): Promise<{ fh: QueueHandle; path: string } | FsFailure> {
   const rel = mailQueuePath(layout, queue, id);
   const full = path.resolve(queueDir, rel);
   const creating = typeof flags === 'number' ? (flags & fsp.constants.O_CREAT) !== 0 : /[wa]/.test(flags);
   for (let attempt = 0; ; attempt++) {
     try {
-      const fh = await fsp.open(full, flags, mode);
+      const fh = openQueueHandle(full, flags, mode);
       if (creating && process.geteuid?.() === 0) await adoptQueueOwner(queueDir, queue, rel, fh);
       return { fh, path: rel };
     } catch (e) {
@@ -127,7 +128,7 @@ export interface MarkOptions {
  * as done, by rewriting that one type byte in place. The offset comes from
  * the reader (QueueRecipient.offset). The file must be open for writing.
  */
-export async function markRecipientDone(fh: fsp.FileHandle, offset: number, opts: MarkOptions = {}): Promise<FsFailure | null> {
+export async function markRecipientDone(fh: QueueHandle, offset: number, opts: MarkOptions = {}): Promise<FsFailure | null> {
   const type = opts.type ?? REC_TYPE.DONE;
   if (!Number.isInteger(offset) || offset <= 0) {
     const error = Object.assign(new Error(`deliver_completed: bad offset ${offset}`), { code: 'EINVAL' });

@@ -5,7 +5,7 @@
 // and a read that runs into a page not yet loaded is noted as "missing"
 // instead of being served. The driver (reader.ts) then loads that page and
 // reads the same record again. Touches only the file handle it is given.
-import type { FileHandle } from 'node:fs/promises';
+import type { QueueHandle } from './handle.js';
 import { type ByteInput, type SeekResult, RecGotoState, ioErrorText } from './record.js';
 
 export const PAGE_SIZE = 65536;
@@ -21,7 +21,7 @@ export class PageInput implements ByteInput {
   private pos = 0;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: QueueHandle,
     readonly path: string,
     /** The file size, from fstat when the reader started. */
     readonly size: number,

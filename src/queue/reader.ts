@@ -10,7 +10,7 @@
 // synchronous record decoder; the asynchronous entry point feeds it pages
 // read with fs/promises (page-input.ts). Reads only.
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
+import { type QueueHandle, openQueueHandle } from './handle.js';
 import { type ByteInput, MemoryInput, REC_FLAG_DEFAULT, type RecordResult, cString, inputFromFd, openInput, recGetRaw, recordSpace } from './record.js';
 import { REC_TYPE, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT, type SizeFields, atol, scanSizeFields, splitNameValue, strtol } from './rec-type.js';
 import { PageInput } from './page-input.js';
@@ -317,7 +317,7 @@ export function readQueueFd(fd: number, path: string): ReadResult {
  * pages the envelope and the extracted segment live on are read; the
  * content in between is skipped.
  */
-export async function readQueueHandle(fh: fsp.FileHandle, path: string): Promise<ReadResult> {
+export async function readQueueHandle(fh: QueueHandle, path: string): Promise<ReadResult> {
   let size: number;
   try {
     size = (await fh.stat()).size;
@@ -344,9 +344,9 @@ export async function readQueueHandle(fh: fsp.FileHandle, path: string): Promise
 
 /** Opens and reads a queue file asynchronously. */
 export async function readQueueFile(path: string): Promise<ReadResult> {
-  let fh: fsp.FileHandle;
+  let fh: QueueHandle;
   try {
-    fh = await fsp.open(path, 'r');
+    fh = openQueueHandle(path, 'r');
   } catch (e) {
     return { ok: false, error: `open ${path}: ${(e as Error).message}`, file: emptyQueueFileInfo(path) };
   }

@@ -4,7 +4,7 @@
 // warning, a vanished peer not cutting a delivery short, deliverEach's fold.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FileHandle } from 'node:fs/promises';
+import type { QueueHandle } from '../../src/queue/handle.js';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { type AgentHandler, deliverEach, serveAgentConnection } from '../../src/delivery/agent.js';
@@ -16,7 +16,7 @@ import { QID, TIMES, exchange, lines, options, queueWithMessage, recipientStates
 test('two requests on one connection: one reply line each, in order, the file closed after each', async () => {
   const q = queueWithMessage();
   const log: string[] = [];
-  const seen: Array<{ nexthop: string; fh: FileHandle; same: boolean }> = [];
+  const seen: Array<{ nexthop: string; fh: QueueHandle; same: boolean }> = [];
   const handler: AgentHandler = async (d) => {
     seen.push({ nexthop: d.request.nexthop, fh: d.fh, same: d.status.fh === d.fh });
     const st = await d.fh.stat();
@@ -26,7 +26,7 @@ test('two requests on one connection: one reply line each, in order, the file cl
   const x = await exchange(handler, options(q.dir, log, 'postfix/test'), lines(request({ nexthop: 'a' }), request({ nexthop: 'b' })), 2);
   assert.deepEqual(x.replies, ['{"status":0}', '{"status":1,"hopStatus":{"status":"4.4.1","reason":"down"}}']);
   assert.deepEqual(seen.map((s) => [s.nexthop, s.same]), [['a', true], ['b', true]]);
-  // Closed: a closed FileHandle has fd -1.
+  // Closed: a closed handle has fd -1.
   for (const s of seen) assert.equal(s.fh.fd, -1);
   assert.deepEqual(log, []);
 });
