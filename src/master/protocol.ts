@@ -16,6 +16,14 @@ import type { AnvilRequest } from '../smtpd/anvil.js';
 export const WORKER_ENV = 'POSTFIX_TS_WORKER';
 /** Set in the master's environment by `postfix start`: the master role. */
 export const MASTER_ENV = 'POSTFIX_TS_MASTER';
+/**
+ * Set for the master and every worker: glibc's allocator keeps one arena.
+ * By default each thread that allocates (V8's helper threads, libuv's pool)
+ * gets an arena of its own, whose pages stay with the process. Measured on
+ * the delivery benchmark in three interleaved pairs: summed PSS fell from
+ * 197-200 MiB to 173-176 MiB, with no loss of rate.
+ */
+export const DAEMON_ALLOCATOR_ENV = { MALLOC_ARENA_MAX: '1' } as const;
 /** The descriptor a worker finds the open maillog_file on (after stdin, stdout, stderr and the IPC channel). */
 export const WORKER_LOG_FD = 4;
 /** The descriptor of a service's first FIFO; further ones follow. */

@@ -16,7 +16,7 @@ import { checkDaemonParams } from './daemon-params.js';
 import { createMissingDirectories } from './dirs.js';
 import { masterRunning, readMasterPid } from './lock.js';
 import { runMaster } from './master.js';
-import { MASTER_ENV } from './protocol.js';
+import { DAEMON_ALLOCATOR_ENV, MASTER_ENV } from './protocol.js';
 import { type Ownership, resolveOwnership } from './users.js';
 
 export interface ScriptContext {
@@ -135,7 +135,7 @@ async function spawnMaster(ctx: ScriptContext): Promise<boolean> {
   const child = spawn(process.execPath, [ctx.launcher], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...ctx.masterEnv, [MASTER_ENV]: '1' },
+    env: { ...ctx.masterEnv, ...DAEMON_ALLOCATOR_ENV, [MASTER_ENV]: '1' },
     cwd: ctx.queueDir,
   });
   const status = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };

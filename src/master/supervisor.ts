@@ -24,7 +24,7 @@ import type { MailLogger } from '../log/logger.js';
 import type { AnvilServer } from './anvil.js';
 import { createListeners, type MasterListener, NET_ERRNO_TEXT, type ServerHandle } from './listeners.js';
 import { commandName, processCap, startsOnDemand, threadPoolSize } from './programs.js';
-import { type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
+import { DAEMON_ALLOCATOR_ENV, type WorkerInit, type WorkerMessage, WORKER_ENV } from './protocol.js';
 import type { ServiceSpec } from './services.js';
 import { SlotPool } from './slot-pool.js';
 import { removeOrphanQueueFiles } from './orphans.js';
@@ -348,7 +348,7 @@ export class ServiceSupervisor {
     const stdio: Array<'ignore' | 'inherit' | 'ipc' | number> = ['ignore', 'ignore', 'inherit', 'ipc', logFd ?? 'ignore', ...fifos];
     const owner = env.ownership.privileged && spec.entry.unprivileged ? env.ownership.mailOwner : null;
     const child = fork(env.workerScript, [], {
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(threadPoolSize(spec.entry.command) ?? WORKER_THREADS) },
+      env: { ...process.env, ...DAEMON_ALLOCATOR_ENV, [WORKER_ENV]: JSON.stringify(init), UV_THREADPOOL_SIZE: String(threadPoolSize(spec.entry.command) ?? WORKER_THREADS) },
       stdio,
       execArgv: [...WORKER_V8_FLAGS, ...profileArgs(spec.entry.command)],
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),

@@ -153,6 +153,21 @@ if (!namespaceReady()) {
     }
   });
 
+  test('the master and its workers run with one malloc arena', async () => {
+    const d = await startDaemon('ours', FIXTURE);
+    try {
+      const master = masterPid(d);
+      const workers = children(master);
+      assert.ok(workers.length > 0);
+      for (const pid of [master, ...workers]) {
+        const environ = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+        assert.ok(environ.includes('MALLOC_ARENA_MAX=1'), `process ${pid}`);
+      }
+    } finally {
+      await d.stop();
+    }
+  });
+
   test('each master.cf service that is not run is named once, the rest runs', async () => {
     const d = await startDaemon('ours', FIXTURE);
     try {
