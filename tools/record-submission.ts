@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { POSTDROP_CASES, SUBMISSION_CASES, encodeRecords } from '../test/pickup/submission-cases.js';
+import { POSTDROP_CASES, SUBMISSION_CASES, SUBMISSION_MAIN, encodeRecords } from '../test/pickup/submission-cases.js';
 import { normalizePostcat } from '../test/pickup/submission-normalize.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,16 +33,6 @@ export interface RecordedCase {
   /** pickup's and cleanup's log lines for it, without the syslog prefix, normalized. */
   log?: string[];
 }
-
-const MAIN_CF = (dir: string) => `queue_directory = ${dir}/spool
-data_directory = ${dir}/data
-myhostname = host.example.test
-mydomain = example.test
-myorigin = $myhostname
-maillog_file = ${dir}/maillog
-maillog_file_prefixes = /tmp
-compatibility_level = 3.6
-`;
 
 const MASTER_CF = `pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -69,7 +59,7 @@ function main(): void {
   fs.mkdirSync(spool);
   fs.mkdirSync(path.join(dir, 'data'));
   run('/bin/chown', ['postfix', path.join(dir, 'data')]);
-  fs.writeFileSync(path.join(conf, 'main.cf'), MAIN_CF(dir));
+  fs.writeFileSync(path.join(conf, 'main.cf'), SUBMISSION_MAIN(dir));
   fs.writeFileSync(path.join(conf, 'master.cf'), MASTER_CF);
   const setup = run('/usr/sbin/postfix', ['-c', conf, 'post-install', 'create-missing']);
   if (setup.status !== 0) throw new Error(`post-install: ${setup.stderr}`);

@@ -6,6 +6,8 @@
 // is a scratch spool without a pickup service, so an accepted message stays
 // in maildrop/ where postcat can show it.
 
+import { SUBMISSION_MAIN } from '../pickup/submission-cases.js';
+
 export interface BsCase {
   name: string;
   args: string[];
@@ -14,16 +16,8 @@ export interface BsCase {
   main?: string;
 }
 
-/** What every case's main.cf starts with; dir holds spool/, data/ and the maillog. */
-export const BASE_MAIN = (dir: string) => `queue_directory = ${dir}/spool
-data_directory = ${dir}/data
-myhostname = host.example.test
-mydomain = example.test
-myorigin = $myhostname
-maillog_file = ${dir}/maillog
-maillog_file_prefixes = /tmp
-compatibility_level = 3.6
-alias_maps =
+/** What every case's main.cf starts with: the submission recordings' settings, and no alias table. */
+export const BASE_MAIN = (dir: string) => `${SUBMISSION_MAIN(dir)}alias_maps =
 local_recipient_maps = unix:passwd.byname
 `;
 

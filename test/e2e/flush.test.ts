@@ -15,7 +15,7 @@ import { repoRoot } from '../lib/cases.js';
 import { type DaemonKind, startDaemon } from '../lib/daemon.js';
 import { namespaceReady, whyNoNamespace } from '../lib/netns.js';
 import { testInNamespace } from '../lib/netns-test.js';
-import { ReplyReader } from '../master/smtp-load.js';
+import { connect, ReplyReader } from '../master/smtp-load.js';
 import type { FlushFixture } from '../../tools/record-flush.js';
 
 const FIXTURE = path.join(repoRoot(), 'fixtures', 'e2e', 'flush');
@@ -35,11 +35,8 @@ async function until(what: string, ms: number, cond: () => boolean, detail: () =
 
 /** An SMTP session: sends each line, returns each reply (the greeting first). */
 async function session(port: number, lines: string[]): Promise<string[]> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('error', reject);
-  });
+  const socket = await connect('127.0.0.1', port);
+  if (!socket) throw new Error(`cannot connect to 127.0.0.1:${port}`);
   const reader = new ReplyReader(socket);
   const replies: string[] = [];
   try {

@@ -5,6 +5,17 @@
 // queue_directory is a scratch spool; `pickup: true` cases also have their
 // maildrop file taken through pickup and cleanup.
 
+/** The main.cf of a recording or replay run; dir holds spool/, data/ and the maillog. */
+export const SUBMISSION_MAIN = (dir: string) => `queue_directory = ${dir}/spool
+data_directory = ${dir}/data
+myhostname = host.example.test
+mydomain = example.test
+myorigin = $myhostname
+maillog_file = ${dir}/maillog
+maillog_file_prefixes = /tmp
+compatibility_level = 3.6
+`;
+
 export interface SubmissionCase {
   name: string;
   args: string[];
